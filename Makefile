@@ -1,0 +1,109 @@
+# descent - a distributed parameter server. Plain Makefile; see `make help`.
+
+VARIANT ?= release
+B       := build/$(VARIANT)
+Q       := $(if $(V),,@)
+
+DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev \
+            protobuf-c-compiler libuv1-dev check libopenblas-dev zlib1g-dev \
+            libinih-dev libmicrohttpd-dev dataset-fashion-mnist
+PKGS     := libzmq libuv libprotobuf-c inih check openblas zlib
+
+OPT_release := -O2
+OPT_asan    := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  = -std=c11 -D_GNU_SOURCE -g $(WARN) $(OPT_$(VARIANT)) -I. -I$(B) \
+          $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS = $(filter -fsanitize=%,$(OPT_$(VARIANT)))
+LDLIBS  = $(filter-out -lcheck_pic -lsubunit,$(PKG_LIBS)) -lm -lpthread
+TLIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+PB      := $(B)/proto/descent.pb-c.c
+LIBSRCS := $(wildcard common/*.c server/*.c worker/*.c) $(filter-out cli/main.c,$(wildcard cli/*.c))
+LIBOBJS := $(LIBSRCS:%.c=$(B)/%.o) $(PB:.c=.o)
+UNITSRC := $(wildcard tests/unit/*.c)
+UNITOBJ := $(UNITSRC:%.c=$(B)/%.o)
+BENCHSRC:= $(wildcard bench/*.c)
+BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
+
+.PHONY: all deps test unit integration asan run bench clean help
+
+all: $(B)/descent
+
+help:
+	@echo "make deps         install the Debian packages the build, tests and run need"
+	@echo "make / make all   build $(B)/descent"
+	@echo "make test         unit tests (Check) then integration tests"
+	@echo "make unit         unit tests only"
+	@echo "make integration  integration tests only (real processes on loopback)"
+	@echo "make asan         the test suite under ASan+UBSan (build/asan)"
+	@echo "make run          train the embedded default job: a local cluster on Fashion-MNIST"
+	@echo "make bench        benchmarks, printed as ratios against raw ZeroMQ"
+	@echo "make clean        remove build/"
+
+# Installs whatever of DEB_PKGS is missing: with apt-get when root, otherwise
+# prints the exact command to run.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  ( [ -n "$$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial)" ] || apt-get update -qq ) && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi
+
+$(B)/descent: $(B)/cli/main.o $(B)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+
+$(B)/libdescent.a: $(LIBOBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(PB): proto/descent.proto
+	@mkdir -p $(@D)
+	$(Q)protoc-c --c_out=$(B)/proto -Iproto $<
+
+$(B)/%.o: %.c | $(PB)
+	@mkdir -p $(@D)
+	@echo "  CC  $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/proto/%.o: $(B)/proto/%.c
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
+
+$(B)/tests/unit/run_unit: $(UNITOBJ) $(B)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TLIBS)
+
+$(B)/bench/%: $(B)/bench/%.o $(B)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(B)/tests/unit/run_unit $(B)/descent
+	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/unit/run_unit
+
+integration: $(B)/descent
+	$(Q)DESCENT_BIN=$(abspath $(B)/descent) bash tests/integration/run.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit integration
+
+asan:
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 $(MAKE) --no-print-directory VARIANT=asan unit integration
+
+run: deps $(B)/descent
+	$(Q)$(B)/descent run $(ARGS)
+
+bench: deps $(BENCHBIN) $(B)/descent
+	$(Q)for b in $(BENCHBIN); do $$b || exit 1; done
+
+clean:
+	rm -rf build/
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// config - job and node settings: defaults, job file, environment, flags.
+#ifndef DS_CONFIG_H
+#define DS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DS_STR_MAX 256
+
+// ds_config_t holds every setting of a job and of the node reading it.
+// Sections of the job file are in the comments; see docs/configuration.md.
+typedef struct ds_config {
+    // [job]
+    char     job[64];                 // job name; nodes of other jobs refused
+    uint64_t seed;                    // seeds init, shuffling and the rest
+    char     out[DS_STR_MAX];         // output directory (run, scheduler, worker 0)
+    char     log_level[16];           // debug|info|warn|error
+    char     progress[16];            // auto|bar|lines|off
+    // [cluster]
+    char     scheduler[DS_STR_MAX];   // endpoint nodes connect to, tcp://host:port
+    char     bind[DS_STR_MAX];        // this node's bind endpoint
+    char     advertise[DS_STR_MAX];   // host others use to reach this node
+    int      servers;                 // servers the job waits for
+    int      workers;                 // workers the job waits for
+    int      ranges_per_server;       // key ranges cut per server
+    int      heartbeat_ms;            // heartbeat interval, ms
+    int      timeout_ms;              // a peer silent this long is dead, ms
+    int      join_timeout_ms;         // deadline for the cluster to form, ms
+    int      request_timeout_ms;      // deadline for a push or pull reply, ms
+    int      max_message_mb;          // largest message accepted, MiB
+    // [data]
+    char     data_dir[DS_STR_MAX];    // directory with the IDX files
+    int64_t  limit;                   // max training examples, 0 = all
+    int64_t  test_limit;              // max test examples, 0 = all
+    bool     shuffle;                 // reshuffle the partition every epoch
+    // [model]
+    char     model[32];               // softmax
+    char     init[16];                // zeros|random
+    double   init_scale;              // stddev of the random init
+    // [train]
+    char     algorithm[32];           // downpour
+    int      epochs;                  // passes over the training set
+    int      batch_size;              // examples per mini-batch
+    int      n_fetch;                 // pull every n_fetch steps
+    int      n_push;                  // push every n_push steps
+    // [optimizer]
+    char     optimizer[32];           // sgd
+    double   lr;                      // base learning rate
+    char     schedule[16];            // constant|cosine
+    double   lr_min;                  // final rate of the cosine schedule
+    int      warmup;                  // linear warm-up over this many updates
+} ds_config_t;
+
+// ds_config_defaults fills c with the embedded default job: softmax
+// regression on Fashion-MNIST with Downpour SGD and a cosine schedule.
+void ds_config_defaults(ds_config_t *c);
+
+// ds_config_set sets one option from its text form, checking type and
+// bounds. section may be NULL, in which case key must name an option
+// unambiguously. Returns 0, or -ENOENT for an unknown option, or -EINVAL for
+// a bad value; err receives "[section] key: reason".
+int ds_config_set(ds_config_t *c, const char *section, const char *key,
+                  const char *value, char *err, size_t errlen);
+
+// ds_config_load_file reads an INI job file with inih. Returns 0, -ENOENT if
+// the file cannot be opened, or -EINVAL at the first bad line; err receives
+// "path:line: [section] key: reason" (unknown sections and keys included).
+int ds_config_load_file(ds_config_t *c, const char *path, char *err,
+                        size_t errlen);
+
+// ds_config_load_env applies every DESCENT_<SECTION>_<KEY> variable of envp
+// (NULL-terminated "NAME=value" strings; NULL means the process environment).
+// Unknown DESCENT_ names are errors. Returns 0 or -EINVAL with err set.
+int ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
+                       size_t errlen);
+
+// ds_config_from_args builds c for a subcommand: defaults, then the job file
+// (--config FILE, or the first positional argument when allow_positional),
+// then the environment (envp as above), then flags. Flags are
+// --section.key=value, --section.key value, --key=value or --key value
+// (key alone when it names one option). argv[0] is the subcommand name and is
+// skipped. Sets *help when --help or -h is given (and returns 0 without
+// further checks). Returns 0 or a negative errno with err set.
+int ds_config_from_args(ds_config_t *c, int argc, char **argv,
+                        char *const *envp, bool allow_positional, bool *help,
+                        char *err, size_t errlen);
+
+// ds_config_usage writes the option table (section, key, default, help)
+// to buf as text for --help. Returns the length it needed.
+size_t ds_config_usage(char *buf, size_t len);
+
+// ds_config_write_json writes c as a JSON object (every option, grouped by
+// section) to buf. Returns the length it needed, like snprintf.
+size_t ds_config_write_json(const ds_config_t *c, char *buf, size_t len);
+
+#endif
