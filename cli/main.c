@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// main - the descent binary: subcommand dispatch and --help.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/run.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+#include "worker/worker.h"
+
+extern char **environ;
+
+typedef struct {
+    const char *name; // subcommand
+    const char *args; // synopsis after the name
+    const char *what; // one line of help
+} s_cmd_t;
+
+static const s_cmd_t s_cmds[] = {
+    {"run", "[job.ini] [options]",
+     "start a local cluster (scheduler, servers, workers) and train"},
+    {"scheduler", "[options]",
+     "coordinate a job: membership, shard map, barriers, job end"},
+    {"server", "[options]", "hold parameter ranges and apply pushes"},
+    {"worker", "[options]", "train a model replica on a data partition"},
+};
+
+static void
+s_usage(FILE *f)
+{
+    fprintf(f, "usage: descent <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        fprintf(f, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].what);
+    }
+    fprintf(f, "\n'descent <command> --help' lists the options; "
+               "docs/configuration.md explains them.\n");
+}
+
+static void
+s_command_help(const s_cmd_t *c)
+{
+    printf("usage: descent %s %s\n\n%s.\n\n", c->name, c->args, c->what);
+    size_t need = ds_config_usage(NULL, 0);
+    char  *buf = malloc(need + 1);
+    if (buf) {
+        ds_config_usage(buf, need + 1);
+        fputs(buf, stdout);
+        free(buf);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        s_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const s_cmd_t *cmd = NULL;
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        if (strcmp(argv[1], s_cmds[i].name) == 0) {
+            cmd = &s_cmds[i];
+        }
+    }
+    if (!cmd) {
+        fprintf(stderr, "descent: unknown command \"%s\"\n\n", argv[1]);
+        s_usage(stderr);
+        return 2;
+    }
+    bool        is_run = strcmp(cmd->name, "run") == 0;
+    ds_config_t cfg;
+    bool        help = false;
+    char        err[1024];
+    int rc = ds_config_from_args(&cfg, argc - 1, argv + 1, environ, is_run,
+                                 &help, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "descent %s: %s\n", cmd->name, err);
+        return 2;
+    }
+    if (help) {
+        s_command_help(cmd);
+        return 0;
+    }
+    ds_log_level = ds_log_parse_level(cfg.log_level);
+    if (strcmp(cmd->name, "scheduler") == 0) {
+        return ds_scheduler_main(&cfg);
+    }
+    if (strcmp(cmd->name, "server") == 0) {
+        return ds_server_main(&cfg);
+    }
+    if (strcmp(cmd->name, "worker") == 0) {
+        return ds_worker_main(&cfg);
+    }
+    // run: children get the job file as --config and every flag as given.
+    const char *jobfile = NULL;
+    char      **fwd = calloc((size_t)argc, sizeof *fwd);
+    int         nfwd = 0;
+    if (!fwd) {
+        return 1;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
+            jobfile = i + 1 < argc ? argv[++i] : NULL;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            jobfile = argv[i] + 9;
+        } else if (argv[i][0] != '-' &&
+                   (i == 2 || argv[i - 1][0] != '-' ||
+                    strchr(argv[i - 1], '='))) {
+            jobfile = argv[i];
+        } else {
+            fwd[nfwd++] = argv[i];
+        }
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        free(fwd);
+        fprintf(stderr, "descent run: cannot find this binary\n");
+        return 1;
+    }
+    exe[n] = '\0';
+    rc = ds_run_main(&cfg, exe, jobfile, fwd, nfwd);
+    free(fwd);
+    return rc;
+}

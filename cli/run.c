@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+// run - the embedded default: a whole local cluster as child processes.
+#include "cli/run.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+// s_child_t is one spawned node.
+typedef struct {
+    uv_process_t proc;    // the child
+    const char  *role;    // scheduler, server or worker
+    int          index;   // index among its role
+    bool         running; // not yet exited
+    int64_t      status;  // exit status
+    int          signal;  // terminating signal, 0 if none
+} s_child_t;
+
+typedef struct {
+    uv_loop_t   loop;      // our loop
+    s_child_t  *kids;      // every child; kids[0] is the scheduler
+    int         nkids;     // spawned children
+    int         running;   // children still running
+    uv_timer_t  grace;     // kill stragglers after the scheduler ends
+    uv_signal_t sigint;    // Ctrl-C: stop the children
+    uv_signal_t sigterm;   // SIGTERM: stop the children
+    bool        failed;    // a child failed
+} s_run_t;
+
+static void
+s_kill_all(s_run_t *r, int sig)
+{
+    for (int i = 0; i < r->nkids; i++) {
+        if (r->kids[i].running) {
+            uv_process_kill(&r->kids[i].proc, sig);
+        }
+    }
+}
+
+static void
+s_on_grace(uv_timer_t *t)
+{
+    s_run_t *r = t->data;
+    for (int i = 0; i < r->nkids; i++) {
+        if (r->kids[i].running) {
+            ds_log(DS_WARN, "run", "%s %d did not stop; killing it",
+                   r->kids[i].role, r->kids[i].index);
+        }
+    }
+    s_kill_all(r, SIGKILL);
+}
+
+static void
+s_close_handles(s_run_t *r)
+{
+    uv_timer_stop(&r->grace);
+    uv_close((uv_handle_t *)&r->grace, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+}
+
+static void
+s_on_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    s_child_t *c = p->data;
+    s_run_t   *r = p->loop->data;
+    c->running = false;
+    c->status = status;
+    c->signal = term_signal;
+    uv_close((uv_handle_t *)p, NULL);
+    r->running--;
+    bool bad = status != 0 || term_signal != 0;
+    if (bad && !r->failed) {
+        r->failed = true;
+        if (term_signal) {
+            ds_log(DS_ERROR, "run", "%s %d (pid %d) was killed by signal %d",
+                   c->role, c->index, p->pid, term_signal);
+        } else {
+            ds_log(DS_ERROR, "run", "%s %d (pid %d) exited with status %lld",
+                   c->role, c->index, p->pid, (long long)status);
+        }
+        // Without this node the job cannot finish: stop the others now
+        // rather than waiting for their failure detectors.
+        s_kill_all(r, SIGTERM);
+        uv_timer_start(&r->grace, s_on_grace, 5000, 0);
+    } else if (c == &r->kids[0] && r->running > 0) {
+        uv_timer_start(&r->grace, s_on_grace, 5000, 0);
+    }
+    if (r->running == 0) {
+        s_close_handles(r);
+    }
+}
+
+static void
+s_on_signal(uv_signal_t *s, int signum)
+{
+    s_run_t *r = s->data;
+    ds_log(DS_WARN, "run", "signal %d: stopping the cluster", signum);
+    r->failed = true;
+    s_kill_all(r, SIGTERM);
+    uv_timer_start(&r->grace, s_on_grace, 5000, 0);
+}
+
+// s_free_port asks the kernel for a free TCP port on loopback. Another
+// process could take it before the scheduler binds; the scheduler then
+// reports the clash clearly.
+static int
+s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t          len = sizeof a;
+    int                port = -EADDRNOTAVAIL;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+static int
+s_spawn(s_run_t *r, const char *exe, const char *role, int index,
+        const char *jobfile, char **extra, int nextra, char **fwd, int nfwd)
+{
+    char *args[64 + 8];
+    int   n = 0;
+    args[n++] = (char *)exe;
+    args[n++] = (char *)role;
+    if (jobfile) {
+        args[n++] = "--config";
+        args[n++] = (char *)jobfile;
+    }
+    for (int i = 0; i < nfwd && n < 40; i++) {
+        args[n++] = fwd[i];
+    }
+    for (int i = 0; i < nextra && n < 70; i++) {
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
+    s_child_t *c = &r->kids[r->nkids];
+    c->role = role;
+    c->index = index;
+    c->proc.data = c;
+    uv_stdio_container_t io[3] = {{.flags = UV_INHERIT_FD, .data.fd = 0},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t opt = {.exit_cb = s_on_exit,
+                                .file = exe,
+                                .args = args,
+                                .stdio_count = 3,
+                                .stdio = io};
+    int rc = uv_spawn(&r->loop, &c->proc, &opt);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "run", "cannot start %s %d: %s", role, index,
+               uv_strerror(rc));
+        return rc;
+    }
+    c->running = true;
+    r->nkids++;
+    r->running++;
+    return 0;
+}
+
+static int
+s_check_data(const ds_config_t *cfg)
+{
+    const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    for (size_t i = 0; i < 4; i++) {
+        char p[DS_STR_MAX + 64];
+        if (ds_find_file(cfg->data_dir, names[i], p, sizeof p) != 0) {
+            ds_log(DS_ERROR, "run",
+                   "missing dataset file %s(.gz): install the Debian package "
+                   "dataset-fashion-mnist (make deps) or set data.data_dir",
+                   p);
+            return -ENOENT;
+        }
+    }
+    return 0;
+}
+
+int
+ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
+            char **fwd, int nfwd)
+{
+    if (s_check_data(cfg) != 0) {
+        return 1;
+    }
+    if (nfwd > 32) {
+        ds_log(DS_ERROR, "run", "too many flags (at most 32)");
+        return 2;
+    }
+    int port = s_free_port();
+    if (port < 0) {
+        ds_log(DS_ERROR, "run", "no free port on loopback: %s",
+               strerror(-port));
+        return 1;
+    }
+    s_run_t r;
+    memset(&r, 0, sizeof r);
+    r.kids = calloc(1 + (size_t)cfg->servers + (size_t)cfg->workers,
+                    sizeof *r.kids);
+    if (!r.kids) {
+        return 1;
+    }
+    uv_loop_init(&r.loop);
+    r.loop.data = &r;
+    uv_timer_init(&r.loop, &r.grace);
+    uv_signal_init(&r.loop, &r.sigint);
+    uv_signal_init(&r.loop, &r.sigterm);
+    r.grace.data = r.sigint.data = r.sigterm.data = &r;
+    uv_signal_start(&r.sigint, s_on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, s_on_signal, SIGTERM);
+
+    char sched[64], bind[64];
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    char *sargs[] = {sched, bind};
+    char *nargs[] = {sched, "--cluster.bind=tcp://127.0.0.1:*",
+                     "--cluster.advertise=127.0.0.1"};
+    printf("descent run: job \"%s\", %d servers and %d workers on "
+           "tcp://127.0.0.1:%d, %d epochs, results in %s\n",
+           cfg->job, cfg->servers, cfg->workers, port, cfg->epochs, cfg->out);
+    fflush(stdout);
+    int rc = s_spawn(&r, exe, "scheduler", 0, jobfile, sargs, 2, fwd, nfwd);
+    for (int i = 0; rc == 0 && i < cfg->servers; i++) {
+        rc = s_spawn(&r, exe, "server", i, jobfile, nargs, 3, fwd, nfwd);
+    }
+    for (int i = 0; rc == 0 && i < cfg->workers; i++) {
+        rc = s_spawn(&r, exe, "worker", i, jobfile, nargs, 3, fwd, nfwd);
+    }
+    if (rc != 0) {
+        r.failed = true;
+        s_kill_all(&r, SIGTERM);
+        uv_timer_start(&r.grace, s_on_grace, 5000, 0);
+    }
+    if (r.running == 0) {
+        s_close_handles(&r);
+    }
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r.loop);
+    bool ok = !r.failed && r.nkids > 0 && r.kids[0].status == 0 &&
+              r.kids[0].signal == 0;
+    free(r.kids);
+    return ok ? 0 : 1;
+}

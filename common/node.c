@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+// node - what servers and workers share: the scheduler link, registration,
+// heartbeats both ways, signals and an orderly stop.
+#include "common/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static void
+s_on_sched(ds_zsock_t *z, void *arg)
+{
+    ds_node_t *n = arg;
+    ds_msg_t   msg;
+    char       err[256] = "";
+    int        rc = ds_msg_recv(z->sock, false, &msg, err, sizeof err);
+    if (rc == -EAGAIN) {
+        ds_msg_fini(&msg);
+        return;
+    }
+    Descent__Status st;
+    if (rc == 0) {
+        rc = ds_msg_check(&msg, &n->limits, &st, err, sizeof err);
+    }
+    if (rc != 0) {
+        ds_log(DS_WARN, n->who, "bad message from the scheduler: %s", err);
+        ds_msg_fini(&msg);
+        return;
+    }
+    n->heard_ms = uv_now(n->loop);
+    const Descent__Header *h = msg.hdr;
+    if (h->epoch > n->epoch && h->type != DESCENT__TYPE__SHARD_MAP) {
+        n->epoch = h->epoch;
+    }
+    switch (h->type) {
+    case DESCENT__TYPE__HEARTBEAT:
+        break;
+    case DESCENT__TYPE__SHUTDOWN:
+        if (h->status != DESCENT__STATUS__OK && h->error[0]) {
+            ds_node_stop(n, 1, h->error);
+        } else {
+            ds_node_stop(n, 0, "the scheduler ended the job");
+        }
+        break;
+    case DESCENT__TYPE__REGISTER_ACK:
+        if (h->status != DESCENT__STATUS__OK) {
+            char why[512];
+            snprintf(why, sizeof why, "the scheduler refused us: %s (%s)",
+                     h->error, ds_msg_status_name(h->status));
+            ds_node_stop(n, 1, why);
+            break;
+        }
+        n->id = h->node_id;
+        n->rank = h->rank;
+        ds_log(DS_INFO, n->who, "registered as node %u", n->id);
+        n->on_msg(n, &msg);
+        break;
+    default:
+        n->on_msg(n, &msg);
+        break;
+    }
+    ds_msg_fini(&msg);
+}
+
+static void
+s_on_timer(uv_timer_t *t)
+{
+    ds_node_t *n = t->data;
+    uint64_t   now = uv_now(n->loop);
+    if (n->id == 0) {
+        if (now - n->start_ms > (uint64_t)n->cfg->join_timeout_ms) {
+            char why[512];
+            snprintf(why, sizeof why,
+                     "the scheduler at %s did not answer within %d ms",
+                     n->cfg->scheduler, n->cfg->join_timeout_ms);
+            ds_node_stop(n, 1, why);
+        }
+        return;
+    }
+    if (now - n->heard_ms > (uint64_t)n->cfg->timeout_ms) {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "lost the scheduler at %s: nothing heard for %llu ms",
+                 n->cfg->scheduler, (unsigned long long)(now - n->heard_ms));
+        ds_node_stop(n, 1, why);
+        return;
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);
+    ds_node_send(n, &h);
+}
+
+static void
+s_on_signal(uv_signal_t *s, int signum)
+{
+    ds_node_t *n = s->data;
+    char       why[64];
+    snprintf(why, sizeof why, "stopping on signal %d", signum);
+    ds_node_stop(n, 1, why);
+}
+
+int
+ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys)
+{
+    n->limits.max_values = (uint64_t)n->cfg->max_message_mb * 1024 * 1024 / 4;
+    n->limits.max_keys = n->limits.max_values;
+    if (!n->ctx) {
+        n->ctx = zmq_ctx_new();
+    }
+    if (!n->ctx) {
+        return -errno;
+    }
+    void *s = ds_zsock_open(n->ctx, ZMQ_DEALER, 1000,
+                            (long long)n->cfg->max_message_mb << 20);
+    if (!s || zmq_connect(s, n->cfg->scheduler) != 0) {
+        int e = errno;
+        ds_log(DS_ERROR, n->who, "cannot connect to the scheduler at %s: %s",
+               n->cfg->scheduler, zmq_strerror(e));
+        if (s) {
+            zmq_close(s);
+        }
+        return -e;
+    }
+    int rc = ds_zsock_init(&n->sched, n->loop, s, s_on_sched, n);
+    if (rc != 0) {
+        zmq_close(s);
+        return rc;
+    }
+    n->start_ms = n->heard_ms = uv_now(n->loop);
+    uv_timer_init(n->loop, &n->hb);
+    n->hb.data = n;
+    uv_timer_start(&n->hb, s_on_timer, (uint64_t)n->cfg->heartbeat_ms,
+                   (uint64_t)n->cfg->heartbeat_ms);
+    uv_signal_init(n->loop, &n->sigint);
+    uv_signal_init(n->loop, &n->sigterm);
+    n->sigint.data = n->sigterm.data = n;
+    uv_signal_start(&n->sigint, s_on_signal, SIGINT);
+    uv_signal_start(&n->sigterm, s_on_signal, SIGTERM);
+
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__REGISTER);
+    h.role = n->role;
+    h.address = (char *)address;
+    h.num_keys = num_keys;
+    ds_node_send(n, &h);
+    return 0;
+}
+
+int
+ds_node_send(ds_node_t *n, Descent__Header *h)
+{
+    h->job = (char *)n->cfg->job;
+    h->sender = n->id;
+    h->seq = ++n->seq;
+    h->epoch = n->epoch;
+    int rc = ds_msg_send(n->sched.sock, NULL, h, NULL, NULL);
+    if (rc != 0) {
+        ds_log(DS_WARN, n->who, "cannot send %s to the scheduler: %s",
+               ds_msg_type_name(h->type), zmq_strerror(-rc));
+    }
+    return rc;
+}
+
+void
+ds_node_stop(ds_node_t *n, int code, const char *why)
+{
+    if (n->stopping) {
+        return;
+    }
+    n->stopping = true;
+    n->exit_code = code;
+    if (why) {
+        ds_log(code ? DS_ERROR : DS_INFO, n->who, "%s", why);
+    }
+    ds_zsock_close(&n->sched, NULL);
+    uv_close((uv_handle_t *)&n->hb, NULL);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+    if (n->on_stop) {
+        n->on_stop(n);
+    }
+}
+
+void
+ds_node_fini(ds_node_t *n)
+{
+    if (n->ctx) {
+        zmq_ctx_term(n->ctx);
+        n->ctx = NULL;
+    }
+}

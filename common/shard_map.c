@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+// shard_map - the model's key ranges and the servers holding them, by epoch.
+#include "common/shard_map.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
+                   const uint32_t *servers, uint32_t nservers,
+                   uint32_t per_server, uint64_t max_keys, uint64_t epoch)
+{
+    memset(m, 0, sizeof *m);
+    if (num_keys == 0 || nservers == 0 || per_server == 0 || max_keys == 0) {
+        return -EINVAL;
+    }
+    uint64_t base = (uint64_t)nservers * per_server;
+    if (base > num_keys) {
+        base = num_keys;
+    }
+    // Each base range of about num_keys/base keys is split into pieces of at
+    // most max_keys, so count them first.
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < base; i++) {
+        uint64_t b = i * num_keys / base, e = (i + 1) * num_keys / base;
+        total += (e - b + max_keys - 1) / max_keys;
+    }
+    if (total > UINT32_MAX) {
+        return -EINVAL;
+    }
+    m->ranges = calloc(total, sizeof *m->ranges);
+    if (!m->ranges) {
+        return -ENOMEM;
+    }
+    uint32_t k = 0;
+    for (uint64_t i = 0; i < base; i++) {
+        uint64_t b = i * num_keys / base, e = (i + 1) * num_keys / base;
+        uint64_t pieces = (e - b + max_keys - 1) / max_keys;
+        for (uint64_t p = 0; p < pieces; p++) {
+            ds_range_t *r = &m->ranges[k];
+            r->id = k;
+            r->begin = b + p * (e - b) / pieces;
+            r->end = b + (p + 1) * (e - b) / pieces;
+            r->primary = servers[k % nservers];
+            r->backup = nservers > 1 ? servers[(k + 1) % nservers] : 0;
+            k++;
+        }
+    }
+    m->nranges = k;
+    m->num_keys = num_keys;
+    m->epoch = epoch;
+    return 0;
+}
+
+int64_t
+ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
+{
+    if (m->nranges == 0 || key >= m->num_keys) {
+        return -1;
+    }
+    uint32_t lo = 0, hi = m->nranges;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (m->ranges[mid].begin <= key) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+uint64_t
+ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        if (m->ranges[i].primary == node) {
+            n += m->ranges[i].end - m->ranges[i].begin;
+        }
+    }
+    return n;
+}
+
+int
+ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb)
+{
+    descent__shard_map__init(pb);
+    pb->epoch = m->epoch;
+    pb->num_keys = m->num_keys;
+    pb->n_ranges = m->nranges;
+    pb->ranges = calloc(m->nranges ? m->nranges : 1, sizeof *pb->ranges);
+    Descent__Range *store = calloc(m->nranges ? m->nranges : 1, sizeof *store);
+    if (!pb->ranges || !store) {
+        free(pb->ranges);
+        free(store);
+        pb->ranges = NULL;
+        pb->n_ranges = 0;
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        descent__range__init(&store[i]);
+        store[i].id = m->ranges[i].id;
+        store[i].begin = m->ranges[i].begin;
+        store[i].end = m->ranges[i].end;
+        store[i].primary = m->ranges[i].primary;
+        store[i].backup = m->ranges[i].backup;
+        pb->ranges[i] = &store[i];
+    }
+    return 0;
+}
+
+void
+ds_shard_map_pb_free(Descent__ShardMap *pb)
+{
+    if (pb->ranges) {
+        free(pb->ranges[0]);
+        free(pb->ranges);
+    }
+    pb->ranges = NULL;
+    pb->n_ranges = 0;
+}
+
+static bool
+s_known_server(const Descent__ShardMap *pb, uint32_t id)
+{
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        if (pb->nodes[i]->id == id &&
+            pb->nodes[i]->role == DESCENT__ROLE__SERVER) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb,
+                     char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    if (pb->n_ranges == 0 || pb->num_keys == 0) {
+        snprintf(err, errlen, "shard map has no ranges or no keys");
+        return -EPROTO;
+    }
+    if (pb->n_ranges > UINT32_MAX) {
+        snprintf(err, errlen, "shard map has too many ranges");
+        return -EPROTO;
+    }
+    uint64_t next = 0;
+    for (size_t i = 0; i < pb->n_ranges; i++) {
+        const Descent__Range *r = pb->ranges[i];
+        if (r->id != i || r->begin != next || r->end <= r->begin ||
+            r->end > pb->num_keys) {
+            snprintf(err, errlen,
+                     "shard map range %zu [%llu, %llu) is not contiguous", i,
+                     (unsigned long long)r->begin, (unsigned long long)r->end);
+            return -EPROTO;
+        }
+        if (!s_known_server(pb, r->primary) ||
+            (r->backup != 0 && !s_known_server(pb, r->backup))) {
+            snprintf(err, errlen, "shard map range %zu names unknown server %u",
+                     i, r->primary);
+            return -EPROTO;
+        }
+        next = r->end;
+    }
+    if (next != pb->num_keys) {
+        snprintf(err, errlen, "shard map covers %llu of %llu keys",
+                 (unsigned long long)next, (unsigned long long)pb->num_keys);
+        return -EPROTO;
+    }
+    m->ranges = calloc(pb->n_ranges, sizeof *m->ranges);
+    if (!m->ranges) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < pb->n_ranges; i++) {
+        const Descent__Range *r = pb->ranges[i];
+        m->ranges[i] = (ds_range_t){.id = r->id,
+                                    .begin = r->begin,
+                                    .end = r->end,
+                                    .primary = r->primary,
+                                    .backup = r->backup};
+    }
+    m->nranges = (uint32_t)pb->n_ranges;
+    m->num_keys = pb->num_keys;
+    m->epoch = pb->epoch;
+    return 0;
+}
+
+void
+ds_shard_map_fini(ds_shard_map_t *m)
+{
+    free(m->ranges);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+// util - small file-system helpers.
+#ifndef DS_UTIL_H
+#define DS_UTIL_H
+
+#include <stddef.h>
+
+// ds_mkdirs creates path and its missing parents (mode 0777 before umask).
+// Returns 0 or a negative errno.
+int ds_mkdirs(const char *path);
+
+// ds_find_file writes to out the first of dir/name.gz and dir/name that
+// exists. Returns 0, or -ENOENT (out then holds dir/name).
+int ds_find_file(const char *dir, const char *name, char *out, size_t len);
+
+#endif

@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: MIT
+// scheduler - the coordinator role: membership, shard map, barriers, job end.
+#include "server/scheduler.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/shard_map.h"
+#include "common/util.h"
+#include "common/zsock.h"
+
+#define MAX_RANGE_KEYS (1u << 20) // 4 MiB of float32 per range at most
+
+// s_node_t is one registered node as the scheduler sees it.
+typedef struct {
+    uint32_t      id;          // node id, index + 1
+    Descent__Role role;        // server or worker
+    uint32_t      rank;        // worker rank, 0..W-1
+    char          address[DS_STR_MAX]; // advertised data endpoint (servers)
+    zmq_msg_t     route;       // ROUTER identity to reach it
+    uint64_t      heard_ms;    // loop time it was last heard
+    bool          ready;       // sent READY
+    bool          done;        // worker: sent DONE
+    bool          at_barrier;  // worker: waiting at the barrier
+    uint64_t      planned;     // worker: pushes per range it plans
+    uint64_t      step;        // worker: steps so far
+    uint64_t      steps_total; // worker: steps planned
+    uint64_t      examples;    // worker: examples processed
+    uint32_t      epoch;       // worker: epochs completed
+} s_node_t;
+
+typedef enum {
+    PHASE_JOINING,  // waiting for every node to register
+    PHASE_LOADING,  // workers load their partitions
+    PHASE_PLACING,  // servers take their ranges
+    PHASE_TRAINING, // workers train
+    PHASE_ENDED,    // shutdown sent
+} s_phase_t;
+
+// s_epoch_t aggregates one epoch's reports over the workers.
+typedef struct {
+    int    reports;   // workers that finished the epoch
+    double loss_sum;  // sum of their mean training losses
+    double acc_sum;   // sum of their training accuracies
+    double test_loss; // rank 0's test loss, NaN if none
+    double test_acc;  // rank 0's test accuracy, NaN if none
+} s_epoch_t;
+
+typedef struct {
+    const ds_config_t *cfg;      // settings; not owned
+    uv_loop_t         *loop;     // our loop
+    void              *ctx;      // 0MQ context
+    ds_zsock_t         sock;     // ROUTER every node connects to
+    bool               sock_open; // sock initialized and not closed
+    uv_timer_t         timer;    // heartbeats, liveness, deadlines
+    uv_timer_t         bar;      // progress bar redraw
+    uv_signal_t        sigint;   // SIGINT: end the job
+    uv_signal_t        sigterm;  // SIGTERM: end the job
+    s_node_t          *nodes;    // registered nodes, by id - 1; owned
+    uint32_t           nnodes;   // registered nodes
+    int                nservers; // registered servers
+    int                nworkers; // registered workers
+    s_phase_t          phase;    // where the job is
+    ds_shard_map_t     map;      // the shard map, once built
+    uint64_t           num_keys; // model size the workers asked for
+    uint64_t           start_ms;       // loop time we started
+    uint64_t           phase_ms;       // loop time the phase began
+    uint64_t           train_start_ms; // loop time training began
+    uint64_t           train_end_ms;   // loop time the barrier released
+    s_epoch_t         *epochs;   // per epoch; owned
+    FILE              *metrics;  // metrics.jsonl; owned
+    bool               use_bar;  // draw a progress bar (a terminal)
+    bool               have_final;  // final evaluation received
+    double             final_loss;  // final test loss
+    double             final_acc;   // final test accuracy
+    int                exit_code;   // process exit status
+    bool               stopping;    // s_stop was called
+    ds_limits_t        limits;      // what we accept
+} s_sched_t;
+
+static double
+s_secs(s_sched_t *s, uint64_t ms)
+{
+    return (double)(ms - s->start_ms) / 1000.0;
+}
+
+static const char *
+s_role_name(Descent__Role r)
+{
+    return r == DESCENT__ROLE__SERVER ? "server"
+           : r == DESCENT__ROLE__WORKER ? "worker"
+                                        : "node";
+}
+
+static void
+s_send(s_sched_t *s, s_node_t *n, Descent__Header *h)
+{
+    h->job = (char *)s->cfg->job;
+    h->epoch = s->map.epoch;
+    int rc = ds_msg_send(s->sock.sock, &n->route, h, NULL, NULL);
+    if (rc != 0) {
+        ds_log(DS_WARN, "scheduler", "cannot send %s to %s %u: %s",
+               ds_msg_type_name(h->type), s_role_name(n->role), n->id,
+               zmq_strerror(-rc));
+    }
+}
+
+static void
+s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h)
+{
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (role == DESCENT__ROLE__ROLE_UNSPECIFIED ||
+            s->nodes[i].role == role) {
+            s_send(s, &s->nodes[i], h);
+        }
+    }
+}
+
+static void
+s_json_num(FILE *f, const char *key, double v, bool comma)
+{
+    if (isfinite(v)) {
+        fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
+    } else {
+        fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
+    }
+}
+
+static double
+s_examples_per_second(s_sched_t *s)
+{
+    uint64_t ex = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        ex += s->nodes[i].examples;
+    }
+    uint64_t end = s->train_end_ms ? s->train_end_ms : uv_now(s->loop);
+    double   secs = (double)(end - s->train_start_ms) / 1000.0;
+    return secs > 0 && s->train_start_ms ? (double)ex / secs : 0.0;
+}
+
+static void
+s_write_summary(s_sched_t *s, const char *error)
+{
+    char path[DS_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/summary.json", s->cfg->out);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
+               strerror(errno));
+        return;
+    }
+    uint64_t ex = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        ex += s->nodes[i].examples;
+    }
+    uint64_t now = uv_now(s->loop);
+    fprintf(f, "{");
+    s_json_num(f, "test_accuracy", s->have_final ? s->final_acc : NAN, true);
+    s_json_num(f, "test_loss", s->have_final ? s->final_loss : NAN, true);
+    fprintf(f, "\"epochs\":%d,", s->cfg->epochs);
+    s_json_num(f, "wall_seconds", s_secs(s, now), true);
+    s_json_num(f, "train_seconds",
+               s->train_start_ms
+                   ? (double)((s->train_end_ms ? s->train_end_ms : now) -
+                              s->train_start_ms) / 1000.0
+                   : NAN,
+               true);
+    s_json_num(f, "examples_per_second", s_examples_per_second(s), true);
+    fprintf(f, "\"examples\":%" PRIu64 ",\"num_keys\":%" PRIu64 ",", ex,
+            s->num_keys);
+    fprintf(f, "\"ok\":%s,", error ? "false" : "true");
+    if (error) {
+        fprintf(f, "\"error\":\"");
+        for (const char *p = error; *p; p++) {
+            if (*p == '"' || *p == '\\') {
+                fputc('\\', f);
+            }
+            fputc((unsigned char)*p < 0x20 ? ' ' : *p, f);
+        }
+        fprintf(f, "\",");
+    }
+    size_t need = ds_config_write_json(s->cfg, NULL, 0);
+    char  *js = malloc(need + 1);
+    if (js) {
+        ds_config_write_json(s->cfg, js, need + 1);
+        fprintf(f, "\"config\":%s}\n", js);
+        free(js);
+    } else {
+        fprintf(f, "\"config\":null}\n");
+    }
+    fclose(f);
+}
+
+static void
+s_close_all(s_sched_t *s)
+{
+    if (s->sock_open) {
+        ds_zsock_close(&s->sock, NULL);
+        s->sock_open = false;
+    }
+    uv_close((uv_handle_t *)&s->timer, NULL);
+    uv_close((uv_handle_t *)&s->bar, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+// s_stop ends the job: tells every node (with the error, if any), writes
+// the summary and closes our handles.
+static void
+s_stop(s_sched_t *s, const char *error)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = true;
+    s->phase = PHASE_ENDED;
+    if (s->use_bar) {
+        printf("\n");
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__SHUTDOWN);
+    h.status = error ? DESCENT__STATUS__REFUSED : DESCENT__STATUS__OK;
+    h.error = (char *)(error ? error : "");
+    s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
+    s_write_summary(s, error);
+    if (error) {
+        ds_log(DS_ERROR, "scheduler", "job failed: %s", error);
+        s->exit_code = 1;
+    } else if (s->have_final) {
+        printf("test accuracy %.4f, test loss %.4f, %.0f examples/s, "
+               "%.1f s; results in %s\n",
+               s->final_acc, s->final_loss, s_examples_per_second(s),
+               s_secs(s, uv_now(s->loop)), s->cfg->out);
+        fflush(stdout);
+    }
+    s_close_all(s);
+}
+
+static void
+s_fail(s_sched_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+s_fail(s_sched_t *s, const char *fmt, ...)
+{
+    char    why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    s_stop(s, why);
+}
+
+static s_node_t *
+s_sender(s_sched_t *s, const ds_msg_t *msg)
+{
+    uint32_t id = msg->hdr->sender;
+    if (id == 0 || id > s->nnodes) {
+        return NULL;
+    }
+    s_node_t *n = &s->nodes[id - 1];
+    // The identity must match too: an id alone is easy to forge or confuse.
+    if (zmq_msg_size(&n->route) != zmq_msg_size((zmq_msg_t *)&msg->route) ||
+        memcmp(zmq_msg_data(&n->route), zmq_msg_data((zmq_msg_t *)&msg->route),
+               zmq_msg_size(&n->route)) != 0) {
+        return NULL;
+    }
+    return n;
+}
+
+static void
+s_register(s_sched_t *s, const ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    char                   why[256] = "";
+    Descent__Status        st = DESCENT__STATUS__OK;
+    int want = h->role == DESCENT__ROLE__SERVER   ? s->cfg->servers
+               : h->role == DESCENT__ROLE__WORKER ? s->cfg->workers
+                                                  : 0;
+    int have = h->role == DESCENT__ROLE__SERVER ? s->nservers : s->nworkers;
+    if (strcmp(h->job, s->cfg->job) != 0) {
+        st = DESCENT__STATUS__REFUSED;
+        snprintf(why, sizeof why, "job \"%s\" is not the scheduler's job "
+                                  "\"%s\"", h->job, s->cfg->job);
+    } else if (want == 0) {
+        st = DESCENT__STATUS__REFUSED;
+        snprintf(why, sizeof why, "role %d cannot register", (int)h->role);
+    } else if (s->phase != PHASE_JOINING || have >= want) {
+        st = DESCENT__STATUS__REFUSED;
+        snprintf(why, sizeof why, "the job already has its %d %ss", want,
+                 s_role_name(h->role));
+    } else if (h->role == DESCENT__ROLE__SERVER && !h->address[0]) {
+        st = DESCENT__STATUS__BAD_REQUEST;
+        snprintf(why, sizeof why, "a server must give its address");
+    }
+    if (st != DESCENT__STATUS__OK) {
+        ds_log(DS_WARN, "scheduler", "refused a %s: %s", s_role_name(h->role),
+               why);
+        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK, st, why);
+        return;
+    }
+    s_node_t *n = &s->nodes[s->nnodes];
+    memset(n, 0, sizeof *n);
+    n->id = ++s->nnodes;
+    n->role = h->role;
+    n->heard_ms = uv_now(s->loop);
+    snprintf(n->address, sizeof n->address, "%s", h->address);
+    zmq_msg_init(&n->route);
+    zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
+    if (h->role == DESCENT__ROLE__SERVER) {
+        s->nservers++;
+    } else {
+        n->rank = (uint32_t)s->nworkers++;
+    }
+    Descent__Header r;
+    ds_msg_header_init(&r, DESCENT__TYPE__REGISTER_ACK);
+    r.seq = h->seq;
+    r.status = DESCENT__STATUS__OK;
+    r.node_id = n->id;
+    r.rank = n->rank;
+    s_send(s, n, &r);
+    ds_log(DS_INFO, "scheduler", "%s %u joined%s%s (%d/%d servers, %d/%d "
+                                 "workers)",
+           s_role_name(n->role), n->id, n->address[0] ? " from " : "",
+           n->address, s->nservers, s->cfg->servers, s->nworkers,
+           s->cfg->workers);
+    if (s->nservers == s->cfg->servers && s->nworkers == s->cfg->workers) {
+        s->phase = PHASE_LOADING;
+        s->phase_ms = uv_now(s->loop);
+    }
+}
+
+static int
+s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
+         Descent__Node *store)
+{
+    int rc = ds_shard_map_to_pb(&s->map, pb);
+    if (rc != 0) {
+        return rc;
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        descent__node__init(&store[i]);
+        store[i].id = s->nodes[i].id;
+        store[i].role = s->nodes[i].role;
+        store[i].address = s->nodes[i].address;
+        nodes[i] = &store[i];
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER) {
+            total += s->nodes[i].planned;
+        }
+    }
+    pb->nodes = nodes;
+    pb->n_nodes = s->nnodes;
+    pb->total_updates = total;
+    pb->workers = (uint32_t)s->cfg->workers;
+    return 0;
+}
+
+static void
+s_send_map(s_sched_t *s, Descent__Role role)
+{
+    Descent__ShardMap pb;
+    Descent__Node   **nodes = calloc(s->nnodes, sizeof *nodes);
+    Descent__Node    *store = calloc(s->nnodes, sizeof *store);
+    if (!nodes || !store || s_map_pb(s, &pb, nodes, store) != 0) {
+        free(nodes);
+        free(store);
+        s_fail(s, "out of memory building the shard map");
+        return;
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__SHARD_MAP);
+    h.map = &pb;
+    s_broadcast(s, role, &h);
+    ds_shard_map_pb_free(&pb);
+    free(nodes);
+    free(store);
+}
+
+static void
+s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
+{
+    if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys)) {
+        s_fail(s, "worker %u needs a model of %" PRIu64 " parameters, other "
+                  "workers %" PRIu64 ": the workers disagree on the model "
+                  "or the data",
+               n->id, h->num_keys, s->num_keys);
+        return;
+    }
+    s->num_keys = h->num_keys;
+    n->planned = h->planned;
+    n->ready = true;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER && !s->nodes[i].ready) {
+            return;
+        }
+    }
+    uint32_t servers[1024];
+    uint32_t ns = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__SERVER) {
+            servers[ns++] = s->nodes[i].id;
+        }
+    }
+    int rc = ds_shard_map_build(&s->map, s->num_keys, servers, ns,
+                                (uint32_t)s->cfg->ranges_per_server,
+                                MAX_RANGE_KEYS, 1);
+    if (rc != 0) {
+        s_fail(s, "cannot build the shard map: %s", strerror(-rc));
+        return;
+    }
+    ds_log(DS_INFO, "scheduler",
+           "workers ready; placing %" PRIu64 " keys in %u ranges on %u "
+           "servers",
+           s->num_keys, s->map.nranges, ns);
+    s->phase = PHASE_PLACING;
+    s->phase_ms = uv_now(s->loop);
+    s_send_map(s, DESCENT__ROLE__SERVER);
+}
+
+static void
+s_server_ready(s_sched_t *s, s_node_t *n)
+{
+    n->ready = true;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].ready) {
+            return;
+        }
+    }
+    ds_log(DS_INFO, "scheduler", "servers ready; training starts");
+    s->phase = PHASE_TRAINING;
+    s->phase_ms = s->train_start_ms = uv_now(s->loop);
+    s_send_map(s, DESCENT__ROLE__WORKER);
+}
+
+static void
+s_print_epoch(s_sched_t *s, uint32_t e)
+{
+    s_epoch_t *ep = &s->epochs[e - 1];
+    if (s->use_bar) {
+        printf("\r\033[K");
+    }
+    printf("epoch %u/%d: train loss %.4f, train accuracy %.4f", e,
+           s->cfg->epochs, ep->loss_sum / ep->reports,
+           ep->acc_sum / ep->reports);
+    if (isfinite(ep->test_acc)) {
+        printf(", test loss %.4f, test accuracy %.4f", ep->test_loss,
+               ep->test_acc);
+    }
+    printf(", %.0f examples/s, %.1f s\n", s_examples_per_second(s),
+           s_secs(s, uv_now(s->loop)));
+    fflush(stdout);
+}
+
+static void
+s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
+{
+    n->step = r->step;
+    n->steps_total = r->steps_total;
+    n->examples = r->examples;
+    if (!r->epoch_end && !r->final) {
+        return;
+    }
+    if (s->metrics) {
+        fprintf(s->metrics, "{\"time\":%.3f,\"node\":%u,\"rank\":%u,",
+                s_secs(s, uv_now(s->loop)), n->id, n->rank);
+        fprintf(s->metrics, "\"epoch\":%u,\"step\":%" PRIu64 ",", r->epoch,
+                r->step);
+        s_json_num(s->metrics, "loss", r->train_loss, true);
+        s_json_num(s->metrics, "accuracy", r->train_accuracy, true);
+        s_json_num(s->metrics, "test_loss", r->test_loss, true);
+        s_json_num(s->metrics, "test_accuracy", r->test_accuracy, true);
+        fprintf(s->metrics, "\"final\":%s}\n", r->final ? "true" : "false");
+        fflush(s->metrics);
+    }
+    if (r->final) {
+        s->have_final = true;
+        s->final_loss = r->test_loss;
+        s->final_acc = r->test_accuracy;
+        return;
+    }
+    if (r->epoch == 0 || r->epoch > (uint32_t)s->cfg->epochs) {
+        return;
+    }
+    n->epoch = r->epoch;
+    s_epoch_t *ep = &s->epochs[r->epoch - 1];
+    ep->reports++;
+    ep->loss_sum += r->train_loss;
+    ep->acc_sum += r->train_accuracy;
+    if (isfinite(r->test_accuracy)) {
+        ep->test_loss = r->test_loss;
+        ep->test_acc = r->test_accuracy;
+    }
+    if (ep->reports == s->cfg->workers && s->cfg->progress[0] != 'o') {
+        s_print_epoch(s, r->epoch);
+    }
+}
+
+static void
+s_barrier(s_sched_t *s, s_node_t *n, const char *name)
+{
+    n->at_barrier = true;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER &&
+            !s->nodes[i].at_barrier) {
+            return;
+        }
+    }
+    if (s->train_end_ms == 0) {
+        s->train_end_ms = uv_now(s->loop);
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__BARRIER_RELEASE);
+    h.barrier = (char *)name;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER) {
+            s->nodes[i].at_barrier = false;
+            s_send(s, &s->nodes[i], &h);
+        }
+    }
+}
+
+static void
+s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
+{
+    if (h->status != DESCENT__STATUS__OK) {
+        s_fail(s, "worker %u failed: %s", n->id,
+               h->error[0] ? h->error : ds_msg_status_name(h->status));
+        return;
+    }
+    if (h->report) {
+        s_report(s, n, h->report);
+    }
+    n->done = true;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER && !s->nodes[i].done) {
+            return;
+        }
+    }
+    ds_log(DS_INFO, "scheduler", "every worker is done; ending the job");
+    s_stop(s, NULL);
+}
+
+static void
+s_on_msg(ds_zsock_t *z, void *arg)
+{
+    s_sched_t *s = arg;
+    ds_msg_t   msg;
+    char       err[256] = "";
+    int        rc = ds_msg_recv(z->sock, true, &msg, err, sizeof err);
+    if (rc == -EAGAIN) {
+        ds_msg_fini(&msg);
+        return;
+    }
+    Descent__Status st = DESCENT__STATUS__BAD_REQUEST;
+    if (rc == 0) {
+        rc = ds_msg_check(&msg, &s->limits, &st, err, sizeof err);
+    }
+    if (rc != 0) {
+        ds_log(DS_WARN, "scheduler", "bad message: %s", err);
+        if (msg.flags & DS_MSG_HAS_ROUTE) {
+            ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR, st, err);
+        }
+        ds_msg_fini(&msg);
+        return;
+    }
+    const Descent__Header *h = msg.hdr;
+    if (h->type == DESCENT__TYPE__REGISTER) {
+        s_register(s, &msg);
+        ds_msg_fini(&msg);
+        return;
+    }
+    s_node_t *n = s_sender(s, &msg);
+    if (!n) {
+        ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
+                     DESCENT__STATUS__REFUSED, "unknown node: register first");
+        ds_msg_fini(&msg);
+        return;
+    }
+    n->heard_ms = uv_now(s->loop);
+    switch (h->type) {
+    case DESCENT__TYPE__HEARTBEAT:
+        break;
+    case DESCENT__TYPE__READY:
+        if (n->role == DESCENT__ROLE__WORKER && s->phase == PHASE_LOADING) {
+            s_worker_ready(s, n, h);
+        } else if (n->role == DESCENT__ROLE__SERVER &&
+                   s->phase == PHASE_PLACING) {
+            s_server_ready(s, n);
+        }
+        break;
+    case DESCENT__TYPE__REPORT:
+        if (h->report) {
+            s_report(s, n, h->report);
+        }
+        break;
+    case DESCENT__TYPE__BARRIER:
+        s_barrier(s, n, h->barrier);
+        break;
+    case DESCENT__TYPE__DONE:
+        s_done(s, n, h);
+        break;
+    default:
+        ds_log(DS_WARN, "scheduler", "unexpected %s from node %u",
+               ds_msg_type_name(h->type), n->id);
+        break;
+    }
+    ds_msg_fini(&msg);
+}
+
+static void
+s_on_timer(uv_timer_t *t)
+{
+    s_sched_t *s = t->data;
+    uint64_t   now = uv_now(s->loop);
+    if (s->phase == PHASE_JOINING &&
+        now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
+        s_fail(s, "only %d of %d servers and %d of %d workers joined within "
+                  "%d ms",
+               s->nservers, s->cfg->servers, s->nworkers, s->cfg->workers,
+               s->cfg->join_timeout_ms);
+        return;
+    }
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        s_node_t *n = &s->nodes[i];
+        if (n->done) {
+            continue;
+        }
+        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms) {
+            s_fail(s, "%s %u%s%s is lost: nothing heard for %" PRIu64 " ms",
+                   s_role_name(n->role), n->id, n->address[0] ? " at " : "",
+                   n->address, now - n->heard_ms);
+            return;
+        }
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);
+    s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
+}
+
+static void
+s_on_bar(uv_timer_t *t)
+{
+    s_sched_t *s = t->data;
+    if (s->phase != PHASE_TRAINING) {
+        return;
+    }
+    uint64_t step = 0, total = 0;
+    uint32_t epoch = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        step += s->nodes[i].step;
+        total += s->nodes[i].steps_total;
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER &&
+            (epoch == 0 || s->nodes[i].epoch < epoch)) {
+            epoch = s->nodes[i].epoch;
+        }
+    }
+    if (total == 0) {
+        return;
+    }
+    int  width = 30, fill = (int)((double)step / (double)total * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) {
+        bar[i] = i < fill ? '#' : '.';
+    }
+    bar[width] = '\0';
+    printf("\r\033[K[%s] %3.0f%%  epoch %u/%d  %.0f examples/s", bar,
+           100.0 * (double)step / (double)total,
+           epoch < (uint32_t)s->cfg->epochs ? epoch + 1 : epoch,
+           s->cfg->epochs, s_examples_per_second(s));
+    fflush(stdout);
+}
+
+static void
+s_on_signal(uv_signal_t *sig, int signum)
+{
+    s_fail(sig->data, "stopped by signal %d", signum);
+}
+
+// s_bind_endpoint picks what the scheduler binds: cluster.bind when it names
+// a port, else all interfaces on the port of cluster.scheduler.
+static void
+s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len)
+{
+    const char *port = strrchr(cfg->bind, ':');
+    if (port && strcmp(port, ":*") != 0 && strcmp(port, ":0") != 0) {
+        snprintf(out, len, "%s", cfg->bind);
+        return;
+    }
+    port = strrchr(cfg->scheduler, ':');
+    snprintf(out, len, "tcp://0.0.0.0%s", port ? port : ":7070");
+}
+
+int
+ds_scheduler_main(const ds_config_t *cfg)
+{
+    uv_loop_t loop;
+    s_sched_t s;
+    memset(&s, 0, sizeof s);
+    uv_loop_init(&loop);
+    s.cfg = cfg;
+    s.loop = &loop;
+    s.limits.max_values = 0;
+    s.limits.max_keys = 0;
+    s.nodes = calloc((size_t)cfg->servers + (size_t)cfg->workers,
+                     sizeof *s.nodes);
+    s.epochs = calloc((size_t)cfg->epochs, sizeof *s.epochs);
+    if (!s.nodes || !s.epochs) {
+        ds_log(DS_ERROR, "scheduler", "out of memory");
+        goto fail;
+    }
+    for (int e = 0; e < cfg->epochs; e++) {
+        s.epochs[e].test_loss = s.epochs[e].test_acc = NAN;
+    }
+    int rc = ds_mkdirs(cfg->out);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "scheduler", "cannot create the output directory "
+                                      "%s: %s",
+               cfg->out, strerror(-rc));
+        goto fail;
+    }
+    char path[DS_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out);
+    s.metrics = fopen(path, "w");
+    if (!s.metrics) {
+        ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
+               strerror(errno));
+        goto fail;
+    }
+    s.ctx = zmq_ctx_new();
+    void *sock = ds_zsock_open(s.ctx, ZMQ_ROUTER, 100, 1 << 20);
+    char  ep[DS_STR_MAX], bound[DS_STR_MAX], err[DS_STR_MAX + 64];
+    s_bind_endpoint(cfg, ep, sizeof ep);
+    rc = sock ? ds_zsock_bind(sock, ep, bound, sizeof bound, err, sizeof err)
+              : -ENOMEM;
+    if (rc != 0) {
+        ds_log(DS_ERROR, "scheduler", "%s", sock ? err : "no socket");
+        if (sock) {
+            zmq_close(sock);
+        }
+        goto fail;
+    }
+    ds_zsock_init(&s.sock, &loop, sock, s_on_msg, &s);
+    s.sock_open = true;
+    s.start_ms = s.phase_ms = uv_now(&loop);
+    uv_timer_init(&loop, &s.timer);
+    uv_timer_init(&loop, &s.bar);
+    s.timer.data = s.bar.data = &s;
+    uv_timer_start(&s.timer, s_on_timer, (uint64_t)cfg->heartbeat_ms,
+                   (uint64_t)cfg->heartbeat_ms);
+    s.use_bar = strcmp(cfg->progress, "bar") == 0 ||
+                (strcmp(cfg->progress, "auto") == 0 && isatty(STDOUT_FILENO));
+    if (s.use_bar) {
+        uv_timer_start(&s.bar, s_on_bar, 200, 200);
+    }
+    uv_signal_init(&loop, &s.sigint);
+    uv_signal_init(&loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, s_on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, s_on_signal, SIGTERM);
+    ds_log(DS_INFO, "scheduler", "job \"%s\" on %s: waiting for %d servers "
+                                 "and %d workers",
+           cfg->job, bound, cfg->servers, cfg->workers);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (uint32_t i = 0; i < s.nnodes; i++) {
+        zmq_msg_close(&s.nodes[i].route);
+    }
+    zmq_ctx_term(s.ctx);
+    fclose(s.metrics);
+    ds_shard_map_fini(&s.map);
+    free(s.nodes);
+    free(s.epochs);
+    uv_loop_close(&loop);
+    return s.exit_code;
+fail:
+    if (s.ctx) {
+        zmq_ctx_term(s.ctx);
+    }
+    if (s.metrics) {
+        fclose(s.metrics);
+    }
+    free(s.nodes);
+    free(s.epochs);
+    uv_loop_close(&loop);
+    return 1;
+}

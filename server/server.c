@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+// server - the parameter-server role: holds key ranges, applies pushes.
+#include "server/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/node.h"
+#include "common/optim.h"
+#include "common/rng.h"
+#include "common/schedule.h"
+#include "common/shard_map.h"
+
+#define MAX_SENDER 65536 // node ids above this are refused
+
+// s_range_t is one range this server holds.
+typedef struct {
+    ds_range_t r;       // the range and its placement
+    float     *w;       // end - begin parameters; owned
+    uint64_t   updates; // pushes applied so far
+} s_range_t;
+
+typedef struct {
+    ds_node_t      node;      // scheduler link; node.role_data is us
+    ds_zsock_t     data;      // ROUTER for pushes and pulls
+    bool           data_open; // data is initialized and not yet closed
+    char           bound[DS_STR_MAX];      // endpoint actually bound
+    char           advertised[DS_STR_MAX]; // endpoint workers connect to
+    bool           serving;   // holds its ranges and answers requests
+    ds_shard_map_t map;       // the shard map in force
+    s_range_t    **held;      // by range id; NULL when not ours; owned
+    ds_schedule_t  lr;        // learning-rate schedule over updates
+    uint64_t      *last_seq;  // [sender * nranges + range]; owned
+    uint32_t       nsenders;  // rows of last_seq
+    float         *scratch;   // aligned copy of a misaligned values frame
+    size_t         scratch_n; // floats in scratch
+    uint64_t       pushes;    // pushes applied
+    uint64_t       pulls;     // pulls answered
+    uint64_t       dups;      // duplicate pushes acknowledged, not applied
+    uint64_t       refused;   // requests refused with an error status
+    uint64_t       nonfinite; // pushes refused for NaN or Inf
+} s_server_t;
+
+static void
+s_free_ranges(s_server_t *s)
+{
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
+        if (s->held[i]) {
+            free(s->held[i]->w);
+            free(s->held[i]);
+        }
+    }
+    free(s->held);
+    s->held = NULL;
+    free(s->last_seq);
+    s->last_seq = NULL;
+    s->nsenders = 0;
+    free(s->scratch);
+    s->scratch = NULL;
+    ds_shard_map_fini(&s->map);
+}
+
+// s_take_map installs a shard map from the scheduler: allocates and
+// initializes every range whose primary we are.
+static int
+s_take_map(s_server_t *s, const Descent__ShardMap *pb)
+{
+    char err[256];
+    ds_shard_map_t m;
+    int  rc = ds_shard_map_from_pb(&m, pb, err, sizeof err);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "server", "bad shard map: %s", err);
+        return rc;
+    }
+    s_free_ranges(s);
+    s->map = m;
+    s->held = calloc(m.nranges, sizeof *s->held);
+    if (!s->held) {
+        return -ENOMEM;
+    }
+    const ds_config_t *cfg = s->node.cfg;
+    bool random = strcmp(cfg->init, "random") == 0;
+    uint64_t nkeys = 0;
+    for (uint32_t i = 0; i < m.nranges; i++) {
+        if (m.ranges[i].primary != s->node.id) {
+            continue;
+        }
+        s_range_t *r = calloc(1, sizeof *r);
+        uint64_t   n = m.ranges[i].end - m.ranges[i].begin;
+        if (!r || !(r->w = calloc(n, sizeof(float)))) {
+            free(r);
+            return -ENOMEM;
+        }
+        r->r = m.ranges[i];
+        // Values depend only on (seed, key), so the model is the same
+        // whichever server holds which range.
+        for (uint64_t k = 0; random && k < n; k++) {
+            r->w[k] = (float)(cfg->init_scale *
+                              ds_rng_key_normal(cfg->seed, r->r.begin + k));
+        }
+        s->held[i] = r;
+        nkeys += n;
+    }
+    s->lr = (ds_schedule_t){
+        .kind = (ds_schedule_kind_t)ds_schedule_parse(cfg->schedule),
+        .lr = cfg->lr,
+        .lr_min = cfg->lr_min,
+        .warmup = (uint64_t)cfg->warmup,
+        .total = pb->total_updates,
+    };
+    ds_log(DS_INFO, "server",
+           "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u ranges "
+           "(map epoch %" PRIu64 ")",
+           s->node.id, nkeys, m.num_keys, m.nranges, m.epoch);
+    return 0;
+}
+
+static void
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+{
+    s_server_t            *s = n->role_data;
+    const Descent__Header *h = msg->hdr;
+    if (h->type == DESCENT__TYPE__REGISTER_ACK) {
+        return;
+    }
+    if (h->type != DESCENT__TYPE__SHARD_MAP || !h->map) {
+        ds_log(DS_DEBUG, "server", "ignoring %s from the scheduler",
+               ds_msg_type_name(h->type));
+        return;
+    }
+    if (s->serving && h->map->epoch <= s->map.epoch) {
+        return;
+    }
+    s->serving = false;
+    int rc = s_take_map(s, h->map);
+    if (rc != 0) {
+        ds_node_stop(n, 1, "cannot take the shard map");
+        return;
+    }
+    n->epoch = s->map.epoch;
+    s->serving = true;
+    Descent__Header r;
+    ds_msg_header_init(&r, DESCENT__TYPE__READY);
+    r.address = s->advertised;
+    ds_node_send(n, &r);
+}
+
+// s_seen_before records (sender, range, seq) and says whether that push was
+// applied already: a retried push is acknowledged but applied once.
+static int
+s_seen_before(s_server_t *s, uint32_t sender, uint32_t range, uint64_t seq,
+              bool *dup)
+{
+    if (sender >= s->nsenders) {
+        uint32_t  rows = sender + 1 > 2 * s->nsenders ? sender + 1
+                                                      : 2 * s->nsenders;
+        size_t    nr = s->map.nranges;
+        uint64_t *t = realloc(s->last_seq, (size_t)rows * nr * sizeof *t);
+        if (!t) {
+            return -ENOMEM;
+        }
+        memset(t + (size_t)s->nsenders * nr, 0,
+               (size_t)(rows - s->nsenders) * nr * sizeof *t);
+        s->last_seq = t;
+        s->nsenders = rows;
+    }
+    uint64_t *last = &s->last_seq[(size_t)sender * s->map.nranges + range];
+    *dup = seq <= *last;
+    if (!*dup) {
+        *last = seq;
+    }
+    return 0;
+}
+
+static void
+s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
+         Descent__Status st, const char *why)
+{
+    s->refused++;
+    ds_log(DS_DEBUG, "server", "refused %s from node %u: %s",
+           msg->hdr ? ds_msg_type_name(msg->hdr->type) : "message",
+           msg->hdr ? msg->hdr->sender : 0, why);
+    ds_msg_reply(s->data.sock, msg, type, st, why);
+}
+
+static void
+s_handle(s_server_t *s, const ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    Descent__Type reply = h->type == DESCENT__TYPE__PUSH ? DESCENT__TYPE__PUSH_ACK
+                          : h->type == DESCENT__TYPE__PULL
+                              ? DESCENT__TYPE__PULL_REPLY
+                              : DESCENT__TYPE__ERROR;
+    char why[256];
+    if (reply == DESCENT__TYPE__ERROR) {
+        snprintf(why, sizeof why, "a server does not take %s",
+                 ds_msg_type_name(h->type));
+        s_refuse(s, msg, reply, DESCENT__STATUS__REFUSED, why);
+        return;
+    }
+    if (strcmp(h->job, s->node.cfg->job) != 0) {
+        snprintf(why, sizeof why, "job \"%s\" is not this server's job \"%s\"",
+                 h->job, s->node.cfg->job);
+        s_refuse(s, msg, reply, DESCENT__STATUS__REFUSED, why);
+        return;
+    }
+    if (!s->serving) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__NOT_READY,
+                 "the server has no shard map yet");
+        return;
+    }
+    if (h->epoch != s->map.epoch) {
+        snprintf(why, sizeof why, "sent under map epoch %" PRIu64
+                                  ", the map in force is epoch %" PRIu64,
+                 h->epoch, s->map.epoch);
+        s_refuse(s, msg, reply, DESCENT__STATUS__STALE_EPOCH, why);
+        return;
+    }
+    if (h->sparse) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST,
+                 "sparse keys are not supported by dense models");
+        return;
+    }
+    s_range_t *r = h->shard < s->map.nranges ? s->held[h->shard] : NULL;
+    if (!r || h->key_begin < r->r.begin ||
+        h->key_begin + h->key_count > r->r.end) {
+        snprintf(why, sizeof why,
+                 "keys [%" PRIu64 ", %" PRIu64 ") of range %u are not held "
+                 "here",
+                 h->key_begin, h->key_begin + h->key_count, h->shard);
+        s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
+        return;
+    }
+    float *w = r->w + (h->key_begin - r->r.begin);
+    size_t n = (size_t)h->key_count;
+    Descent__Header out;
+    ds_msg_header_init(&out, reply);
+    out.seq = h->seq;
+    out.shard = h->shard;
+    out.key_begin = h->key_begin;
+    out.key_count = h->key_count;
+    out.epoch = s->map.epoch;
+    out.status = DESCENT__STATUS__OK;
+    bool with_values = h->type == DESCENT__TYPE__PULL || h->pull;
+    if (h->type == DESCENT__TYPE__PUSH) {
+        const float *g = ds_msg_vals(msg);
+        if (!g) {
+            if (s->scratch_n < n) {
+                float *t = realloc(s->scratch, n * sizeof *t);
+                if (!t) {
+                    s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE,
+                             "out of memory for the values");
+                    return;
+                }
+                s->scratch = t;
+                s->scratch_n = n;
+            }
+            ds_msg_copy_vals(msg, s->scratch);
+            g = s->scratch;
+        }
+        if (!ds_vec_finite(g, n)) {
+            s->nonfinite++;
+            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_VALUE,
+                     "gradient has NaN or Inf values; not applied");
+            return;
+        }
+        bool dup = false;
+        if (s_seen_before(s, h->sender, h->shard, h->seq, &dup) != 0) {
+            s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE,
+                     "out of memory for the sequence table");
+            return;
+        }
+        double lr = ds_schedule_lr(&s->lr, r->updates);
+        if (dup) {
+            s->dups++;
+        } else {
+            ds_sgd_apply(w, g, n, (float)lr);
+            r->updates++;
+            s->pushes++;
+        }
+        out.lr = lr;
+        out.clock = r->updates;
+    } else {
+        s->pulls++;
+        out.clock = r->updates;
+    }
+    int rc;
+    if (with_values) {
+        out.value_count = n;
+        out.dtype = DESCENT__DTYPE__F32;
+        rc = ds_msg_send_f32(s->data.sock, &msg->route, &out, w, n);
+    } else {
+        rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
+    }
+    if (rc != 0) {
+        ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
+               zmq_strerror(-rc));
+    }
+}
+
+static void
+s_on_data(ds_zsock_t *z, void *arg)
+{
+    s_server_t *s = arg;
+    ds_msg_t    msg;
+    char        err[256] = "";
+    int         rc = ds_msg_recv(z->sock, true, &msg, err, sizeof err);
+    if (rc == -EAGAIN) {
+        ds_msg_fini(&msg);
+        return;
+    }
+    Descent__Status st = DESCENT__STATUS__BAD_REQUEST;
+    if (rc == 0) {
+        rc = ds_msg_check(&msg, &s->node.limits, &st, err, sizeof err);
+    }
+    if (rc != 0) {
+        s->refused++;
+        ds_log(DS_WARN, "server", "bad request%s: %s",
+               msg.hdr ? "" : " (no header)", err);
+        if (msg.flags & DS_MSG_HAS_ROUTE) {
+            Descent__Type t = DESCENT__TYPE__ERROR;
+            if (msg.hdr && msg.hdr->type == DESCENT__TYPE__PUSH) {
+                t = DESCENT__TYPE__PUSH_ACK;
+            } else if (msg.hdr && msg.hdr->type == DESCENT__TYPE__PULL) {
+                t = DESCENT__TYPE__PULL_REPLY;
+            }
+            ds_msg_reply(z->sock, &msg, t, st, err);
+        }
+        ds_msg_fini(&msg);
+        return;
+    }
+    s_handle(s, &msg);
+    ds_msg_fini(&msg);
+}
+
+static void
+s_on_stop(ds_node_t *n)
+{
+    s_server_t *s = n->role_data;
+    if (s->data_open) {
+        ds_zsock_close(&s->data, NULL);
+        s->data_open = false;
+    }
+    ds_log(DS_INFO, "server",
+           "node %u: %" PRIu64 " pushes applied, %" PRIu64 " pulls, %" PRIu64
+           " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite)",
+           n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite);
+}
+
+int
+ds_server_main(const ds_config_t *cfg)
+{
+    uv_loop_t  loop;
+    s_server_t s;
+    memset(&s, 0, sizeof s);
+    uv_loop_init(&loop);
+    s.node = (ds_node_t){.cfg = cfg,
+                         .loop = &loop,
+                         .who = "server",
+                         .role = DESCENT__ROLE__SERVER,
+                         .on_msg = s_on_sched_msg,
+                         .on_stop = s_on_stop,
+                         .role_data = &s};
+    s.node.ctx = zmq_ctx_new();
+    char  err[1024];
+    int   rc = -ENOMEM;
+    void *sock = s.node.ctx ? ds_zsock_open(s.node.ctx, ZMQ_ROUTER, 100,
+                                            (long long)cfg->max_message_mb << 20)
+                            : NULL;
+    if (!sock) {
+        ds_log(DS_ERROR, "server", "cannot create a socket: %s",
+               zmq_strerror(errno));
+        goto fail;
+    }
+    rc = ds_zsock_bind(sock, cfg->bind, s.bound, sizeof s.bound, err,
+                       sizeof err);
+    if (rc == 0) {
+        rc = ds_endpoint_advertise(s.bound, cfg->advertise, s.advertised,
+                                   sizeof s.advertised);
+        if (rc != 0) {
+            snprintf(err, sizeof err, "cannot advertise \"%s\" for %s",
+                     cfg->advertise, s.bound);
+        }
+    }
+    if (rc != 0) {
+        ds_log(DS_ERROR, "server", "%s", err);
+        zmq_close(sock);
+        goto fail;
+    }
+    rc = ds_zsock_init(&s.data, &loop, sock, s_on_data, &s);
+    if (rc != 0) {
+        zmq_close(sock);
+        goto fail;
+    }
+    s.data_open = true;
+    ds_log(DS_INFO, "server", "serving on %s (advertised as %s)", s.bound,
+           s.advertised);
+    rc = ds_node_start(&s.node, s.advertised, 0);
+    if (rc != 0) {
+        ds_zsock_close(&s.data, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto fail;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    s_free_ranges(&s);
+    ds_node_fini(&s.node);
+    if (uv_loop_close(&loop) != 0) {
+        ds_log(DS_WARN, "server", "loop closed with handles still open");
+    }
+    return s.node.exit_code;
+fail:
+    s_free_ranges(&s);
+    ds_node_fini(&s.node);
+    uv_loop_close(&loop);
+    return 1;
+}

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// test_shard_map - placement of key ranges on servers, and map validation.
+#include <errno.h>
+#include <string.h>
+
+#include "common/shard_map.h"
+#include "tests/unit/suites.h"
+
+START_TEST(test_cover_and_balance)
+{
+    uint32_t       servers[3] = {4, 7, 9};
+    ds_shard_map_t m;
+    ck_assert_int_eq(ds_shard_map_build(&m, 7850, servers, 3, 2, 1 << 20, 1),
+                     0);
+    ck_assert_uint_eq(m.nranges, 6);
+    uint64_t next = 0;
+    for (uint32_t i = 0; i < m.nranges; i++) {
+        ck_assert_uint_eq(m.ranges[i].id, i);
+        ck_assert_uint_eq(m.ranges[i].begin, next);
+        ck_assert_uint_gt(m.ranges[i].end, m.ranges[i].begin);
+        ck_assert_uint_ne(m.ranges[i].primary, m.ranges[i].backup);
+        next = m.ranges[i].end;
+    }
+    ck_assert_uint_eq(next, 7850);
+    // 7850 / 6 = 1308.33: sizes 1308 or 1309, two ranges per server.
+    ck_assert_uint_eq(ds_shard_map_keys_on(&m, 4) + ds_shard_map_keys_on(&m, 7) +
+                          ds_shard_map_keys_on(&m, 9),
+                      7850);
+    for (int s = 0; s < 3; s++) {
+        uint64_t k = ds_shard_map_keys_on(&m, servers[s]);
+        ck_assert(k == 2616 || k == 2617 || k == 2618);
+    }
+    ck_assert_int_eq(ds_shard_map_find(&m, 0), 0);
+    ck_assert_int_eq(ds_shard_map_find(&m, 1307), 0);
+    ck_assert_int_eq(ds_shard_map_find(&m, 1308), 1);
+    ck_assert_int_eq(ds_shard_map_find(&m, 7849), 5);
+    ck_assert_int_eq(ds_shard_map_find(&m, 7850), -1);
+    ds_shard_map_fini(&m);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
+START_TEST(test_split_long_ranges)
+{
+    uint32_t       servers[1] = {1};
+    ds_shard_map_t m;
+    // 10.5M keys on one server in one base range, pieces of at most 1M.
+    ck_assert_int_eq(
+        ds_shard_map_build(&m, 10500000, servers, 1, 1, 1 << 20, 1), 0);
+    ck_assert_uint_eq(m.nranges, 11);
+    for (uint32_t i = 0; i < m.nranges; i++) {
+        ck_assert_uint_le(m.ranges[i].end - m.ranges[i].begin, 1u << 20);
+        ck_assert_uint_eq(m.ranges[i].backup, 0);
+    }
+    ck_assert_uint_eq(m.ranges[10].end, 10500000);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
+START_TEST(test_fewer_keys_than_ranges)
+{
+    uint32_t       servers[2] = {1, 2};
+    ds_shard_map_t m;
+    ck_assert_int_eq(ds_shard_map_build(&m, 3, servers, 2, 4, 100, 1), 0);
+    ck_assert_uint_eq(m.nranges, 3);
+    ds_shard_map_fini(&m);
+    ck_assert_int_eq(ds_shard_map_build(&m, 0, servers, 2, 4, 100, 1),
+                     -EINVAL);
+}
+END_TEST
+
+START_TEST(test_pb_round_trip_and_validation)
+{
+    uint32_t       servers[2] = {1, 2};
+    ds_shard_map_t m, back;
+    ck_assert_int_eq(ds_shard_map_build(&m, 1000, servers, 2, 2, 100, 5), 0);
+    Descent__ShardMap pb;
+    ck_assert_int_eq(ds_shard_map_to_pb(&m, &pb), 0);
+    Descent__Node  n1 = DESCENT__NODE__INIT, n2 = DESCENT__NODE__INIT;
+    Descent__Node *nodes[2] = {&n1, &n2};
+    n1.id = 1;
+    n1.role = DESCENT__ROLE__SERVER;
+    n2.id = 2;
+    n2.role = DESCENT__ROLE__SERVER;
+    pb.nodes = nodes;
+    pb.n_nodes = 2;
+    char err[256] = "";
+    ck_assert_int_eq(ds_shard_map_from_pb(&back, &pb, err, sizeof err), 0);
+    ck_assert_uint_eq(back.nranges, m.nranges);
+    ck_assert_uint_eq(back.epoch, 5);
+    ck_assert_mem_eq(back.ranges, m.ranges, m.nranges * sizeof *m.ranges);
+    ds_shard_map_fini(&back);
+    // A gap between ranges is refused.
+    pb.ranges[1]->begin += 1;
+    ck_assert_int_eq(ds_shard_map_from_pb(&back, &pb, err, sizeof err),
+                     -EPROTO);
+    ck_assert_ptr_nonnull(strstr(err, "not contiguous"));
+    pb.ranges[1]->begin -= 1;
+    // An unknown server is refused.
+    n2.role = DESCENT__ROLE__WORKER;
+    ck_assert_int_eq(ds_shard_map_from_pb(&back, &pb, err, sizeof err),
+                     -EPROTO);
+    ck_assert_ptr_nonnull(strstr(err, "unknown server"));
+    n2.role = DESCENT__ROLE__SERVER;
+    // Short coverage is refused.
+    pb.num_keys = 2000;
+    ck_assert_int_eq(ds_shard_map_from_pb(&back, &pb, err, sizeof err),
+                     -EPROTO);
+    ds_shard_map_pb_free(&pb);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
+Suite *
+ds_shard_map_suite(void)
+{
+    Suite *s = suite_create("shard_map");
+    TCase *tc = tcase_create("placement");
+    tcase_add_test(tc, test_cover_and_balance);
+    tcase_add_test(tc, test_split_long_ranges);
+    tcase_add_test(tc, test_fewer_keys_than_ranges);
+    tcase_add_test(tc, test_pb_round_trip_and_validation);
+    suite_add_tcase(s, tc);
+    return s;
+}

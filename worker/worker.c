@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: MIT
+// worker - a model replica: trains on its partition, pushes and pulls.
+//
+// One libuv loop drives everything; gradients, evaluation and data loading
+// run on libuv's thread pool so that heartbeats keep flowing. A training
+// step is: (pull when due) -> compute on the pool -> (push when due, with
+// the pull of the next step folded into the push's reply) -> next step.
+#include "worker/worker.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/idx.h"
+#include "common/log.h"
+#include "common/node.h"
+#include "common/rng.h"
+#include "common/safetensors.h"
+#include "common/shard_map.h"
+#include "common/softmax.h"
+#include "common/util.h"
+
+// s_conn_t is the link to one server.
+typedef struct {
+    uint32_t   id;    // server node id
+    char       address[DS_STR_MAX]; // its data endpoint
+    ds_zsock_t z;     // DEALER connected to it
+    bool       open;  // z initialized and not closed
+    void      *owner; // the s_worker_t
+} s_conn_t;
+
+typedef enum {
+    W_LOADING,  // reading the partition
+    W_WAIT_MAP, // waiting for the shard map
+    W_TRAINING, // steps in progress
+    W_BARRIER,  // waiting for every worker to finish
+    W_FINAL,    // final pull and evaluation (rank 0)
+    W_DONE,     // DONE sent
+} s_state_t;
+
+typedef struct {
+    ds_node_t       node;     // scheduler link; node.role_data is us
+    s_state_t       state;    // where we are
+    ds_dataset_t    train;    // our partition; owned
+    ds_dataset_t    test;     // the test set (rank 0); owned
+    uint64_t        num_keys; // model size
+    float          *w;        // local parameters; owned
+    float          *grad;     // last mini-batch gradient; owned
+    float          *accrued;  // sum of gradients since the last push; owned
+    uint32_t       *order;    // visiting order of the partition; owned
+    ds_rng_t        rng;      // shuffling
+    ds_softmax_ws_t ws;       // gradient scratch (pool thread)
+    ds_softmax_ws_t ews;      // evaluation scratch (pool thread)
+    ds_shard_map_t  map;      // the shard map
+    s_conn_t       *conns;    // one per server; owned
+    uint32_t        nconns;   // entries in conns
+    uint32_t       *range_conn; // conn index of each range; owned
+    uint64_t       *range_seq;  // outstanding request seq per range; owned
+    uint32_t        pending;  // replies still awaited
+    bool            fresh;    // w was just refreshed by a push's reply
+    uv_timer_t      deadline; // reply deadline
+    uv_timer_t      progress; // periodic REPORT
+    uv_work_t       work;     // the pool job in flight
+    bool            busy;     // work is in flight
+    int             job_rc;   // pool job result
+    char            job_err[512]; // pool job error
+    double          job_loss; // pool job: mini-batch loss or eval loss
+    size_t          job_correct; // pool job: correct predictions
+    double          job_acc;  // pool job: eval accuracy
+    size_t          batch_n;  // examples in the current mini-batch
+    uint64_t        step;     // steps done
+    uint64_t        steps_total;     // steps planned
+    uint64_t        steps_per_epoch; // steps per epoch
+    uint32_t        epoch;    // current epoch, 1-based
+    size_t          pos;      // next example of order
+    double          loss_sum; // sum of mini-batch losses this epoch
+    uint64_t        correct;  // correct predictions this epoch
+    uint64_t        seen;     // examples this epoch
+    uint64_t        examples; // examples processed in all
+    double          lr;       // local step size, the last rate the servers used
+    bool            final_eval; // the eval in flight is the final one
+} s_worker_t;
+
+static void s_next(s_worker_t *w);
+
+static void
+s_fail(s_worker_t *w, const char *why)
+{
+    if (w->node.stopping) {
+        return;
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__DONE);
+    h.status = DESCENT__STATUS__REFUSED;
+    h.error = (char *)why;
+    ds_node_send(&w->node, &h);
+    ds_node_stop(&w->node, 1, why);
+}
+
+static void
+s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
+         Descent__Type type, bool final)
+{
+    Descent__Report r;
+    descent__report__init(&r);
+    r.epoch = w->epoch;
+    r.step = w->step;
+    r.steps_total = w->steps_total;
+    r.examples = w->examples;
+    r.train_loss = w->seen ? w->loss_sum / (double)(w->seen) : NAN;
+    r.train_accuracy = w->seen ? (double)w->correct / (double)w->seen : NAN;
+    r.test_loss = test_loss;
+    r.test_accuracy = test_acc;
+    r.epoch_end = epoch_end;
+    r.final = final;
+    Descent__Header h;
+    ds_msg_header_init(&h, type);
+    h.status = DESCENT__STATUS__OK;
+    h.report = &r;
+    ds_node_send(&w->node, &h);
+}
+
+// ---- data loading (pool thread) -------------------------------------------
+
+static void
+s_load_work(uv_work_t *req)
+{
+    s_worker_t        *w = req->data;
+    const ds_config_t *cfg = w->node.cfg;
+    char               img[DS_STR_MAX + 64], lab[DS_STR_MAX + 64];
+    const char        *names[4] = {"train-images-idx3-ubyte",
+                                   "train-labels-idx1-ubyte",
+                                   "t10k-images-idx3-ubyte",
+                                   "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char p[DS_STR_MAX + 64];
+        if (ds_find_file(cfg->data_dir, names[i], p, sizeof p) != 0) {
+            snprintf(w->job_err, sizeof w->job_err,
+                     "missing dataset file %s(.gz): install the Debian "
+                     "package dataset-fashion-mnist or set data.data_dir",
+                     p);
+            w->job_rc = -ENOENT;
+            return;
+        }
+    }
+    ds_find_file(cfg->data_dir, names[0], img, sizeof img);
+    ds_find_file(cfg->data_dir, names[1], lab, sizeof lab);
+    w->job_rc = ds_idx_load(&w->train, img, lab, (size_t)cfg->limit,
+                            w->node.rank, (unsigned)cfg->workers, w->job_err,
+                            sizeof w->job_err);
+    if (w->job_rc != 0 || w->node.rank != 0) {
+        return;
+    }
+    ds_find_file(cfg->data_dir, names[2], img, sizeof img);
+    ds_find_file(cfg->data_dir, names[3], lab, sizeof lab);
+    w->job_rc = ds_idx_load(&w->test, img, lab, (size_t)cfg->test_limit, 0,
+                            1, w->job_err, sizeof w->job_err);
+    if (w->job_rc == 0 && w->test.dim != w->train.dim) {
+        snprintf(w->job_err, sizeof w->job_err,
+                 "test images have %zu features, training images %zu",
+                 w->test.dim, w->train.dim);
+        w->job_rc = -EINVAL;
+    }
+}
+
+static void
+s_load_done(uv_work_t *req, int status)
+{
+    s_worker_t        *w = req->data;
+    const ds_config_t *cfg = w->node.cfg;
+    w->busy = false;
+    if (w->node.stopping) {
+        return;
+    }
+    if (status != 0 || w->job_rc != 0) {
+        s_fail(w, w->job_err[0] ? w->job_err : "cannot load the data");
+        return;
+    }
+    if (w->train.n == 0) {
+        s_fail(w, "this worker's partition of the training set is empty");
+        return;
+    }
+    int classes = w->train.classes;
+    if (w->node.rank == 0 && w->test.classes > classes) {
+        classes = w->test.classes;
+    }
+    w->train.classes = classes;
+    w->num_keys = ds_softmax_num_params(w->train.dim, classes);
+    size_t bs = (size_t)cfg->batch_size;
+    w->steps_per_epoch = (w->train.n + bs - 1) / bs;
+    w->steps_total = w->steps_per_epoch * (uint64_t)cfg->epochs;
+    w->w = calloc(w->num_keys, sizeof(float));
+    w->grad = calloc(w->num_keys, sizeof(float));
+    w->accrued = calloc(w->num_keys, sizeof(float));
+    w->order = malloc(w->train.n * sizeof *w->order);
+    if (!w->w || !w->grad || !w->accrued || !w->order ||
+        ds_softmax_ws_init(&w->ws, bs, w->train.dim, classes) != 0 ||
+        ds_softmax_ws_init(&w->ews, 1024, w->train.dim, classes) != 0) {
+        s_fail(w, "out of memory for the model");
+        return;
+    }
+    for (size_t i = 0; i < w->train.n; i++) {
+        w->order[i] = (uint32_t)i;
+    }
+    ds_rng_seed(&w->rng, cfg->seed, 1000 + w->node.rank);
+    ds_log(DS_INFO, "worker",
+           "rank %u: %zu training examples, %zu features, %d classes, "
+           "%" PRIu64 " steps",
+           w->node.rank, w->train.n, w->train.dim, classes, w->steps_total);
+    w->state = W_WAIT_MAP;
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__READY);
+    h.num_keys = w->num_keys;
+    h.planned = (w->steps_total + (uint64_t)cfg->n_push - 1) /
+                (uint64_t)cfg->n_push;
+    ds_node_send(&w->node, &h);
+}
+
+// ---- talking to servers ----------------------------------------------------
+
+static void
+s_on_deadline(uv_timer_t *t)
+{
+    s_worker_t *w = t->data;
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        if (w->range_seq[i] != 0) {
+            const s_conn_t *c = &w->conns[w->range_conn[i]];
+            char            why[DS_STR_MAX + 128];
+            snprintf(why, sizeof why,
+                     "server %u at %s did not answer within %d ms", c->id,
+                     c->address, w->node.cfg->request_timeout_ms);
+            s_fail(w, why);
+            return;
+        }
+    }
+}
+
+// s_send_all sends a PUSH (values from accrued) or a PULL for every range.
+static void
+s_send_all(s_worker_t *w, Descent__Type type, bool pull)
+{
+    w->pending = 0;
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        const ds_range_t *r = &w->map.ranges[i];
+        Descent__Header   h;
+        ds_msg_header_init(&h, type);
+        h.job = (char *)w->node.cfg->job;
+        h.sender = w->node.id;
+        h.seq = ++w->node.seq;
+        h.epoch = w->map.epoch;
+        h.shard = r->id;
+        h.key_begin = r->begin;
+        h.key_count = r->end - r->begin;
+        h.clock = w->step;
+        h.pull = pull;
+        void *sock = w->conns[w->range_conn[i]].z.sock;
+        int   rc;
+        if (type == DESCENT__TYPE__PUSH) {
+            h.value_count = h.key_count;
+            h.dtype = DESCENT__DTYPE__F32;
+            rc = ds_msg_send_f32(sock, NULL, &h, w->accrued + r->begin,
+                                 (size_t)h.key_count);
+        } else {
+            rc = ds_msg_send(sock, NULL, &h, NULL, NULL);
+        }
+        if (rc != 0) {
+            char why[256];
+            snprintf(why, sizeof why, "cannot send %s to server %u: %s",
+                     ds_msg_type_name(type), r->primary, zmq_strerror(-rc));
+            s_fail(w, why);
+            return;
+        }
+        w->range_seq[i] = h.seq;
+        w->pending++;
+    }
+    uv_timer_start(&w->deadline, s_on_deadline,
+                   (uint64_t)w->node.cfg->request_timeout_ms, 0);
+}
+
+static void
+s_on_server(ds_zsock_t *z, void *arg)
+{
+    s_conn_t   *c = arg;
+    s_worker_t *w = c->owner;
+    ds_msg_t    msg;
+    char        err[256] = "";
+    int         rc = ds_msg_recv(z->sock, false, &msg, err, sizeof err);
+    if (rc == -EAGAIN) {
+        ds_msg_fini(&msg);
+        return;
+    }
+    Descent__Status st;
+    if (rc == 0) {
+        rc = ds_msg_check(&msg, &w->node.limits, &st, err, sizeof err);
+    }
+    char why[1024];
+    if (rc != 0) {
+        snprintf(why, sizeof why, "bad reply from server %u: %s", c->id, err);
+        ds_msg_fini(&msg);
+        s_fail(w, why);
+        return;
+    }
+    const Descent__Header *h = msg.hdr;
+    if (h->shard >= w->map.nranges || w->range_seq[h->shard] != h->seq) {
+        ds_log(DS_DEBUG, "worker", "late or unknown reply seq %" PRIu64
+                                   " from server %u",
+               h->seq, c->id);
+        ds_msg_fini(&msg);
+        return;
+    }
+    if (h->status != DESCENT__STATUS__OK) {
+        snprintf(why, sizeof why, "server %u refused %s of range %u: %s (%s)",
+                 c->id,
+                 h->type == DESCENT__TYPE__PUSH_ACK ? "a push" : "a pull",
+                 h->shard, h->error, ds_msg_status_name(h->status));
+        ds_msg_fini(&msg);
+        s_fail(w, why);
+        return;
+    }
+    const ds_range_t *r = &w->map.ranges[h->shard];
+    if (h->value_count > 0) {
+        if (h->key_begin != r->begin || h->value_count != r->end - r->begin) {
+            snprintf(why, sizeof why, "server %u sent values for the wrong "
+                                      "keys",
+                     c->id);
+            ds_msg_fini(&msg);
+            s_fail(w, why);
+            return;
+        }
+        ds_msg_copy_vals(&msg, w->w + r->begin);
+    }
+    if (h->type == DESCENT__TYPE__PUSH_ACK && h->lr > 0) {
+        w->lr = h->lr;
+    }
+    w->range_seq[h->shard] = 0;
+    ds_msg_fini(&msg);
+    if (--w->pending == 0) {
+        uv_timer_stop(&w->deadline);
+        s_next(w);
+    }
+}
+
+static int
+s_connect(s_worker_t *w, const Descent__ShardMap *pb)
+{
+    char err[256];
+    int  rc = ds_shard_map_from_pb(&w->map, pb, err, sizeof err);
+    if (rc != 0) {
+        s_fail(w, err);
+        return rc;
+    }
+    if (w->map.num_keys != w->num_keys) {
+        s_fail(w, "the shard map's model size differs from ours");
+        return -EPROTO;
+    }
+    w->conns = calloc(pb->n_nodes, sizeof *w->conns);
+    w->range_conn = calloc(w->map.nranges, sizeof *w->range_conn);
+    w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
+    if (!w->conns || !w->range_conn || !w->range_seq) {
+        s_fail(w, "out of memory");
+        return -ENOMEM;
+    }
+    const ds_config_t *cfg = w->node.cfg;
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        const Descent__Node *nd = pb->nodes[i];
+        if (nd->role != DESCENT__ROLE__SERVER) {
+            continue;
+        }
+        s_conn_t *c = &w->conns[w->nconns];
+        c->id = nd->id;
+        c->owner = w;
+        snprintf(c->address, sizeof c->address, "%s", nd->address);
+        void *s = ds_zsock_open(w->node.ctx, ZMQ_DEALER, 0,
+                                (long long)cfg->max_message_mb << 20);
+        if (!s || zmq_connect(s, nd->address) != 0) {
+            char why[DS_STR_MAX + 64];
+            snprintf(why, sizeof why, "cannot connect to server %u at %s",
+                     nd->id, nd->address);
+            if (s) {
+                zmq_close(s);
+            }
+            s_fail(w, why);
+            return -EINVAL;
+        }
+        ds_zsock_init(&c->z, w->node.loop, s, s_on_server, c);
+        c->open = true;
+        w->nconns++;
+    }
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        for (uint32_t k = 0; k < w->nconns; k++) {
+            if (w->conns[k].id == w->map.ranges[i].primary) {
+                w->range_conn[i] = k;
+            }
+        }
+    }
+    return 0;
+}
+
+// ---- compute (pool thread) -------------------------------------------------
+
+static void
+s_step_work(uv_work_t *req)
+{
+    s_worker_t *w = req->data;
+    size_t      n = w->batch_n;
+    w->job_loss = ds_softmax_grad(&w->ws, w->w, w->train.x, w->train.y,
+                                  w->order + w->pos, n, w->grad,
+                                  &w->job_correct);
+    // Downpour: accrue the gradient for the next push and step locally with
+    // the rate the servers last applied.
+    float lr = (float)w->lr;
+    for (uint64_t i = 0; i < w->num_keys; i++) {
+        w->accrued[i] += w->grad[i];
+        w->w[i] -= lr * w->grad[i];
+    }
+}
+
+static void
+s_eval_work(uv_work_t *req)
+{
+    s_worker_t *w = req->data;
+    w->job_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
+                                  w->test.n, &w->job_acc);
+}
+
+static void s_step_done(uv_work_t *req, int status);
+static void s_eval_done(uv_work_t *req, int status);
+
+static void
+s_queue(s_worker_t *w, uv_work_cb fn, uv_after_work_cb done)
+{
+    w->busy = true;
+    w->work.data = w;
+    uv_queue_work(w->node.loop, &w->work, fn, done);
+}
+
+static void
+s_finish(s_worker_t *w)
+{
+    w->state = W_DONE;
+    s_report(w, false, NAN, NAN, DESCENT__TYPE__DONE, false);
+}
+
+static void
+s_write_model(s_worker_t *w, double acc)
+{
+    const ds_config_t *cfg = w->node.cfg;
+    char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
+    snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
+    snprintf(accs, sizeof accs, "%.6f", acc);
+    snprintf(eps, sizeof eps, "%d", cfg->epochs);
+    size_t      dim = w->train.dim;
+    uint64_t    k = (uint64_t)w->train.classes;
+    ds_tensor_t t[2] = {
+        {.name = "weight", .data = w->w, .ndim = 2, .shape = {k, dim}},
+        {.name = "bias", .data = w->w + k * dim, .ndim = 1, .shape = {k}},
+    };
+    const char *meta[] = {"format", "pt", "model", cfg->model, "job", cfg->job,
+                          "test_accuracy", accs, "epochs", eps, NULL};
+    int rc = ds_mkdirs(cfg->out);
+    if (rc == 0) {
+        rc = ds_safetensors_write(path, t, 2, meta, err, sizeof err);
+    } else {
+        snprintf(err, sizeof err, "cannot create %s: %s", cfg->out,
+                 strerror(-rc));
+    }
+    if (rc != 0) {
+        ds_log(DS_ERROR, "worker", "model not saved: %s", err);
+    } else {
+        ds_log(DS_INFO, "worker", "model saved to %s", path);
+    }
+}
+
+static void
+s_eval_done(uv_work_t *req, int status)
+{
+    s_worker_t *w = req->data;
+    w->busy = false;
+    if (w->node.stopping || status != 0) {
+        return;
+    }
+    if (w->final_eval) {
+        s_write_model(w, w->job_acc);
+        w->state = W_DONE;
+        s_report(w, false, w->job_loss, w->job_acc, DESCENT__TYPE__DONE, true);
+        return;
+    }
+    s_report(w, true, w->job_loss, w->job_acc, DESCENT__TYPE__REPORT, false);
+    w->loss_sum = 0;
+    w->correct = w->seen = 0;
+    w->epoch++;
+    s_next(w);
+}
+
+// s_end_epoch reports the epoch (rank 0 evaluates first) and reshuffles.
+static void
+s_end_epoch(s_worker_t *w)
+{
+    w->pos = 0;
+    if (w->node.cfg->shuffle) {
+        ds_rng_shuffle(&w->rng, w->order, w->train.n);
+    }
+    if (w->node.rank == 0) {
+        w->final_eval = false;
+        s_queue(w, s_eval_work, s_eval_done);
+        return;
+    }
+    s_report(w, true, NAN, NAN, DESCENT__TYPE__REPORT, false);
+    w->loss_sum = 0;
+    w->correct = w->seen = 0;
+    w->epoch++;
+    s_next(w);
+}
+
+static void
+s_step_done(uv_work_t *req, int status)
+{
+    s_worker_t        *w = req->data;
+    const ds_config_t *cfg = w->node.cfg;
+    w->busy = false;
+    if (w->node.stopping || status != 0) {
+        return;
+    }
+    w->loss_sum += w->job_loss * (double)w->batch_n;
+    w->correct += w->job_correct;
+    w->seen += w->batch_n;
+    w->examples += w->batch_n;
+    w->pos += w->batch_n;
+    uint64_t s = w->step++;
+    // The literal Downpour rule: push when step % n_push == 0. The next
+    // step's pull rides on the push's reply when it is due then.
+    if (s % (uint64_t)cfg->n_push == 0) {
+        bool pull = w->step % (uint64_t)cfg->n_fetch == 0;
+        w->fresh = pull;
+        s_send_all(w, DESCENT__TYPE__PUSH, pull);
+        if (!w->node.stopping) {
+            memset(w->accrued, 0, w->num_keys * sizeof(float));
+        }
+        return;
+    }
+    s_next(w);
+}
+
+// s_next moves the training state machine one stage on.
+static void
+s_next(s_worker_t *w)
+{
+    const ds_config_t *cfg = w->node.cfg;
+    if (w->node.stopping || w->busy || w->pending > 0) {
+        return;
+    }
+    if (w->state == W_FINAL) {
+        w->final_eval = true;
+        s_queue(w, s_eval_work, s_eval_done);
+        return;
+    }
+    if (w->state != W_TRAINING) {
+        return;
+    }
+    if (w->pos >= w->train.n) {
+        s_end_epoch(w);
+        return;
+    }
+    if (w->step >= w->steps_total) {
+        w->state = W_BARRIER;
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__BARRIER);
+        h.barrier = "trained";
+        ds_node_send(&w->node, &h);
+        return;
+    }
+    if (w->step % (uint64_t)cfg->n_fetch == 0 && !w->fresh) {
+        w->fresh = true;
+        s_send_all(w, DESCENT__TYPE__PULL, false);
+        return;
+    }
+    w->fresh = false;
+    size_t left = w->train.n - w->pos;
+    w->batch_n = left < (size_t)cfg->batch_size ? left
+                                                : (size_t)cfg->batch_size;
+    s_queue(w, s_step_work, s_step_done);
+}
+
+// ---- scheduler messages ----------------------------------------------------
+
+static void
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+{
+    s_worker_t            *w = n->role_data;
+    const Descent__Header *h = msg->hdr;
+    switch (h->type) {
+    case DESCENT__TYPE__REGISTER_ACK:
+        if (w->state == W_LOADING && !w->busy) {
+            s_queue(w, s_load_work, s_load_done);
+        }
+        break;
+    case DESCENT__TYPE__SHARD_MAP:
+        if (w->state != W_WAIT_MAP || !h->map) {
+            break;
+        }
+        if (s_connect(w, h->map) != 0) {
+            break;
+        }
+        n->epoch = w->map.epoch;
+        w->state = W_TRAINING;
+        w->epoch = 1;
+        s_next(w);
+        break;
+    case DESCENT__TYPE__BARRIER_RELEASE:
+        if (w->state != W_BARRIER) {
+            break;
+        }
+        if (w->node.rank == 0) {
+            w->state = W_FINAL;
+            s_send_all(w, DESCENT__TYPE__PULL, false);
+        } else {
+            s_finish(w);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+s_on_progress(uv_timer_t *t)
+{
+    s_worker_t *w = t->data;
+    if (w->state == W_TRAINING) {
+        s_report(w, false, NAN, NAN, DESCENT__TYPE__REPORT, false);
+    }
+}
+
+static void
+s_on_stop(ds_node_t *n)
+{
+    s_worker_t *w = n->role_data;
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        if (w->conns[i].open) {
+            ds_zsock_close(&w->conns[i].z, NULL);
+            w->conns[i].open = false;
+        }
+    }
+    uv_close((uv_handle_t *)&w->deadline, NULL);
+    uv_close((uv_handle_t *)&w->progress, NULL);
+    if (w->busy) {
+        uv_cancel((uv_req_t *)&w->work);
+    }
+}
+
+int
+ds_worker_main(const ds_config_t *cfg)
+{
+    uv_loop_t   loop;
+    s_worker_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        return 1;
+    }
+    uv_loop_init(&loop);
+    // Two workers share two cores here; BLAS threads would only fight.
+    openblas_set_num_threads(1);
+    w->node = (ds_node_t){.cfg = cfg,
+                          .loop = &loop,
+                          .who = "worker",
+                          .role = DESCENT__ROLE__WORKER,
+                          .on_msg = s_on_sched_msg,
+                          .on_stop = s_on_stop,
+                          .role_data = w};
+    w->lr = cfg->lr;
+    uv_timer_init(&loop, &w->deadline);
+    uv_timer_init(&loop, &w->progress);
+    w->deadline.data = w->progress.data = w;
+    int rc = ds_node_start(&w->node, "", 0);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&w->deadline, NULL);
+        uv_close((uv_handle_t *)&w->progress, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        w->node.exit_code = 1;
+    } else {
+        uv_timer_start(&w->progress, s_on_progress, 250, 250);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    int code = w->node.exit_code;
+    ds_node_fini(&w->node);
+    uv_loop_close(&loop);
+    ds_dataset_fini(&w->train);
+    ds_dataset_fini(&w->test);
+    ds_softmax_ws_fini(&w->ws);
+    ds_softmax_ws_fini(&w->ews);
+    ds_shard_map_fini(&w->map);
+    free(w->w);
+    free(w->grad);
+    free(w->accrued);
+    free(w->order);
+    free(w->conns);
+    free(w->range_conn);
+    free(w->range_seq);
+    free(w);
+    return code;
+}
