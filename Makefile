@@ -27,6 +27,8 @@ LIBSRCS := $(wildcard common/*.c server/*.c worker/*.c) $(filter-out cli/main.c,
 LIBOBJS := $(LIBSRCS:%.c=$(B)/%.o) $(PB:.c=.o)
 UNITSRC := $(wildcard tests/unit/*.c)
 UNITOBJ := $(UNITSRC:%.c=$(B)/%.o)
+INTSRC  := $(wildcard tests/integration/*.c)
+INTOBJ  := $(INTSRC:%.c=$(B)/%.o)
 BENCHSRC:= $(wildcard bench/*.c)
 BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
 
@@ -80,14 +82,17 @@ $(B)/proto/%.o: $(B)/proto/%.c
 $(B)/tests/unit/run_unit: $(UNITOBJ) $(B)/libdescent.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TLIBS)
 
+$(B)/tests/integration/run_integration: $(INTOBJ) $(B)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TLIBS)
+
 $(B)/bench/%: $(B)/bench/%.o $(B)/libdescent.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(B)/tests/unit/run_unit $(B)/descent
 	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/unit/run_unit
 
-integration: $(B)/descent
-	$(Q)DESCENT_BIN=$(abspath $(B)/descent) bash tests/integration/run.sh
+integration: $(B)/tests/integration/run_integration $(B)/descent
+	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/integration/run_integration
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit integration

@@ -85,6 +85,7 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     const ds_config_t *cfg = s->node.cfg;
     bool random = strcmp(cfg->init, "random") == 0;
     uint64_t nkeys = 0;
+    uint32_t nheld = 0;
     for (uint32_t i = 0; i < m.nranges; i++) {
         if (m.ranges[i].primary != s->node.id) {
             continue;
@@ -104,6 +105,7 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         }
         s->held[i] = r;
         nkeys += n;
+        nheld++;
     }
     s->lr = (ds_schedule_t){
         .kind = (ds_schedule_kind_t)ds_schedule_parse(cfg->schedule),
@@ -113,9 +115,9 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         .total = pb->total_updates,
     };
     ds_log(DS_INFO, "server",
-           "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u ranges "
-           "(map epoch %" PRIu64 ")",
-           s->node.id, nkeys, m.num_keys, m.nranges, m.epoch);
+           "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u of %u "
+           "ranges (map epoch %" PRIu64 ")",
+           s->node.id, nkeys, m.num_keys, nheld, m.nranges, m.epoch);
     return 0;
 }
 

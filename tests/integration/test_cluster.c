@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: MIT
+// test_cluster - whole clusters of real processes on loopback: training,
+// a hostile peer against a live server, failures and bad user input.
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/msg.h"
+#include "tests/integration/harness.h"
+
+static void
+s_assert_log_has(const th_proc_t *p, const char *needle)
+{
+    char *log = th_slurp(p->log);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, needle) != NULL, "%s lacks \"%s\":\n%s", p->log,
+                  needle, log);
+    free(log);
+}
+
+// Mean training loss over the workers' epoch-end lines of metrics.jsonl.
+static double
+s_epoch_loss(const char *metrics, int epoch)
+{
+    double      sum = 0;
+    int         n = 0;
+    const char *line = metrics;
+    while (line && *line) {
+        const char *eol = strchr(line, '\n');
+        char        buf[1024];
+        size_t      len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len >= sizeof buf) {
+            len = sizeof buf - 1;
+        }
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        if (strstr(buf, "\"final\":false") &&
+            th_json_number(buf, "epoch", NULL) == epoch) {
+            sum += th_json_number(buf, "loss", NULL);
+            n++;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return n ? sum / n : NAN;
+}
+
+START_TEST(test_cluster_trains)
+{
+    char dir[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *args[] = {"run",
+                          "--data.limit=4000",
+                          "--train.epochs=4",
+                          "--job.progress=lines",
+                          "--cluster.heartbeat_ms=100",
+                          out,
+                          NULL};
+    th_proc_t p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert_msg(th_wait(&p, 60000), "descent run did not finish in 60 s");
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 0);
+    s_assert_log_has(&p, "epoch 4/4");
+    s_assert_log_has(&p, "test accuracy");
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *metrics = th_slurp(path);
+    ck_assert_ptr_nonnull(metrics);
+    double l1 = s_epoch_loss(metrics, 1), l4 = s_epoch_loss(metrics, 4);
+    ck_assert_msg(isfinite(l1) && isfinite(l4) && l4 < 0.8 * l1,
+                  "training loss did not fall: epoch 1 %g, epoch 4 %g", l1,
+                  l4);
+    free(metrics);
+
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert_ptr_nonnull(strstr(summary, "\"ok\":true"));
+    double acc = th_json_number(summary, "test_accuracy", NULL);
+    // Ten classes: chance is 0.1; 4,000 examples and 4 epochs of softmax
+    // regression reach about 0.75.
+    ck_assert_msg(acc > 0.65 && acc <= 1.0, "test accuracy %g", acc);
+    ck_assert_double_eq(th_json_number(summary, "examples", NULL), 16000);
+    ck_assert(th_json_number(summary, "examples_per_second", NULL) > 0);
+    free(summary);
+
+    // model.safetensors: header length, then 7,850 float32 parameters.
+    snprintf(path, sizeof path, "%s/out/model.safetensors", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char len8[8];
+    ck_assert_uint_eq(fread(len8, 1, 8, f), 8);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) {
+        hlen = hlen << 8 | len8[i];
+    }
+    fseek(f, 0, SEEK_END);
+    ck_assert_int_eq(ftell(f), (long)(8 + hlen + 7850 * 4));
+    fclose(f);
+}
+END_TEST
+
+// ---- a hostile peer against a live server --------------------------------
+// The test plays the scheduler itself, so it decides the server's map.
+
+typedef struct {
+    void     *ctx;
+    void     *sched;  // ROUTER the server registers with
+    void     *data;   // DEALER to the server's data socket
+    zmq_msg_t route;  // the server's identity on sched
+    uint64_t  seq;
+} s_peer_t;
+
+static void
+s_recv(void *sock, bool routed, ds_msg_t *m)
+{
+    zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
+    ck_assert_msg(zmq_poll(&it, 1, 5000) == 1, "no message within 5 s");
+    char err[256] = "";
+    ck_assert_msg(ds_msg_recv(sock, routed, m, err, sizeof err) == 0, "%s",
+                  err);
+}
+
+static Descent__Header
+s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count)
+{
+    Descent__Header h;
+    ds_msg_header_init(&h, type);
+    h.job = "descent";
+    h.sender = 2;
+    h.seq = ++t->seq;
+    h.epoch = 1;
+    h.shard = 0;
+    h.key_begin = begin;
+    h.key_count = count;
+    return h;
+}
+
+// s_expect sends nothing; it reads one reply and checks type and status.
+static void
+s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
+         size_t n)
+{
+    ds_msg_t m;
+    s_recv(t->data, false, &m);
+    ck_assert_msg(m.hdr->type == type, "got %s, want %s",
+                  ds_msg_type_name(m.hdr->type), ds_msg_type_name(type));
+    ck_assert_msg(m.hdr->status == st, "got %s (%s), want %s",
+                  ds_msg_status_name(m.hdr->status), m.hdr->error,
+                  ds_msg_status_name(st));
+    if (st != DESCENT__STATUS__OK) {
+        ck_assert_msg(m.hdr->error[0] != '\0', "an error reply has no text");
+    }
+    if (vals) {
+        ck_assert_uint_eq(m.hdr->value_count, n);
+        ds_msg_copy_vals(&m, vals);
+    }
+    ds_msg_fini(&m);
+}
+
+START_TEST(test_server_survives_bad_requests)
+{
+    char dir[64], sched[64], bind[64];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
+    s_peer_t t = {.ctx = zmq_ctx_new()};
+    t.sched = zmq_socket(t.ctx, ZMQ_ROUTER);
+    int zero = 0;
+    zmq_setsockopt(t.sched, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_bind(t.sched, bind), 0);
+    const char *args[] = {"server",
+                          sched,
+                          "--cluster.bind=tcp://127.0.0.1:*",
+                          "--cluster.advertise=127.0.0.1",
+                          "--optimizer.schedule=constant",
+                          "--optimizer.lr=0.5",
+                          NULL};
+    th_proc_t srv;
+    th_spawn(&srv, dir, "server", args);
+
+    // REGISTER -> REGISTER_ACK (node 1) -> SHARD_MAP of 100 keys -> READY.
+    ds_msg_t m;
+    s_recv(t.sched, true, &m);
+    ck_assert_int_eq(m.hdr->type, DESCENT__TYPE__REGISTER);
+    ck_assert_int_eq(m.hdr->role, DESCENT__ROLE__SERVER);
+    char addr[256];
+    snprintf(addr, sizeof addr, "%s", m.hdr->address);
+    zmq_msg_init(&t.route);
+    zmq_msg_copy(&t.route, &m.route);
+    ds_msg_fini(&m);
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__REGISTER_ACK);
+    h.job = "descent";
+    h.status = DESCENT__STATUS__OK;
+    h.node_id = 1;
+    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
+    Descent__Range     r = DESCENT__RANGE__INIT;
+    Descent__Range    *rs[1] = {&r};
+    Descent__Node      nd = DESCENT__NODE__INIT;
+    Descent__Node     *nds[1] = {&nd};
+    Descent__ShardMap  map = DESCENT__SHARD_MAP__INIT;
+    r.end = 100;
+    r.primary = 1;
+    nd.id = 1;
+    nd.role = DESCENT__ROLE__SERVER;
+    nd.address = addr;
+    map.epoch = 1;
+    map.num_keys = 100;
+    map.ranges = rs;
+    map.n_ranges = 1;
+    map.nodes = nds;
+    map.n_nodes = 1;
+    ds_msg_header_init(&h, DESCENT__TYPE__SHARD_MAP);
+    h.job = "descent";
+    h.epoch = 1;
+    h.map = &map;
+    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
+    for (;;) {
+        s_recv(t.sched, true, &m);
+        bool ready = m.hdr->type == DESCENT__TYPE__READY;
+        ds_msg_fini(&m);
+        if (ready) {
+            break;
+        }
+    }
+
+    t.data = zmq_socket(t.ctx, ZMQ_DEALER);
+    zmq_setsockopt(t.data, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_connect(t.data, addr), 0);
+
+    // 1. Garbage instead of a header.
+    ck_assert_int_eq(zmq_send(t.data, "\xff\x01garbage", 9, 0), 9);
+    s_expect(&t, DESCENT__TYPE__ERROR, DESCENT__STATUS__BAD_REQUEST, NULL, 0);
+    // 2. A push whose values frame is short.
+    float g[100];
+    for (int i = 0; i < 100; i++) {
+        g[i] = (float)i / 100.0f;
+    }
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    zmq_msg_t v;
+    zmq_msg_init_size(&v, 9 * sizeof(float));
+    memcpy(zmq_msg_data(&v), g, 9 * sizeof(float));
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, &v), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_REQUEST, NULL,
+             0);
+    // 3. Keys outside the shard.
+    h = s_req(&t, DESCENT__TYPE__PUSH, 95, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OUT_OF_RANGE, NULL,
+             0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+    h.shard = 3;
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__OUT_OF_RANGE,
+             NULL, 0);
+    // 4. A NaN gradient is refused and not applied.
+    float bad[10] = {1, 2, NAN, 4, 5, 6, 7, 8, 9, 10};
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, bad, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_VALUE, NULL, 0);
+    // 5. An old map epoch, a wrong dtype, another job.
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+    h.epoch = 0;
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__STALE_EPOCH,
+             NULL, 0);
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
+    h.value_count = 10;
+    h.dtype = 5;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_DTYPE, NULL, 0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+    h.job = "other";
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__REFUSED, NULL, 0);
+
+    // Still serving: a good push of the whole range at lr 0.5, sent twice
+    // with the same sequence number, is applied exactly once.
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
+    h.value_count = 100;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 100), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OK, NULL, 0);
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 100), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OK, NULL, 0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 100);
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    float w[100];
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__OK, w, 100);
+    for (int i = 0; i < 100; i++) {
+        // Zeros, minus 0.5 * g once; none of the refused pushes landed.
+        ck_assert_float_eq_tol(w[i], -0.5f * g[i], 1e-7f);
+    }
+
+    // SHUTDOWN ends it cleanly.
+    ds_msg_header_init(&h, DESCENT__TYPE__SHUTDOWN);
+    h.job = "descent";
+    h.status = DESCENT__STATUS__OK;
+    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
+    ck_assert(th_wait(&srv, 5000));
+    ck_assert_int_eq(srv.signal, 0);
+    ck_assert_int_eq(srv.status, 0);
+    s_assert_log_has(&srv, "8 refused (1 non-finite)");
+    s_assert_log_has(&srv, "1 pushes applied");
+    s_assert_log_has(&srv, "1 duplicates");
+    zmq_msg_close(&t.route);
+    zmq_close(t.data);
+    zmq_close(t.sched);
+    zmq_ctx_term(t.ctx);
+}
+END_TEST
+
+// ---- failures: nothing hangs ---------------------------------------------
+
+typedef struct {
+    char      dir[64];
+    char      sched[64];
+    char      bind[64];
+    th_proc_t scheduler, server, worker;
+} s_small_t;
+
+// s_small starts a scheduler, one server and one long-running worker with
+// sub-second failure detection.
+static void
+s_small(s_small_t *c)
+{
+    th_tmpdir(c->dir, sizeof c->dir);
+    int port = th_free_port();
+    snprintf(c->sched, sizeof c->sched,
+             "--cluster.scheduler=tcp://127.0.0.1:%d", port);
+    snprintf(c->bind, sizeof c->bind, "--cluster.bind=tcp://127.0.0.1:%d",
+             port);
+    char out[128];
+    snprintf(out, sizeof out, "--job.out=%s/out", c->dir);
+    const char *common[] = {"--cluster.servers=1",   "--cluster.workers=1",
+                            "--cluster.heartbeat_ms=100",
+                            "--cluster.timeout_ms=1000",
+                            "--cluster.request_timeout_ms=1000",
+                            "--data.limit=2000",     "--train.epochs=100000",
+                            "--job.progress=off"};
+    const char *sa[16] = {"scheduler", c->sched, c->bind, out};
+    const char *na[16] = {"server", c->sched, "--cluster.bind=tcp://127.0.0.1:*",
+                          "--cluster.advertise=127.0.0.1"};
+    const char *wa[16] = {"worker", c->sched};
+    for (int i = 0; i < 8; i++) {
+        sa[4 + i] = na[4 + i] = wa[2 + i] = common[i];
+    }
+    th_spawn(&c->scheduler, c->dir, "scheduler", sa);
+    th_spawn(&c->server, c->dir, "server", na);
+    th_spawn(&c->worker, c->dir, "worker", wa);
+}
+
+static void
+s_small_reap(s_small_t *c)
+{
+    th_kill(&c->scheduler, SIGKILL);
+    th_kill(&c->server, SIGKILL);
+    th_kill(&c->worker, SIGKILL);
+    th_wait(&c->scheduler, 1000);
+    th_wait(&c->server, 1000);
+    th_wait(&c->worker, 1000);
+}
+
+START_TEST(test_dead_server_ends_the_job)
+{
+    s_small_t c;
+    s_small(&c);
+    sleep(2);
+    ck_assert_int_eq(c.scheduler.pid != 0 && c.worker.pid != 0, 1);
+    th_kill(&c.server, SIGKILL);
+    ck_assert_msg(th_wait(&c.scheduler, 8000),
+                  "the scheduler hung after its server died");
+    ck_assert_msg(th_wait(&c.worker, 8000),
+                  "the worker hung after its server died");
+    ck_assert_int_eq(c.scheduler.status, 1);
+    ck_assert_int_ne(c.worker.status, 0);
+    ck_assert_int_eq(c.worker.signal, 0);
+    // Whichever noticed first, the error names the dead server.
+    s_assert_log_has(&c.scheduler, "server 1");
+    char path[128];
+    snprintf(path, sizeof path, "%s/out/summary.json", c.dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert_ptr_nonnull(strstr(summary, "\"ok\":false"));
+    free(summary);
+    s_small_reap(&c);
+}
+END_TEST
+
+START_TEST(test_dead_scheduler_ends_the_nodes)
+{
+    s_small_t c;
+    s_small(&c);
+    sleep(2);
+    th_kill(&c.scheduler, SIGKILL);
+    ck_assert_msg(th_wait(&c.server, 8000), "the server hung");
+    ck_assert_msg(th_wait(&c.worker, 8000), "the worker hung");
+    ck_assert_int_eq(c.server.status, 1);
+    ck_assert_int_eq(c.worker.status, 1);
+    s_assert_log_has(&c.server, "lost the scheduler");
+    s_assert_log_has(&c.worker, "lost the scheduler");
+    s_small_reap(&c);
+}
+END_TEST
+
+START_TEST(test_missing_nodes_time_out)
+{
+    char dir[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d",
+             th_free_port());
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *args[] = {"scheduler", bind, out,
+                          "--cluster.join_timeout_ms=700",
+                          "--cluster.heartbeat_ms=100", NULL};
+    th_proc_t p;
+    th_spawn(&p, dir, "scheduler", args);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert_int_eq(p.status, 1);
+    s_assert_log_has(&p, "only 0 of 2 servers and 0 of 2 workers joined "
+                         "within 700 ms");
+}
+END_TEST
+
+// ---- bad input from a user ------------------------------------------------
+
+START_TEST(test_missing_dataset)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const char *args[] = {"run", "--data.data_dir=/nonexistent/fmnist", NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    s_assert_log_has(&p, "/nonexistent/fmnist/train-images-idx3-ubyte");
+    s_assert_log_has(&p, "dataset-fashion-mnist");
+}
+END_TEST
+
+START_TEST(test_bad_config_line)
+{
+    char dir[64], job[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(job, sizeof job, "%s/job.ini", dir);
+    FILE *f = fopen(job, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[train]\nepochs = 3\nepoch = 4\n");
+    fclose(f);
+    const char *args[] = {"run", job, NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 2);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3:", job);
+    s_assert_log_has(&p, want);
+    s_assert_log_has(&p, "epoch");
+
+    f = fopen(job, "w");
+    fprintf(f, "[optimizer]\nlr = fast\n");
+    fclose(f);
+    th_spawn(&p, dir, "run2", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.status, 2);
+    snprintf(want, sizeof want, "%s:2:", job);
+    s_assert_log_has(&p, want);
+}
+END_TEST
+
+START_TEST(test_port_in_use)
+{
+    char dir[64], flag[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t          len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    snprintf(flag, sizeof flag, "--cluster.bind=tcp://127.0.0.1:%d",
+             ntohs(a.sin_port));
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *args[] = {"scheduler", flag, out, NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "scheduler", args);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    s_assert_log_has(&p, "Address already in use");
+    const char *sargs[] = {"server", flag, NULL};
+    th_spawn(&p, dir, "server", sargs);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert_int_eq(p.status, 1);
+    s_assert_log_has(&p, "Address already in use");
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_help_and_unknown_command)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const char *roles[] = {"run", "scheduler", "server", "worker"};
+    for (int i = 0; i < 4; i++) {
+        const char *args[] = {roles[i], "--help", NULL};
+        th_proc_t   p;
+        th_spawn(&p, dir, roles[i], args);
+        ck_assert(th_wait(&p, 5000));
+        ck_assert_int_eq(p.status, 0);
+        s_assert_log_has(&p, "--optimizer.lr");
+    }
+    const char *args[] = {"trian", NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "bad", args);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert_int_eq(p.status, 2);
+    s_assert_log_has(&p, "unknown command \"trian\"");
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("cluster");
+    TCase *tc = tcase_create("processes");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_cluster_trains);
+    tcase_add_test(tc, test_server_survives_bad_requests);
+    tcase_add_test(tc, test_dead_server_ends_the_job);
+    tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
+    tcase_add_test(tc, test_missing_nodes_time_out);
+    tcase_add_test(tc, test_missing_dataset);
+    tcase_add_test(tc, test_bad_config_line);
+    tcase_add_test(tc, test_port_in_use);
+    tcase_add_test(tc, test_help_and_unknown_command);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(s_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
