@@ -16,6 +16,8 @@
 
 #include <ini.h>
 
+#include "common/util.h"
+
 #define S_MSG_MAX 512  // bytes of an error message built before prefixing
 #define S_NAME_MAX 96  // bytes of a flag or environment name we compare
 #define S_ECHO_MAX 64  // characters of a bad value quoted back in errors
@@ -150,19 +152,6 @@ static const ds_opt_t s_opts[] = {
 
 #define S_NOPTS (sizeof s_opts / sizeof s_opts[0])
 
-// s_err writes a formatted message to err, truncating safely. err may be
-// NULL when the caller wants no text.
-__attribute__((format(printf, 3, 4))) static void
-s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // s_out accumulates text in a caller's buffer like snprintf: it writes what
 // fits, keeps the buffer NUL-terminated and counts what it would have needed.
@@ -256,11 +245,11 @@ s_lookup_reason(const char *section, const char *key, int rc, char *buf,
                 size_t len)
 {
     if (section != NULL && !s_section_known(section, strlen(section))) {
-        s_err(buf, len, "unknown section");
+        ds_err(buf, len, 0, "unknown section");
         return;
     }
     if (rc != -EINVAL) {
-        s_err(buf, len, "unknown option");
+        ds_err(buf, len, 0, "unknown option");
         return;
     }
     struct s_out o;
@@ -282,27 +271,27 @@ s_lookup_reason(const char *section, const char *key, int rc, char *buf,
 static void
 s_bounds(const ds_opt_t *o, char *buf, size_t len)
 {
-    s_err(buf, len, "%s", "");
+    ds_err(buf, len, 0, "%s", "");
     switch (o->type) {
     case DS_OPT_INT:
     case DS_OPT_INT64: {
         int64_t top = o->type == DS_OPT_INT ? INT_MAX : INT64_MAX;
         if (o->max >= top) {
-            s_err(buf, len, ">= %" PRId64, o->min);
+            ds_err(buf, len, 0, ">= %" PRId64, o->min);
         } else {
-            s_err(buf, len, "%" PRId64 "..%" PRId64, o->min, o->max);
+            ds_err(buf, len, 0, "%" PRId64 "..%" PRId64, o->min, o->max);
         }
         break;
     }
     case DS_OPT_DOUBLE:
         if (o->dmax >= DBL_MAX) {
-            s_err(buf, len, "%s %g", o->dmin_open ? ">" : ">=", o->dmin);
+            ds_err(buf, len, 0, "%s %g", o->dmin_open ? ">" : ">=", o->dmin);
         } else {
-            s_err(buf, len, "%g..%g", o->dmin, o->dmax);
+            ds_err(buf, len, 0, "%g..%g", o->dmin, o->dmax);
         }
         break;
     case DS_OPT_ENUM:
-        s_err(buf, len, "%s", o->choices);
+        ds_err(buf, len, 0, "%s", o->choices);
         break;
     case DS_OPT_STRING:
     case DS_OPT_UINT64:
@@ -319,7 +308,7 @@ s_bad(const ds_opt_t *o, const char *value, const char *reason, char *err,
 {
     int n = (int)strnlen(value, S_ECHO_MAX + 1);
     const char *more = n > S_ECHO_MAX ? "..." : "";
-    s_err(err, errlen, "[%s] %s: %s (got \"%.*s%s\")", o->section, o->key,
+    ds_err(err, errlen, 0, "[%s] %s: %s (got \"%.*s%s\")", o->section, o->key,
           reason, n > S_ECHO_MAX ? S_ECHO_MAX : n, value, more);
     return -EINVAL;
 }
@@ -332,11 +321,11 @@ s_range_reason(const ds_opt_t *o, char *buf, size_t len)
     char b[64];
     s_bounds(o, b, sizeof b);
     if (b[0] == '>') {
-        s_err(buf, len, "must be %s", b);
+        ds_err(buf, len, 0, "must be %s", b);
     } else if (o->type == DS_OPT_DOUBLE) {
-        s_err(buf, len, "must be between %g and %g", o->dmin, o->dmax);
+        ds_err(buf, len, 0, "must be between %g and %g", o->dmin, o->dmax);
     } else {
-        s_err(buf, len, "must be between %" PRId64 " and %" PRId64, o->min,
+        ds_err(buf, len, 0, "must be between %" PRId64 " and %" PRId64, o->min,
               o->max);
     }
 }
@@ -489,16 +478,16 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
         size_t n = strlen(value);
         if (o->type == DS_OPT_ENUM && !s_choice_ok(o->choices, value)) {
             char why[128];
-            s_err(why, sizeof why, "must be one of %s", o->choices);
+            ds_err(why, sizeof why, 0, "must be one of %s", o->choices);
             return s_bad(o, value, why, err, errlen);
         }
         if (n < (size_t)o->min) {
-            s_err(err, errlen, "[%s] %s: must not be empty", o->section,
+            ds_err(err, errlen, 0, "[%s] %s: must not be empty", o->section,
                   o->key);
             return -EINVAL;
         }
         if (n >= o->size) {
-            s_err(err, errlen, "[%s] %s: too long: at most %zu characters "
+            ds_err(err, errlen, 0, "[%s] %s: too long: at most %zu characters "
                   "(got %zu)", o->section, o->key, o->size - 1, n);
             return -EINVAL;
         }
@@ -552,15 +541,15 @@ int
 ds_config_set(ds_config_t *c, const char *section, const char *key,
               const char *value, char *err, size_t errlen)
 {
-    s_err(err, errlen, "%s", "");
+    ds_err(err, errlen, 0, "%s", "");
     int i = s_lookup(section, key);
     if (i < 0) {
         char why[S_MSG_MAX];
         s_lookup_reason(section, key, i, why, sizeof why);
         if (section != NULL) {
-            s_err(err, errlen, "[%s] %s: %s", section, key, why);
+            ds_err(err, errlen, 0, "[%s] %s: %s", section, key, why);
         } else {
-            s_err(err, errlen, "%s: %s", key, why);
+            ds_err(err, errlen, 0, "%s: %s", key, why);
         }
         return i;
     }
@@ -605,13 +594,13 @@ s_check_line(struct s_file *f, const char *line)
         return true;
     }
     if (p != line) {
-        s_err(f->msg, sizeof f->msg, "indented line; inih would read it as "
+        ds_err(f->msg, sizeof f->msg, 0, "indented line; inih would read it as "
               "part of the previous value");
         return false;
     }
     const char *close = p[0] == '[' ? strchr(p, ']') : NULL;
     if (close != NULL && !s_section_known(p + 1, (size_t)(close - p - 1))) {
-        s_err(f->msg, sizeof f->msg, "[%.*s]: unknown section",
+        ds_err(f->msg, sizeof f->msg, 0, "[%.*s]: unknown section",
               (int)(close - p - 1), p + 1);
         return false;
     }
@@ -637,7 +626,7 @@ s_read_line(char *str, int num, void *stream)
         int ch = getc(f->fp);
         if (ch != '\n' && ch != EOF) {
             f->err_line = f->line;
-            s_err(f->msg, sizeof f->msg, "line too long (at most %d "
+            ds_err(f->msg, sizeof f->msg, 0, "line too long (at most %d "
                   "characters)", num - 1);
             return NULL;
         }
@@ -661,7 +650,7 @@ s_on_value(void *user, const char *section, const char *name,
     }
     int rc;
     if (section[0] == '\0') {
-        s_err(f->msg, sizeof f->msg, "%s: option before any [section]",
+        ds_err(f->msg, sizeof f->msg, 0, "%s: option before any [section]",
               name);
         rc = -EINVAL;
     } else {
@@ -679,11 +668,11 @@ int
 ds_config_load_file(ds_config_t *c, const char *path, char *err,
                     size_t errlen)
 {
-    s_err(err, errlen, "%s", "");
+    ds_err(err, errlen, 0, "%s", "");
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
         int e = errno;
-        s_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        ds_err(err, errlen, 0, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     // Values go into a copy, so a file with an error changes nothing.
@@ -693,19 +682,19 @@ ds_config_load_file(ds_config_t *c, const char *path, char *err,
     int rc = 0;
     if (ferror(fp)) {
         int e = errno != 0 ? errno : EIO;
-        s_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        ds_err(err, errlen, 0, "%s: cannot read: %s", path, strerror(e));
         rc = -e;
     } else if (line == -2) {
-        s_err(err, errlen, "%s: out of memory", path);
+        ds_err(err, errlen, 0, "%s: out of memory", path);
         rc = -ENOMEM;
     } else if (line > 0 && (f.err_line == 0 || line < f.err_line)) {
         // inih keeps parsing after a line it cannot read and returns the
         // first such line; if it comes before ours, it is the one to report.
-        s_err(err, errlen, "%s:%d: expected [section] or key = value", path,
+        ds_err(err, errlen, 0, "%s:%d: expected [section] or key = value", path,
               line);
         rc = -EINVAL;
     } else if (f.err_line != 0) {
-        s_err(err, errlen, "%s:%d: %s", path, f.err_line, f.msg);
+        ds_err(err, errlen, 0, "%s:%d: %s", path, f.err_line, f.msg);
         rc = -EINVAL;
     }
     fclose(fp);
@@ -733,7 +722,7 @@ s_env_value(char *const *envp, const char *name)
 static void
 s_env_name(const ds_opt_t *o, char *buf, size_t len)
 {
-    s_err(buf, len, S_ENV_PREFIX "%s_%s", o->section, o->key);
+    ds_err(buf, len, 0, S_ENV_PREFIX "%s_%s", o->section, o->key);
     for (char *p = buf; *p != '\0'; p++) {
         if (*p >= 'a' && *p <= 'z') {
             *p = (char)(*p - 'a' + 'A');
@@ -761,7 +750,7 @@ int
 ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
                    size_t errlen)
 {
-    s_err(err, errlen, "%s", "");
+    ds_err(err, errlen, 0, "%s", "");
     ds_config_t tmp = *c;
     for (char *const *e = s_environ(envp); e != NULL && *e != NULL; e++) {
         const char *eq = strchr(*e, '=');
@@ -788,13 +777,13 @@ ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
             }
         }
         if (o == NULL) {
-            s_err(err, errlen, "%.*s: unknown environment variable (not an "
+            ds_err(err, errlen, 0, "%.*s: unknown environment variable (not an "
                   "option)", (int)(n < S_NAME_MAX ? n : S_NAME_MAX), *e);
             return -EINVAL;
         }
         char msg[S_MSG_MAX];
         if (s_set(&tmp, o, eq + 1, msg, sizeof msg) < 0) {
-            s_err(err, errlen, "%.*s: %s", (int)n, *e, msg);
+            ds_err(err, errlen, 0, "%.*s: %s", (int)n, *e, msg);
             return -EINVAL;
         }
     }
@@ -842,13 +831,13 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
         return 0;
     }
     if (s[1] != '-' && strcmp(s, "-c") != 0) {
-        s_err(err, errlen, "%s: unknown flag", s);
+        ds_err(err, errlen, 0, "%s: unknown flag", s);
         return -EINVAL;
     }
     const char *name = s[1] == '-' ? s + 2 : "config";
     size_t n = strcspn(name, "=");
     if (n >= sizeof a->name) {
-        s_err(err, errlen, "--%.40s...: unknown option", name);
+        ds_err(err, errlen, 0, "--%.40s...: unknown option", name);
         return -EINVAL;
     }
     memcpy(a->name, name, n);
@@ -861,7 +850,7 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
     // A separate value must not look like the next flag: "--shuffle
     // --epochs=3" is a missing value, not shuffle = "--epochs=3".
     if (*i >= argc || strncmp(argv[*i], "--", 2) == 0) {
-        s_err(err, errlen, "%s: missing %s", s,
+        ds_err(err, errlen, 0, "%s: missing %s", s,
               a->kind == S_ARG_CONFIG ? "FILE" : "value");
         a->value = NULL;
         return -EINVAL;
@@ -889,7 +878,7 @@ s_arg_lookup(const struct s_arg *a, char *err, size_t errlen)
     if (i < 0) {
         char why[S_MSG_MAX];
         s_lookup_reason(sec, key, i, why, sizeof why);
-        s_err(err, errlen, "--%s: %s", a->name, why);
+        ds_err(err, errlen, 0, "--%s: %s", a->name, why);
         return -EINVAL;
     }
     return i;
@@ -919,7 +908,7 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
             rc = rc < 0 ? rc : 0;
         } else if (rc == 0 && a.kind == S_ARG_CONFIG) {
             if (config != NULL) {
-                s_err(msg, sizeof msg, "--config given twice (\"%s\" and "
+                ds_err(msg, sizeof msg, 0, "--config given twice (\"%s\" and "
                       "\"%s\")", config, a.value);
                 rc = -EINVAL;
             }
@@ -927,10 +916,10 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
         } else if (rc == 0 && a.value != NULL) {
             // A positional argument ("--" itself has no value).
             if (!allow_positional) {
-                s_err(msg, sizeof msg, "unexpected argument \"%s\"", a.value);
+                ds_err(msg, sizeof msg, 0, "unexpected argument \"%s\"", a.value);
                 rc = -EINVAL;
             } else if (positional != NULL) {
-                s_err(msg, sizeof msg, "unexpected second argument \"%s\" "
+                ds_err(msg, sizeof msg, 0, "unexpected second argument \"%s\" "
                       "(the job file is \"%s\")", a.value, positional);
                 rc = -EINVAL;
             }
@@ -938,11 +927,11 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
         }
         if (rc < 0 && first == 0) {
             first = rc;
-            s_err(err, errlen, "%s", msg);
+            ds_err(err, errlen, 0, "%s", msg);
         }
     }
     if (first == 0 && config != NULL && positional != NULL) {
-        s_err(err, errlen, "two job files: --config \"%s\" and argument "
+        ds_err(err, errlen, 0, "two job files: --config \"%s\" and argument "
               "\"%s\"", config, positional);
         first = -EINVAL;
     }
@@ -958,14 +947,14 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv,
     bool want_help = false;
     const char *file = NULL;
     ds_config_defaults(c);
-    s_err(err, errlen, "%s", "");
+    ds_err(err, errlen, 0, "%s", "");
     int rc = s_scan(argc, argv, allow_positional, &want_help, &file, err,
                     errlen);
     if (help != NULL) {
         *help = want_help;
     }
     if (want_help) {
-        s_err(err, errlen, "%s", "");
+        ds_err(err, errlen, 0, "%s", "");
         return 0;
     }
     if (rc < 0) {
@@ -998,7 +987,7 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv,
         }
         int row = s_arg_lookup(&a, msg, sizeof msg);
         if (row < 0 || s_set(c, &s_opts[row], a.value, msg, sizeof msg) < 0) {
-            s_err(err, errlen, "--%s: %s", a.name, msg);
+            ds_err(err, errlen, 0, "--%s: %s", a.name, msg);
             return -EINVAL;
         }
     }

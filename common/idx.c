@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/util.h"
+
 #define S_IDX3_MAGIC 0x00000803u // unsigned bytes, 3 dimensions
 #define S_IDX1_MAGIC 0x00000801u // unsigned bytes, 1 dimension
 #define S_IDX3_HDR 16            // bytes: magic, n, rows, cols
@@ -23,21 +25,6 @@ typedef struct {
     const char *path; // for messages; not owned
 } s_file_t;
 
-static int s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-// s_fail writes a message into err (when there is room) and returns rc.
-static int
-s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static uint32_t
 s_be32(const unsigned char *p)
@@ -54,7 +41,7 @@ s_open(s_file_t *f, char *err, size_t errlen)
     f->gz = gzopen(f->path, "rb");
     if (f->gz == NULL) {
         int rc = errno != 0 ? -errno : -ENOMEM;
-        return s_fail(err, errlen, rc, "%s: cannot open: %s", f->path,
+        return ds_err(err, errlen, rc, "%s: cannot open: %s", f->path,
                       strerror(-rc));
     }
     gzbuffer(f->gz, S_GZBUF);
@@ -87,11 +74,11 @@ s_read(s_file_t *f, void *buf, size_t len, size_t *got, char *err,
             const char *msg = gzerror(f->gz, &zerr);
             if (zerr == Z_ERRNO) {
                 int rc = saved != 0 ? -saved : -EIO;
-                return s_fail(err, errlen, rc, "%s: read error: %s", f->path,
+                return ds_err(err, errlen, rc, "%s: read error: %s", f->path,
                               strerror(-rc));
             }
             // A gzip stream cut short ends here too (Z_BUF_ERROR).
-            return s_fail(err, errlen, -EPROTO, "%s: bad gzip data: %s",
+            return ds_err(err, errlen, -EPROTO, "%s: bad gzip data: %s",
                           f->path, msg);
         }
         if (r == 0) {
@@ -112,7 +99,7 @@ s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen)
         int zerr = Z_OK;
         const char *msg = gzerror(f->gz, &zerr);
         int rc = zerr == Z_ERRNO ? -EIO : -EPROTO;
-        return s_fail(err, errlen, rc, "%s: cannot seek to byte %llu: %s",
+        return ds_err(err, errlen, rc, "%s: cannot seek to byte %llu: %s",
                       f->path, (unsigned long long)off, msg);
     }
     return 0;
@@ -131,7 +118,7 @@ s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
         return rc;
     }
     if (got < nwords * 4) {
-        return s_fail(err, errlen, -EPROTO,
+        return ds_err(err, errlen, -EPROTO,
                       "%s: truncated: expected a %zu-byte IDX header, "
                       "found %zu bytes",
                       f->path, nwords * 4, got);
@@ -140,7 +127,7 @@ s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
         w[i] = s_be32(hdr + 4 * i);
     }
     if (w[0] != magic) {
-        return s_fail(err, errlen, -EPROTO,
+        return ds_err(err, errlen, -EPROTO,
                       "%s: bad magic 0x%08x, expected 0x%08x (IDX %s)",
                       f->path, w[0], magic,
                       magic == S_IDX3_MAGIC ? "ubyte images"
@@ -165,7 +152,7 @@ s_labels(s_file_t *f, uint64_t n, uint64_t first, uint64_t last, uint8_t *y,
             return rc;
         }
         if (got < want) {
-            return s_fail(err, errlen, -EPROTO,
+            return ds_err(err, errlen, -EPROTO,
                           "%s: truncated: header says %llu labels, "
                           "file ends after %llu",
                           f->path, (unsigned long long)n,
@@ -222,7 +209,7 @@ s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first,
     if (rc != 0 || whole) {
         return rc;
     }
-    return s_fail(err, errlen, -EPROTO,
+    return ds_err(err, errlen, -EPROTO,
                   "%s: truncated: header says %llu images of %llu pixels, "
                   "expected %llu bytes",
                   f->path, (unsigned long long)n, (unsigned long long)dim,
@@ -241,10 +228,10 @@ ds_idx_load(ds_dataset_t *d, const char *images_path,
         memset(d, 0, sizeof *d);
     }
     if (d == NULL || images_path == NULL || labels_path == NULL) {
-        return s_fail(err, errlen, -EINVAL, "idx: NULL argument");
+        return ds_err(err, errlen, -EINVAL, "idx: NULL argument");
     }
     if (nparts == 0 || part >= nparts) {
-        return s_fail(err, errlen, -EINVAL,
+        return ds_err(err, errlen, -EINVAL,
                       "idx: bad partition %u of %u", part, nparts);
     }
 
@@ -270,7 +257,7 @@ ds_idx_load(ds_dataset_t *d, const char *images_path,
     uint64_t n = ih[1];
     uint64_t dim = (uint64_t)ih[2] * ih[3];
     if (dim == 0) {
-        rc = s_fail(err, errlen, -EPROTO, "%s: bad image size %ux%u",
+        rc = ds_err(err, errlen, -EPROTO, "%s: bad image size %ux%u",
                     images_path, ih[2], ih[3]);
         goto out;
     }
@@ -278,13 +265,13 @@ ds_idx_load(ds_dataset_t *d, const char *images_path,
     // that also bounds n * dim well below 2^64.
     uint64_t max_off = ((uint64_t)1 << (sizeof(z_off_t) * 8 - 1)) - 1;
     if (n > (max_off - S_IDX3_HDR) / dim) {
-        rc = s_fail(err, errlen, -EPROTO,
+        rc = ds_err(err, errlen, -EPROTO,
                     "%s: header says %llu images of %ux%u pixels: too large",
                     images_path, (unsigned long long)n, ih[2], ih[3]);
         goto out;
     }
     if (lh[1] != n) {
-        rc = s_fail(err, errlen, -EINVAL,
+        rc = ds_err(err, errlen, -EINVAL,
                     "%s has %llu images but %s has %u labels", images_path,
                     (unsigned long long)n, labels_path, lh[1]);
         goto out;
@@ -296,20 +283,20 @@ ds_idx_load(ds_dataset_t *d, const char *images_path,
     uint64_t last = ((uint64_t)part + 1) * m / nparts;
     uint64_t count = last - first;
     if (count == 0) {
-        rc = s_fail(err, errlen, -EINVAL,
+        rc = ds_err(err, errlen, -EINVAL,
                     "%s: partition %u of %u of %llu examples is empty",
                     images_path, part, nparts, (unsigned long long)m);
         goto out;
     }
     if (count > SIZE_MAX / sizeof(float) / dim) {
-        rc = s_fail(err, errlen, -ENOMEM, "%s: %llu images do not fit",
+        rc = ds_err(err, errlen, -ENOMEM, "%s: %llu images do not fit",
                     images_path, (unsigned long long)count);
         goto out;
     }
     x = malloc((size_t)(count * dim) * sizeof(float));
     y = malloc((size_t)count);
     if (x == NULL || y == NULL) {
-        rc = s_fail(err, errlen, -ENOMEM,
+        rc = ds_err(err, errlen, -ENOMEM,
                     "%s: out of memory for %llu images of %llu pixels",
                     images_path, (unsigned long long)count,
                     (unsigned long long)dim);

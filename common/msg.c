@@ -7,17 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static void
-s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "common/util.h"
+
 
 static bool
 s_more(void *sock)
@@ -58,7 +49,7 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
         }
         msg->flags |= DS_MSG_HAS_ROUTE;
         if (!s_more(sock)) {
-            s_err(err, errlen, "message has no header frame");
+            ds_err(err, errlen, 0, "message has no header frame");
             return -EPROTO;
         }
     }
@@ -73,13 +64,13 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
     msg->bytes = hlen;
     int rc = 0;
     if (hlen > DS_MSG_HEADER_MAX) {
-        s_err(err, errlen, "header frame of %zu bytes exceeds %d", hlen,
+        ds_err(err, errlen, 0, "header frame of %zu bytes exceeds %d", hlen,
               DS_MSG_HEADER_MAX);
         rc = -EPROTO;
     } else {
         msg->hdr = descent__header__unpack(NULL, hlen, zmq_msg_data(&head));
         if (!msg->hdr) {
-            s_err(err, errlen, "header frame of %zu bytes is not a valid "
+            ds_err(err, errlen, 0, "header frame of %zu bytes is not a valid "
                                "descent.Header", hlen);
             rc = -EPROTO;
         }
@@ -97,7 +88,7 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
         zmq_msg_init(&msg->keys);
         if (zmq_msg_recv(&msg->keys, sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg->keys);
-            s_err(err, errlen, "keys frame could not be received");
+            ds_err(err, errlen, 0, "keys frame could not be received");
             return -EPROTO;
         }
         msg->flags |= DS_MSG_HAS_KEYS;
@@ -107,7 +98,7 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
         zmq_msg_init(&msg->vals);
         if (zmq_msg_recv(&msg->vals, sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg->vals);
-            s_err(err, errlen, "values frame could not be received");
+            ds_err(err, errlen, 0, "values frame could not be received");
             return -EPROTO;
         }
         msg->flags |= DS_MSG_HAS_VALS;
@@ -115,15 +106,15 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
     }
     size_t extra = s_drain(sock);
     if (extra > 0) {
-        s_err(err, errlen, "%zu unexpected frame(s) after the header", extra);
+        ds_err(err, errlen, 0, "%zu unexpected frame(s) after the header", extra);
         return -EPROTO;
     }
     if (want_keys && !(msg->flags & DS_MSG_HAS_KEYS)) {
-        s_err(err, errlen, "header announces a keys frame that is missing");
+        ds_err(err, errlen, 0, "header announces a keys frame that is missing");
         return -EPROTO;
     }
     if (want_vals && !(msg->flags & DS_MSG_HAS_VALS)) {
-        s_err(err, errlen, "header announces %llu values but the values "
+        ds_err(err, errlen, 0, "header announces %llu values but the values "
                            "frame is missing",
               (unsigned long long)msg->hdr->value_count);
         return -EPROTO;
@@ -145,34 +136,34 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     const Descent__Header *h = msg->hdr;
     *status = DESCENT__STATUS__BAD_REQUEST;
     if (!h) {
-        s_err(err, errlen, "no header");
+        ds_err(err, errlen, 0, "no header");
         return -EPROTO;
     }
     if (h->version != DS_PROTO_VERSION) {
         *status = DESCENT__STATUS__BAD_VERSION;
-        s_err(err, errlen, "protocol version %u, this node speaks %d",
+        ds_err(err, errlen, 0, "protocol version %u, this node speaks %d",
               h->version, DS_PROTO_VERSION);
         return -EPROTONOSUPPORT;
     }
     if (h->type <= DESCENT__TYPE__TYPE_UNSPECIFIED ||
         h->type > DESCENT__TYPE__ERROR) {
-        s_err(err, errlen, "unknown message type %d", (int)h->type);
+        ds_err(err, errlen, 0, "unknown message type %d", (int)h->type);
         return -EPROTO;
     }
     if (h->value_count > 0 && !s_carries_values(h->type)) {
-        s_err(err, errlen, "%s carries no values, got %llu",
+        ds_err(err, errlen, 0, "%s carries no values, got %llu",
               ds_msg_type_name(h->type), (unsigned long long)h->value_count);
         return -EPROTO;
     }
     if (h->value_count > 0 && h->dtype != DESCENT__DTYPE__F32) {
         *status = DESCENT__STATUS__BAD_DTYPE;
-        s_err(err, errlen, "value dtype %d not supported (F32 only)",
+        ds_err(err, errlen, 0, "value dtype %d not supported (F32 only)",
               (int)h->dtype);
         return -EPROTO;
     }
     if (h->key_count > lim->max_keys || h->value_count > lim->max_values) {
         *status = DESCENT__STATUS__TOO_LARGE;
-        s_err(err, errlen,
+        ds_err(err, errlen, 0,
               "%llu keys / %llu values exceed the limit of %llu values",
               (unsigned long long)h->key_count,
               (unsigned long long)h->value_count,
@@ -183,13 +174,13 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     if (h->value_count > SIZE_MAX / sizeof(float) ||
         h->key_count > SIZE_MAX / sizeof(uint64_t)) {
         *status = DESCENT__STATUS__TOO_LARGE;
-        s_err(err, errlen, "counts overflow");
+        ds_err(err, errlen, 0, "counts overflow");
         return -EMSGSIZE;
     }
     if ((msg->flags & DS_MSG_HAS_VALS) &&
         zmq_msg_size((zmq_msg_t *)&msg->vals) !=
             h->value_count * sizeof(float)) {
-        s_err(err, errlen, "values frame has %zu bytes, header says %llu "
+        ds_err(err, errlen, 0, "values frame has %zu bytes, header says %llu "
                            "float32 values (%llu bytes)",
               zmq_msg_size((zmq_msg_t *)&msg->vals),
               (unsigned long long)h->value_count,
@@ -199,33 +190,45 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     if ((msg->flags & DS_MSG_HAS_KEYS) &&
         zmq_msg_size((zmq_msg_t *)&msg->keys) !=
             h->key_count * sizeof(uint64_t)) {
-        s_err(err, errlen, "keys frame has %zu bytes, header says %llu "
+        ds_err(err, errlen, 0, "keys frame has %zu bytes, header says %llu "
                            "uint64 keys",
               zmq_msg_size((zmq_msg_t *)&msg->keys),
               (unsigned long long)h->key_count);
         return -EPROTO;
     }
     if (!h->sparse && h->key_begin > UINT64_MAX - h->key_count) {
-        s_err(err, errlen, "key range overflows");
+        ds_err(err, errlen, 0, "key range overflows");
         return -EPROTO;
     }
     bool data = h->type == DESCENT__TYPE__PUSH || h->type == DESCENT__TYPE__PULL;
     if (data && h->key_count == 0) {
-        s_err(err, errlen, "%s of zero keys", ds_msg_type_name(h->type));
+        ds_err(err, errlen, 0, "%s of zero keys", ds_msg_type_name(h->type));
         return -EPROTO;
     }
     if (h->type == DESCENT__TYPE__PUSH && h->value_count != h->key_count) {
-        s_err(err, errlen, "push of %llu keys carries %llu values",
+        ds_err(err, errlen, 0, "push of %llu keys carries %llu values",
               (unsigned long long)h->key_count,
               (unsigned long long)h->value_count);
         return -EPROTO;
     }
     if (h->type == DESCENT__TYPE__PULL && h->value_count != 0) {
-        s_err(err, errlen, "pull carries values");
+        ds_err(err, errlen, 0, "pull carries values");
         return -EPROTO;
     }
     *status = DESCENT__STATUS__OK;
     return 0;
+}
+
+int
+ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
+            Descent__Status *status, char *err, size_t errlen)
+{
+    *status = DESCENT__STATUS__BAD_REQUEST;
+    int rc = ds_msg_recv(sock, routed, msg, err, errlen);
+    if (rc == 0) {
+        rc = ds_msg_check(msg, lim, status, err, errlen);
+    }
+    return rc;
 }
 
 void

@@ -55,6 +55,12 @@ int ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err,
 int ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
                  Descent__Status *status, char *err, size_t errlen);
 
+// ds_msg_take is ds_msg_recv then ds_msg_check: what every handler does
+// first. Returns 0, -EAGAIN when nothing was queued, or the first error with
+// err and *status set. The caller calls ds_msg_fini in every case.
+int ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
+                Descent__Status *status, char *err, size_t errlen);
+
 // ds_msg_fini releases every part of msg. Idempotent.
 void ds_msg_fini(ds_msg_t *msg);
 

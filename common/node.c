@@ -15,14 +15,12 @@ s_on_sched(ds_zsock_t *z, void *arg)
     ds_node_t *n = arg;
     ds_msg_t   msg;
     char       err[256] = "";
-    int        rc = ds_msg_recv(z->sock, false, &msg, err, sizeof err);
+    Descent__Status st;
+    int rc = ds_msg_take(z->sock, false, &n->limits, &msg, &st, err,
+                         sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
-    }
-    Descent__Status st;
-    if (rc == 0) {
-        rc = ds_msg_check(&msg, &n->limits, &st, err, sizeof err);
     }
     if (rc != 0) {
         ds_log(DS_WARN, n->who, "bad message from the scheduler: %s", err);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 // The format stores little-endian IEEE float32, which is what the data of
 // this host already is; a big-endian port needs a byte-swapping copy.
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -28,21 +30,6 @@ typedef struct {
     bool   oom; // an append failed; the contents are incomplete
 } s_buf_t;
 
-static int s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-// s_fail writes a message into err (when there is room) and returns rc.
-static int
-s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static void
 s_put(s_buf_t *b, const char *s, size_t n)
@@ -154,11 +141,11 @@ static int
 s_check_name(const char *what, const char *s, char *err, size_t errlen)
 {
     if (s == NULL || s[0] == '\0') {
-        return s_fail(err, errlen, -EINVAL, "safetensors: %s is %s", what,
+        return ds_err(err, errlen, -EINVAL, "safetensors: %s is %s", what,
                       s == NULL ? "NULL" : "empty");
     }
     if (!s_utf8_ok(s)) {
-        return s_fail(err, errlen, -EINVAL,
+        return ds_err(err, errlen, -EINVAL,
                       "safetensors: %s is not valid UTF-8", what);
     }
     return 0;
@@ -178,18 +165,18 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
             return rc;
         }
         if (strcmp(t[i].name, "__metadata__") == 0) {
-            return s_fail(err, errlen, -EINVAL,
+            return ds_err(err, errlen, -EINVAL,
                           "safetensors: tensor name __metadata__ is reserved");
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(t[i].name, t[j].name) == 0) {
-                return s_fail(err, errlen, -EINVAL,
+                return ds_err(err, errlen, -EINVAL,
                               "safetensors: tensor name %s appears twice",
                               t[i].name);
             }
         }
         if (t[i].ndim < 1 || t[i].ndim > 4) {
-            return s_fail(err, errlen, -EINVAL,
+            return ds_err(err, errlen, -EINVAL,
                           "safetensors: tensor %s has %d dimensions, "
                           "expected 1 to 4",
                           t[i].name, t[i].ndim);
@@ -198,7 +185,7 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
         for (int d = 0; d < t[i].ndim; d++) {
             uint64_t dim = t[i].shape[d];
             if (dim != 0 && count > UINT64_MAX / sizeof(float) / dim) {
-                return s_fail(err, errlen, -EOVERFLOW,
+                return ds_err(err, errlen, -EOVERFLOW,
                               "safetensors: tensor %s is too large",
                               t[i].name);
             }
@@ -206,12 +193,12 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
         }
         uint64_t bytes = count * sizeof(float);
         if (bytes > UINT64_MAX - off || off + bytes > SIZE_MAX) {
-            return s_fail(err, errlen, -EOVERFLOW,
+            return ds_err(err, errlen, -EOVERFLOW,
                           "safetensors: tensors up to %s are too large",
                           t[i].name);
         }
         if (bytes > 0 && t[i].data == NULL) {
-            return s_fail(err, errlen, -EINVAL,
+            return ds_err(err, errlen, -EINVAL,
                           "safetensors: tensor %s has no data", t[i].name);
         }
         if (i > 0) {
@@ -237,18 +224,18 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
     for (size_t i = 0; meta != NULL && meta[2 * i] != NULL; i++) {
         int rc = s_check_name("metadata key", meta[2 * i], err, errlen);
         if (rc == 0 && meta[2 * i + 1] == NULL) {
-            rc = s_fail(err, errlen, -EINVAL,
+            rc = ds_err(err, errlen, -EINVAL,
                         "safetensors: metadata %s has a NULL value",
                         meta[2 * i]);
         }
         if (rc == 0 && !s_utf8_ok(meta[2 * i + 1])) {
-            rc = s_fail(err, errlen, -EINVAL,
+            rc = ds_err(err, errlen, -EINVAL,
                         "safetensors: metadata %s is not valid UTF-8",
                         meta[2 * i]);
         }
         for (size_t j = 0; rc == 0 && j < i; j++) {
             if (strcmp(meta[2 * i], meta[2 * j]) == 0) {
-                rc = s_fail(err, errlen, -EINVAL,
+                rc = ds_err(err, errlen, -EINVAL,
                             "safetensors: metadata %s appears twice",
                             meta[2 * i]);
             }
@@ -274,7 +261,7 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
         s_puts(b, " ");
     }
     if (b->oom) {
-        return s_fail(err, errlen, -ENOMEM,
+        return ds_err(err, errlen, -ENOMEM,
                       "safetensors: out of memory for the header");
     }
     return 0;
@@ -332,7 +319,7 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
         err[0] = '\0';
     }
     if (path == NULL || (t == NULL && n > 0)) {
-        return s_fail(err, errlen, -EINVAL, "safetensors: NULL argument");
+        return ds_err(err, errlen, -EINVAL, "safetensors: NULL argument");
     }
 
     s_buf_t hdr = {0};
@@ -346,14 +333,14 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
     char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
     if (tmp == NULL) {
         free(hdr.p);
-        return s_fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        s_fail(err, errlen, rc, "%s: cannot create a temporary file: %s",
+        ds_err(err, errlen, rc, "%s: cannot create a temporary file: %s",
                path, strerror(-rc));
         free(tmp);
         free(hdr.p);
@@ -363,7 +350,7 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
     // other tools and users, as a plain creat(2) under umask 022 would be.
     if (fchmod(fd, 0644) != 0) {
         rc = -errno;
-        s_fail(err, errlen, rc, "%s: chmod: %s", tmp, strerror(-rc));
+        ds_err(err, errlen, rc, "%s: chmod: %s", tmp, strerror(-rc));
         goto fail;
     }
 
@@ -383,24 +370,24 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
         rc = s_write_all(fd, t[i].data, bytes);
     }
     if (rc != 0) {
-        s_fail(err, errlen, rc, "%s: write: %s", tmp, strerror(-rc));
+        ds_err(err, errlen, rc, "%s: write: %s", tmp, strerror(-rc));
         goto fail;
     }
     if (fsync(fd) != 0) {
         rc = -errno;
-        s_fail(err, errlen, rc, "%s: fsync: %s", tmp, strerror(-rc));
+        ds_err(err, errlen, rc, "%s: fsync: %s", tmp, strerror(-rc));
         goto fail;
     }
     int cfd = fd;
     fd = -1;
     if (close(cfd) != 0) {
         rc = -errno;
-        s_fail(err, errlen, rc, "%s: close: %s", tmp, strerror(-rc));
+        ds_err(err, errlen, rc, "%s: close: %s", tmp, strerror(-rc));
         goto fail;
     }
     if (rename(tmp, path) != 0) {
         rc = -errno;
-        s_fail(err, errlen, rc, "%s: rename from %s: %s", path, tmp,
+        ds_err(err, errlen, rc, "%s: rename from %s: %s", path, tmp,
                strerror(-rc));
         goto fail;
     }

@@ -554,14 +554,12 @@ s_on_msg(ds_zsock_t *z, void *arg)
     s_sched_t *s = arg;
     ds_msg_t   msg;
     char       err[256] = "";
-    int        rc = ds_msg_recv(z->sock, true, &msg, err, sizeof err);
+    Descent__Status st;
+    int rc = ds_msg_take(z->sock, true, &s->limits, &msg, &st, err,
+                         sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
-    }
-    Descent__Status st = DESCENT__STATUS__BAD_REQUEST;
-    if (rc == 0) {
-        rc = ds_msg_check(&msg, &s->limits, &st, err, sizeof err);
     }
     if (rc != 0) {
         ds_log(DS_WARN, "scheduler", "bad message: %s", err);

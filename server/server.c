@@ -310,14 +310,12 @@ s_on_data(ds_zsock_t *z, void *arg)
     s_server_t *s = arg;
     ds_msg_t    msg;
     char        err[256] = "";
-    int         rc = ds_msg_recv(z->sock, true, &msg, err, sizeof err);
+    Descent__Status st;
+    int rc = ds_msg_take(z->sock, true, &s->node.limits, &msg, &st, err,
+                         sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
-    }
-    Descent__Status st = DESCENT__STATUS__BAD_REQUEST;
-    if (rc == 0) {
-        rc = ds_msg_check(&msg, &s->node.limits, &st, err, sizeof err);
     }
     if (rc != 0) {
         s->refused++;

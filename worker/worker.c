@@ -288,14 +288,12 @@ s_on_server(ds_zsock_t *z, void *arg)
     s_worker_t *w = c->owner;
     ds_msg_t    msg;
     char        err[256] = "";
-    int         rc = ds_msg_recv(z->sock, false, &msg, err, sizeof err);
+    Descent__Status st;
+    int rc = ds_msg_take(z->sock, false, &w->node.limits, &msg, &st, err,
+                         sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
-    }
-    Descent__Status st;
-    if (rc == 0) {
-        rc = ds_msg_check(&msg, &w->node.limits, &st, err, sizeof err);
     }
     char why[1024];
     if (rc != 0) {
