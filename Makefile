@@ -6,7 +6,8 @@ Q       := $(if $(V),,@)
 
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libuv1-dev check libopenblas-dev zlib1g-dev \
-            libinih-dev libmicrohttpd-dev dataset-fashion-mnist
+            libinih-dev libmicrohttpd-dev dataset-fashion-mnist \
+            clang-format
 PKGS     := libzmq libuv libprotobuf-c inih check openblas zlib
 
 OPT_release := -O2
@@ -32,7 +33,7 @@ INTOBJ  := $(INTSRC:%.c=$(B)/%.o)
 BENCHSRC:= $(wildcard bench/*.c)
 BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
 
-.PHONY: all deps test unit integration asan run bench clean help
+.PHONY: all deps test unit integration asan run bench lint format clean help
 
 all: $(B)/descent
 
@@ -45,6 +46,8 @@ help:
 	@echo "make asan         the test suite under ASan+UBSan (build/asan)"
 	@echo "make run          train the embedded default job: a local cluster on Fashion-MNIST"
 	@echo "make bench        benchmarks, printed as ratios against raw ZeroMQ"
+	@echo "make lint         check formatting with clang-format (.clang-format)"
+	@echo "make format       reformat the sources in place"
 	@echo "make clean        remove build/"
 
 # Installs whatever of DEB_PKGS is missing: with apt-get when root, otherwise
@@ -107,6 +110,14 @@ run: deps $(B)/descent
 
 bench: deps $(BENCHBIN) $(B)/descent
 	$(Q)for b in $(BENCHBIN); do $$b || exit 1; done
+
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+
+lint:
+	$(Q)clang-format --dry-run -Werror $(SOURCES)
+
+format:
+	$(Q)clang-format -i $(SOURCES)
 
 clean:
 	rm -rf build/

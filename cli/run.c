@@ -27,19 +27,18 @@ typedef struct {
 } s_child_t;
 
 typedef struct {
-    uv_loop_t   loop;      // our loop
-    s_child_t  *kids;      // every child; kids[0] is the scheduler
-    int         nkids;     // spawned children
-    int         running;   // children still running
-    uv_timer_t  grace;     // kill stragglers after the scheduler ends
-    uv_signal_t sigint;    // Ctrl-C: stop the children
-    uv_signal_t sigterm;   // SIGTERM: stop the children
-    bool        failed;    // a child failed
+    uv_loop_t   loop;    // our loop
+    s_child_t  *kids;    // every child; kids[0] is the scheduler
+    int         nkids;   // spawned children
+    int         running; // children still running
+    uv_timer_t  grace;   // kill stragglers after the scheduler ends
+    uv_signal_t sigint;  // Ctrl-C: stop the children
+    uv_signal_t sigterm; // SIGTERM: stop the children
+    bool        failed;  // a child failed
 } s_run_t;
 
 static void
-s_kill_all(s_run_t *r, int sig)
-{
+s_kill_all(s_run_t *r, int sig) {
     for (int i = 0; i < r->nkids; i++) {
         if (r->kids[i].running) {
             uv_process_kill(&r->kids[i].proc, sig);
@@ -48,8 +47,7 @@ s_kill_all(s_run_t *r, int sig)
 }
 
 static void
-s_on_grace(uv_timer_t *t)
-{
+s_on_grace(uv_timer_t *t) {
     s_run_t *r = t->data;
     for (int i = 0; i < r->nkids; i++) {
         if (r->kids[i].running) {
@@ -61,8 +59,7 @@ s_on_grace(uv_timer_t *t)
 }
 
 static void
-s_close_handles(s_run_t *r)
-{
+s_close_handles(s_run_t *r) {
     uv_timer_stop(&r->grace);
     uv_close((uv_handle_t *)&r->grace, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
@@ -70,8 +67,7 @@ s_close_handles(s_run_t *r)
 }
 
 static void
-s_on_exit(uv_process_t *p, int64_t status, int term_signal)
-{
+s_on_exit(uv_process_t *p, int64_t status, int term_signal) {
     s_child_t *c = p->data;
     s_run_t   *r = p->loop->data;
     c->running = false;
@@ -102,8 +98,7 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
 }
 
 static void
-s_on_signal(uv_signal_t *s, int signum)
-{
+s_on_signal(uv_signal_t *s, int signum) {
     s_run_t *r = s->data;
     ds_log(DS_WARN, "run", "signal %d: stopping the cluster", signum);
     r->failed = true;
@@ -115,8 +110,7 @@ s_on_signal(uv_signal_t *s, int signum)
 // process could take it before the scheduler binds; the scheduler then
 // reports the clash clearly.
 static int
-s_free_port(void)
-{
+s_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
         return -errno;
@@ -135,8 +129,7 @@ s_free_port(void)
 
 static int
 s_spawn(s_run_t *r, const char *exe, const char *role, int index,
-        const char *jobfile, char **extra, int nextra, char **fwd, int nfwd)
-{
+        const char *jobfile, char **extra, int nextra, char **fwd, int nfwd) {
     char *args[64 + 8];
     int   n = 0;
     args[n++] = (char *)exe;
@@ -164,7 +157,7 @@ s_spawn(s_run_t *r, const char *exe, const char *role, int index,
                                 .args = args,
                                 .stdio_count = 3,
                                 .stdio = io};
-    int rc = uv_spawn(&r->loop, &c->proc, &opt);
+    int                  rc = uv_spawn(&r->loop, &c->proc, &opt);
     if (rc != 0) {
         ds_log(DS_ERROR, "run", "cannot start %s %d: %s", role, index,
                uv_strerror(rc));
@@ -177,8 +170,7 @@ s_spawn(s_run_t *r, const char *exe, const char *role, int index,
 }
 
 static int
-s_check_data(const ds_config_t *cfg)
-{
+s_check_data(const ds_config_t *cfg) {
     const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     for (size_t i = 0; i < 4; i++) {
@@ -196,8 +188,7 @@ s_check_data(const ds_config_t *cfg)
 
 int
 ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
-            char **fwd, int nfwd)
-{
+            char **fwd, int nfwd) {
     if (s_check_data(cfg) != 0) {
         return 1;
     }
@@ -213,8 +204,8 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     }
     s_run_t r;
     memset(&r, 0, sizeof r);
-    r.kids = calloc(1 + (size_t)cfg->servers + (size_t)cfg->workers,
-                    sizeof *r.kids);
+    r.kids =
+        calloc(1 + (size_t)cfg->servers + (size_t)cfg->workers, sizeof *r.kids);
     if (!r.kids) {
         return 1;
     }

@@ -59,35 +59,52 @@ typedef struct {
 // strings are checked as char *.
 #define S_OFF(f, T)                                                            \
     (offsetof(ds_config_t, f) +                                                \
-     0 * sizeof(char[_Generic(((ds_config_t *)0)->f, T: 1, default: -1)]))
+     0 * sizeof(char[_Generic(((ds_config_t *)0)->f, T : 1, default            \
+                              : -1)]))
 #define S_SIZE(f) sizeof(((ds_config_t *)0)->f)
 
 #define S_STR(sec, f, def_, help_)                                             \
-    {.section = sec, .key = #f, .type = DS_OPT_STRING,                         \
-     .offset = S_OFF(f, char *), .size = S_SIZE(f), .min = 1, .def = def_,     \
-     .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_STRING,                      \
+        .offset = S_OFF(f, char *), .size = S_SIZE(f), .min = 1, .def = def_,  \
+        .help = help_                                                          \
+    }
 #define S_ENUM(sec, f, choices_, def_, help_)                                  \
-    {.section = sec, .key = #f, .type = DS_OPT_ENUM,                           \
-     .offset = S_OFF(f, char *), .size = S_SIZE(f), .choices = choices_,       \
-     .def = def_, .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_ENUM,                        \
+        .offset = S_OFF(f, char *), .size = S_SIZE(f), .choices = choices_,    \
+        .def = def_, .help = help_                                             \
+    }
 #define S_INT(sec, f, lo, hi, def_, help_)                                     \
-    {.section = sec, .key = #f, .type = DS_OPT_INT, .offset = S_OFF(f, int),   \
-     .size = S_SIZE(f), .min = lo, .max = hi, .def = def_, .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_INT,                         \
+        .offset = S_OFF(f, int), .size = S_SIZE(f), .min = lo, .max = hi,      \
+        .def = def_, .help = help_                                             \
+    }
 #define S_I64(sec, f, lo, hi, def_, help_)                                     \
-    {.section = sec, .key = #f, .type = DS_OPT_INT64,                          \
-     .offset = S_OFF(f, int64_t), .size = S_SIZE(f), .min = lo, .max = hi,     \
-     .def = def_, .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_INT64,                       \
+        .offset = S_OFF(f, int64_t), .size = S_SIZE(f), .min = lo, .max = hi,  \
+        .def = def_, .help = help_                                             \
+    }
 #define S_U64(sec, f, def_, help_)                                             \
-    {.section = sec, .key = #f, .type = DS_OPT_UINT64,                         \
-     .offset = S_OFF(f, uint64_t), .size = S_SIZE(f), .def = def_,             \
-     .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_UINT64,                      \
+        .offset = S_OFF(f, uint64_t), .size = S_SIZE(f), .def = def_,          \
+        .help = help_                                                          \
+    }
 #define S_DBL(sec, f, lo, open, hi, def_, help_)                               \
-    {.section = sec, .key = #f, .type = DS_OPT_DOUBLE,                         \
-     .offset = S_OFF(f, double), .size = S_SIZE(f), .dmin = lo,                \
-     .dmin_open = open, .dmax = hi, .def = def_, .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_DOUBLE,                      \
+        .offset = S_OFF(f, double), .size = S_SIZE(f), .dmin = lo,             \
+        .dmin_open = open, .dmax = hi, .def = def_, .help = help_              \
+    }
 #define S_BOOL(sec, f, def_, help_)                                            \
-    {.section = sec, .key = #f, .type = DS_OPT_BOOL, .offset = S_OFF(f, bool), \
-     .size = S_SIZE(f), .def = def_, .help = help_}
+    {                                                                          \
+        .section = sec, .key = #f, .type = DS_OPT_BOOL,                        \
+        .offset = S_OFF(f, bool), .size = S_SIZE(f), .def = def_,              \
+        .help = help_                                                          \
+    }
 
 // The option table. Rows of one section must be contiguous: the JSON and
 // usage writers open a new group whenever the section changes.
@@ -152,7 +169,6 @@ static const ds_opt_t s_opts[] = {
 
 #define S_NOPTS (sizeof s_opts / sizeof s_opts[0])
 
-
 // s_out accumulates text in a caller's buffer like snprintf: it writes what
 // fits, keeps the buffer NUL-terminated and counts what it would have needed.
 struct s_out {
@@ -162,8 +178,7 @@ struct s_out {
 };
 
 static void
-s_out_init(struct s_out *o, char *buf, size_t len)
-{
+s_out_init(struct s_out *o, char *buf, size_t len) {
     o->buf = buf;
     o->len = buf != NULL ? len : 0;
     o->need = 0;
@@ -173,8 +188,7 @@ s_out_init(struct s_out *o, char *buf, size_t len)
 }
 
 static void
-s_out_put(struct s_out *o, const char *s, size_t n)
-{
+s_out_put(struct s_out *o, const char *s, size_t n) {
     if (o->need < o->len) {
         size_t room = o->len - o->need - 1; // one byte stays for the NUL
         size_t k = n < room ? n : room;
@@ -185,9 +199,8 @@ s_out_put(struct s_out *o, const char *s, size_t n)
 }
 
 __attribute__((format(printf, 2, 3))) static void
-s_out_printf(struct s_out *o, const char *fmt, ...)
-{
-    char tmp[S_MSG_MAX];
+s_out_printf(struct s_out *o, const char *fmt, ...) {
+    char    tmp[S_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
@@ -198,15 +211,13 @@ s_out_printf(struct s_out *o, const char *fmt, ...)
 }
 
 static void
-s_out_str(struct s_out *o, const char *s)
-{
+s_out_str(struct s_out *o, const char *s) {
     s_out_put(o, s, strlen(s));
 }
 
 // s_section_known says whether any row belongs to section (len bytes).
 static bool
-s_section_known(const char *section, size_t len)
-{
+s_section_known(const char *section, size_t len) {
     for (size_t i = 0; i < S_NOPTS; i++) {
         if (strlen(s_opts[i].section) == len &&
             memcmp(s_opts[i].section, section, len) == 0) {
@@ -220,8 +231,7 @@ s_section_known(const char *section, size_t len)
 // any section. Returns the row index, -ENOENT when nothing matches, or
 // -EINVAL when section is NULL and key is in more than one section.
 static int
-s_lookup(const char *section, const char *key)
-{
+s_lookup(const char *section, const char *key) {
     int found = -ENOENT;
     for (size_t i = 0; i < S_NOPTS; i++) {
         if (strcmp(s_opts[i].key, key) != 0) {
@@ -242,8 +252,7 @@ s_lookup(const char *section, const char *key)
 // "unknown option" or "ambiguous: [a] key, [b] key; give the section".
 static void
 s_lookup_reason(const char *section, const char *key, int rc, char *buf,
-                size_t len)
-{
+                size_t len) {
     if (section != NULL && !s_section_known(section, strlen(section))) {
         ds_err(buf, len, 0, "unknown section");
         return;
@@ -269,8 +278,7 @@ s_lookup_reason(const char *section, const char *key, int rc, char *buf,
 // "zeros|random"), or writes "" for strings, bools and uint64, whose limits
 // are their type's.
 static void
-s_bounds(const ds_opt_t *o, char *buf, size_t len)
-{
+s_bounds(const ds_opt_t *o, char *buf, size_t len) {
     ds_err(buf, len, 0, "%s", "");
     switch (o->type) {
     case DS_OPT_INT:
@@ -304,20 +312,18 @@ s_bounds(const ds_opt_t *o, char *buf, size_t len)
 // S_ECHO_MAX characters of the value. Returns -EINVAL.
 static int
 s_bad(const ds_opt_t *o, const char *value, const char *reason, char *err,
-      size_t errlen)
-{
-    int n = (int)strnlen(value, S_ECHO_MAX + 1);
+      size_t errlen) {
+    int         n = (int)strnlen(value, S_ECHO_MAX + 1);
     const char *more = n > S_ECHO_MAX ? "..." : "";
     ds_err(err, errlen, 0, "[%s] %s: %s (got \"%.*s%s\")", o->section, o->key,
-          reason, n > S_ECHO_MAX ? S_ECHO_MAX : n, value, more);
+           reason, n > S_ECHO_MAX ? S_ECHO_MAX : n, value, more);
     return -EINVAL;
 }
 
 // s_range_reason writes "must be between 1 and 1024", "must be >= 0" or
 // "must be > 0" for o.
 static void
-s_range_reason(const ds_opt_t *o, char *buf, size_t len)
-{
+s_range_reason(const ds_opt_t *o, char *buf, size_t len) {
     char b[64];
     s_bounds(o, b, sizeof b);
     if (b[0] == '>') {
@@ -326,15 +332,14 @@ s_range_reason(const ds_opt_t *o, char *buf, size_t len)
         ds_err(buf, len, 0, "must be between %g and %g", o->dmin, o->dmax);
     } else {
         ds_err(buf, len, 0, "must be between %" PRId64 " and %" PRId64, o->min,
-              o->max);
+               o->max);
     }
 }
 
 // s_parse_int64 reads a whole base-10 integer with an optional sign: no
 // blanks, no trailing junk. Returns 0, -EINVAL or -ERANGE (beyond int64).
 static int
-s_parse_int64(const char *s, int64_t *out)
-{
+s_parse_int64(const char *s, int64_t *out) {
     if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+')) {
         return -EINVAL;
     }
@@ -354,8 +359,7 @@ s_parse_int64(const char *s, int64_t *out)
 // s_parse_uint64 is s_parse_int64 for uint64_t. A minus sign is refused
 // because strtoull would silently wrap "-1" to the largest value.
 static int
-s_parse_uint64(const char *s, uint64_t *out)
-{
+s_parse_uint64(const char *s, uint64_t *out) {
     if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '+')) {
         return -EINVAL;
     }
@@ -374,8 +378,7 @@ s_parse_uint64(const char *s, uint64_t *out)
 
 // s_parse_bool accepts true/false, yes/no, on/off and 1/0, in any case.
 static int
-s_parse_bool(const char *s, bool *out)
-{
+s_parse_bool(const char *s, bool *out) {
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
@@ -393,9 +396,8 @@ s_parse_bool(const char *s, bool *out)
 
 // s_choice_ok says whether s is one of the '|'-separated choices.
 static bool
-s_choice_ok(const char *choices, const char *s)
-{
-    size_t n = strlen(s);
+s_choice_ok(const char *choices, const char *s) {
+    size_t      n = strlen(s);
     const char *p = choices;
     while (*p != '\0') {
         size_t k = strcspn(p, "|");
@@ -412,11 +414,10 @@ s_choice_ok(const char *choices, const char *s)
 
 static int
 s_set_int(const ds_opt_t *o, void *field, const char *value, char *err,
-          size_t errlen)
-{
-    char why[128];
+          size_t errlen) {
+    char    why[128];
     int64_t v;
-    int rc = s_parse_int64(value, &v);
+    int     rc = s_parse_int64(value, &v);
     if (rc == -EINVAL) {
         return s_bad(o, value, "expected an integer", err, errlen);
     }
@@ -438,15 +439,14 @@ s_set_int(const ds_opt_t *o, void *field, const char *value, char *err,
 
 static int
 s_set_double(const ds_opt_t *o, double *field, const char *value, char *err,
-             size_t errlen)
-{
+             size_t errlen) {
     // strtod skips leading blanks; a whole-value parse must not.
     if (value[0] == '\0' || value[0] == ' ' || value[0] == '\t' ||
         value[0] == '\n' || value[0] == '\r' || value[0] == '\v' ||
         value[0] == '\f') {
         return s_bad(o, value, "expected a number", err, errlen);
     }
-    char *end;
+    char  *end;
     double v = strtod(value, &end);
     if (end == value || *end != '\0') {
         return s_bad(o, value, "expected a number", err, errlen);
@@ -469,8 +469,7 @@ s_set_double(const ds_opt_t *o, double *field, const char *value, char *err,
 // only after every check has passed, so c is unchanged on error.
 static int
 s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
-      size_t errlen)
-{
+      size_t errlen) {
     void *field = (char *)c + o->offset;
     switch (o->type) {
     case DS_OPT_STRING:
@@ -483,12 +482,14 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
         }
         if (n < (size_t)o->min) {
             ds_err(err, errlen, 0, "[%s] %s: must not be empty", o->section,
-                  o->key);
+                   o->key);
             return -EINVAL;
         }
         if (n >= o->size) {
-            ds_err(err, errlen, 0, "[%s] %s: too long: at most %zu characters "
-                  "(got %zu)", o->section, o->key, o->size - 1, n);
+            ds_err(err, errlen, 0,
+                   "[%s] %s: too long: at most %zu characters "
+                   "(got %zu)",
+                   o->section, o->key, o->size - 1, n);
             return -EINVAL;
         }
         memcpy(field, value, n + 1);
@@ -499,13 +500,15 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
         return s_set_int(o, field, value, err, errlen);
     case DS_OPT_UINT64: {
         uint64_t v;
-        int rc = s_parse_uint64(value, &v);
+        int      rc = s_parse_uint64(value, &v);
         if (rc == -EINVAL) {
             return s_bad(o, value, "expected an integer >= 0", err, errlen);
         }
         if (rc == -ERANGE) {
-            return s_bad(o, value, "out of range for a 64-bit unsigned "
-                         "integer", err, errlen);
+            return s_bad(o, value,
+                         "out of range for a 64-bit unsigned "
+                         "integer",
+                         err, errlen);
         }
         *(uint64_t *)field = v;
         return 0;
@@ -515,8 +518,10 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
     case DS_OPT_BOOL: {
         bool v;
         if (s_parse_bool(value, &v) < 0) {
-            return s_bad(o, value, "expected true/false, yes/no, on/off or "
-                         "1/0", err, errlen);
+            return s_bad(o, value,
+                         "expected true/false, yes/no, on/off or "
+                         "1/0",
+                         err, errlen);
         }
         *(bool *)field = v;
         return 0;
@@ -527,8 +532,7 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
 }
 
 void
-ds_config_defaults(ds_config_t *c)
-{
+ds_config_defaults(ds_config_t *c) {
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < S_NOPTS; i++) {
         int rc = s_set(c, &s_opts[i], s_opts[i].def, NULL, 0);
@@ -539,8 +543,7 @@ ds_config_defaults(ds_config_t *c)
 
 int
 ds_config_set(ds_config_t *c, const char *section, const char *key,
-              const char *value, char *err, size_t errlen)
-{
+              const char *value, char *err, size_t errlen) {
     ds_err(err, errlen, 0, "%s", "");
     int i = s_lookup(section, key);
     if (i < 0) {
@@ -569,10 +572,9 @@ struct s_file {
 
 // s_is_blank is isspace for the C locale, without its int conversions.
 static bool
-s_is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' ||
-           ch == '\v' || ch == '\f';
+s_is_blank(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' ||
+           ch == '\f';
 }
 
 // s_check_line looks at a raw line before inih does and reports what inih
@@ -581,8 +583,7 @@ s_is_blank(char ch)
 // (so "  servers = 4" under "advertise = h" would set advertise to
 // "servers = 4"). Returns false with f->msg set when the line is refused.
 static bool
-s_check_line(struct s_file *f, const char *line)
-{
+s_check_line(struct s_file *f, const char *line) {
     if (f->line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0) {
         line += 3; // inih skips a UTF-8 byte order mark on the first line
     }
@@ -594,14 +595,15 @@ s_check_line(struct s_file *f, const char *line)
         return true;
     }
     if (p != line) {
-        ds_err(f->msg, sizeof f->msg, 0, "indented line; inih would read it as "
-              "part of the previous value");
+        ds_err(f->msg, sizeof f->msg, 0,
+               "indented line; inih would read it as "
+               "part of the previous value");
         return false;
     }
     const char *close = p[0] == '[' ? strchr(p, ']') : NULL;
     if (close != NULL && !s_section_known(p + 1, (size_t)(close - p - 1))) {
         ds_err(f->msg, sizeof f->msg, 0, "[%.*s]: unknown section",
-              (int)(close - p - 1), p + 1);
+               (int)(close - p - 1), p + 1);
         return false;
     }
     return true;
@@ -611,8 +613,7 @@ s_check_line(struct s_file *f, const char *line)
 // lines here is what lets the value handler name its line. It ends the
 // parse (returns NULL, like end of file) at the first error it finds.
 static char *
-s_read_line(char *str, int num, void *stream)
-{
+s_read_line(char *str, int num, void *stream) {
     struct s_file *f = stream;
     if (f->err_line != 0 || fgets(str, num, f->fp) == NULL) {
         return NULL;
@@ -626,8 +627,10 @@ s_read_line(char *str, int num, void *stream)
         int ch = getc(f->fp);
         if (ch != '\n' && ch != EOF) {
             f->err_line = f->line;
-            ds_err(f->msg, sizeof f->msg, 0, "line too long (at most %d "
-                  "characters)", num - 1);
+            ds_err(f->msg, sizeof f->msg, 0,
+                   "line too long (at most %d "
+                   "characters)",
+                   num - 1);
             return NULL;
         }
     }
@@ -642,8 +645,7 @@ s_read_line(char *str, int num, void *stream)
 // reads a return of 0 as an error; the text is kept in f->msg.
 static int
 s_on_value(void *user, const char *section, const char *name,
-           const char *value)
-{
+           const char *value) {
     struct s_file *f = user;
     if (f->err_line != 0) {
         return 0;
@@ -651,11 +653,10 @@ s_on_value(void *user, const char *section, const char *name,
     int rc;
     if (section[0] == '\0') {
         ds_err(f->msg, sizeof f->msg, 0, "%s: option before any [section]",
-              name);
+               name);
         rc = -EINVAL;
     } else {
-        rc = ds_config_set(f->c, section, name, value, f->msg,
-                           sizeof f->msg);
+        rc = ds_config_set(f->c, section, name, value, f->msg, sizeof f->msg);
     }
     if (rc < 0) {
         f->err_line = f->line;
@@ -666,8 +667,7 @@ s_on_value(void *user, const char *section, const char *name,
 
 int
 ds_config_load_file(ds_config_t *c, const char *path, char *err,
-                    size_t errlen)
-{
+                    size_t errlen) {
     ds_err(err, errlen, 0, "%s", "");
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
@@ -676,10 +676,10 @@ ds_config_load_file(ds_config_t *c, const char *path, char *err,
         return -e;
     }
     // Values go into a copy, so a file with an error changes nothing.
-    ds_config_t tmp = *c;
+    ds_config_t   tmp = *c;
     struct s_file f = {.fp = fp, .path = path, .c = &tmp};
-    int line = ini_parse_stream(s_read_line, &f, s_on_value, &f);
-    int rc = 0;
+    int           line = ini_parse_stream(s_read_line, &f, s_on_value, &f);
+    int           rc = 0;
     if (ferror(fp)) {
         int e = errno != 0 ? errno : EIO;
         ds_err(err, errlen, 0, "%s: cannot read: %s", path, strerror(e));
@@ -691,7 +691,7 @@ ds_config_load_file(ds_config_t *c, const char *path, char *err,
         // inih keeps parsing after a line it cannot read and returns the
         // first such line; if it comes before ours, it is the one to report.
         ds_err(err, errlen, 0, "%s:%d: expected [section] or key = value", path,
-              line);
+               line);
         rc = -EINVAL;
     } else if (f.err_line != 0) {
         ds_err(err, errlen, 0, "%s:%d: %s", path, f.err_line, f.msg);
@@ -707,8 +707,7 @@ ds_config_load_file(ds_config_t *c, const char *path, char *err,
 // s_env_value returns the value of name in envp ("NAME=value" strings), or
 // NULL when it is not there.
 static const char *
-s_env_value(char *const *envp, const char *name)
-{
+s_env_value(char *const *envp, const char *name) {
     size_t n = strlen(name);
     for (char *const *e = envp; e != NULL && *e != NULL; e++) {
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
@@ -720,8 +719,7 @@ s_env_value(char *const *envp, const char *name)
 
 // s_env_name writes DESCENT_<SECTION>_<KEY>, upper-cased, for row o.
 static void
-s_env_name(const ds_opt_t *o, char *buf, size_t len)
-{
+s_env_name(const ds_opt_t *o, char *buf, size_t len) {
     ds_err(buf, len, 0, S_ENV_PREFIX "%s_%s", o->section, o->key);
     for (char *p = buf; *p != '\0'; p++) {
         if (*p >= 'a' && *p <= 'z') {
@@ -733,23 +731,20 @@ s_env_name(const ds_opt_t *o, char *buf, size_t len)
 // s_environ returns envp, or the process environment when envp is NULL.
 // The result may be NULL (after clearenv), which callers read as empty.
 static char *const *
-s_environ(char *const *envp)
-{
+s_environ(char *const *envp) {
     extern char **environ;
     return envp != NULL ? envp : environ;
 }
 
 // s_env_is says whether the variable name of n bytes is exactly want.
 static bool
-s_env_is(const char *name, size_t n, const char *want)
-{
+s_env_is(const char *name, size_t n, const char *want) {
     return strlen(want) == n && strncmp(name, want, n) == 0;
 }
 
 int
 ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
-                   size_t errlen)
-{
+                   size_t errlen) {
     ds_err(err, errlen, 0, "%s", "");
     ds_config_t tmp = *c;
     for (char *const *e = s_environ(envp); e != NULL && *e != NULL; e++) {
@@ -777,8 +772,10 @@ ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
             }
         }
         if (o == NULL) {
-            ds_err(err, errlen, 0, "%.*s: unknown environment variable (not an "
-                  "option)", (int)(n < S_NAME_MAX ? n : S_NAME_MAX), *e);
+            ds_err(err, errlen, 0,
+                   "%.*s: unknown environment variable (not an "
+                   "option)",
+                   (int)(n < S_NAME_MAX ? n : S_NAME_MAX), *e);
             return -EINVAL;
         }
         char msg[S_MSG_MAX];
@@ -811,8 +808,7 @@ struct s_arg {
 // been seen. Returns 0 or -EINVAL with err set; *i advances either way.
 static int
 s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
-           char *err, size_t errlen)
-{
+           char *err, size_t errlen) {
     const char *s = argv[(*i)++];
     a->name[0] = '\0';
     a->value = s;
@@ -835,7 +831,7 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
         return -EINVAL;
     }
     const char *name = s[1] == '-' ? s + 2 : "config";
-    size_t n = strcspn(name, "=");
+    size_t      n = strcspn(name, "=");
     if (n >= sizeof a->name) {
         ds_err(err, errlen, 0, "--%.40s...: unknown option", name);
         return -EINVAL;
@@ -851,7 +847,7 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
     // --epochs=3" is a missing value, not shuffle = "--epochs=3".
     if (*i >= argc || strncmp(argv[*i], "--", 2) == 0) {
         ds_err(err, errlen, 0, "%s: missing %s", s,
-              a->kind == S_ARG_CONFIG ? "FILE" : "value");
+               a->kind == S_ARG_CONFIG ? "FILE" : "value");
         a->value = NULL;
         return -EINVAL;
     }
@@ -862,9 +858,8 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
 // s_arg_lookup finds the row an option flag names. Returns the row index,
 // or -EINVAL with err set.
 static int
-s_arg_lookup(const struct s_arg *a, char *err, size_t errlen)
-{
-    char section[S_NAME_MAX];
+s_arg_lookup(const struct s_arg *a, char *err, size_t errlen) {
+    char        section[S_NAME_MAX];
     const char *key = a->name;
     const char *sec = NULL;
     const char *dot = strchr(a->name, '.');
@@ -889,15 +884,14 @@ s_arg_lookup(const struct s_arg *a, char *err, size_t errlen)
 // kept in err; scanning goes on so that --help anywhere still wins.
 static int
 s_scan(int argc, char **argv, bool allow_positional, bool *help,
-       const char **file, char *err, size_t errlen)
-{
+       const char **file, char *err, size_t errlen) {
     const char *config = NULL;
     const char *positional = NULL;
-    bool rest = false;
-    int first = 0;
+    bool        rest = false;
+    int         first = 0;
     for (int i = 1; i < argc;) {
         struct s_arg a;
-        char msg[S_MSG_MAX];
+        char         msg[S_MSG_MAX];
         int rc = s_arg_next(argc, argv, &i, &rest, &a, msg, sizeof msg);
         if (rc == 0 && a.kind == S_ARG_HELP) {
             *help = true;
@@ -908,19 +902,24 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
             rc = rc < 0 ? rc : 0;
         } else if (rc == 0 && a.kind == S_ARG_CONFIG) {
             if (config != NULL) {
-                ds_err(msg, sizeof msg, 0, "--config given twice (\"%s\" and "
-                      "\"%s\")", config, a.value);
+                ds_err(msg, sizeof msg, 0,
+                       "--config given twice (\"%s\" and "
+                       "\"%s\")",
+                       config, a.value);
                 rc = -EINVAL;
             }
             config = a.value;
         } else if (rc == 0 && a.value != NULL) {
             // A positional argument ("--" itself has no value).
             if (!allow_positional) {
-                ds_err(msg, sizeof msg, 0, "unexpected argument \"%s\"", a.value);
+                ds_err(msg, sizeof msg, 0, "unexpected argument \"%s\"",
+                       a.value);
                 rc = -EINVAL;
             } else if (positional != NULL) {
-                ds_err(msg, sizeof msg, 0, "unexpected second argument \"%s\" "
-                      "(the job file is \"%s\")", a.value, positional);
+                ds_err(msg, sizeof msg, 0,
+                       "unexpected second argument \"%s\" "
+                       "(the job file is \"%s\")",
+                       a.value, positional);
                 rc = -EINVAL;
             }
             positional = positional != NULL ? positional : a.value;
@@ -931,8 +930,10 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
         }
     }
     if (first == 0 && config != NULL && positional != NULL) {
-        ds_err(err, errlen, 0, "two job files: --config \"%s\" and argument "
-              "\"%s\"", config, positional);
+        ds_err(err, errlen, 0,
+               "two job files: --config \"%s\" and argument "
+               "\"%s\"",
+               config, positional);
         first = -EINVAL;
     }
     *file = config != NULL ? config : positional;
@@ -940,16 +941,15 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
 }
 
 int
-ds_config_from_args(ds_config_t *c, int argc, char **argv,
-                    char *const *envp, bool allow_positional, bool *help,
-                    char *err, size_t errlen)
-{
-    bool want_help = false;
+ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
+                    bool allow_positional, bool *help, char *err,
+                    size_t errlen) {
+    bool        want_help = false;
     const char *file = NULL;
     ds_config_defaults(c);
     ds_err(err, errlen, 0, "%s", "");
-    int rc = s_scan(argc, argv, allow_positional, &want_help, &file, err,
-                    errlen);
+    int rc =
+        s_scan(argc, argv, allow_positional, &want_help, &file, err, errlen);
     if (help != NULL) {
         *help = want_help;
     }
@@ -980,7 +980,7 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv,
     bool rest = false;
     for (int i = 1; i < argc;) {
         struct s_arg a;
-        char msg[S_MSG_MAX];
+        char         msg[S_MSG_MAX];
         rc = s_arg_next(argc, argv, &i, &rest, &a, msg, sizeof msg);
         if (rc < 0 || a.kind != S_ARG_OPTION) {
             continue;
@@ -995,8 +995,7 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv,
 }
 
 size_t
-ds_config_usage(char *buf, size_t len)
-{
+ds_config_usage(char *buf, size_t len) {
     struct s_out o;
     s_out_init(&o, buf, len);
     s_out_str(&o,
@@ -1017,8 +1016,8 @@ ds_config_usage(char *buf, size_t len)
             s_out_printf(&o, "\n[%s]\n", section);
         }
         char flag[S_MSG_MAX];
-        int n = snprintf(flag, sizeof flag, "--%s.%s=%s", opt->section,
-                         opt->key, opt->def);
+        int  n = snprintf(flag, sizeof flag, "--%s.%s=%s", opt->section,
+                          opt->key, opt->def);
         char bounds[128];
         s_bounds(opt, bounds, sizeof bounds);
         // Entries wider than the column get their help on the next line.
@@ -1027,8 +1026,8 @@ ds_config_usage(char *buf, size_t len)
         } else {
             s_out_printf(&o, "  %-*s  ", S_USAGE_COL, flag);
         }
-        s_out_printf(&o, "%s%s%s%s\n", opt->help, bounds[0] ? " (" : "",
-                     bounds, bounds[0] ? ")" : "");
+        s_out_printf(&o, "%s%s%s%s\n", opt->help, bounds[0] ? " (" : "", bounds,
+                     bounds[0] ? ")" : "");
     }
     return o.need;
 }
@@ -1036,8 +1035,7 @@ ds_config_usage(char *buf, size_t len)
 // s_json_string writes s as a JSON string: quotes, backslashes and control
 // characters escaped; other bytes (UTF-8) as they are.
 static void
-s_json_string(struct s_out *o, const char *s)
-{
+s_json_string(struct s_out *o, const char *s) {
     s_out_str(o, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
@@ -1074,14 +1072,13 @@ s_json_string(struct s_out *o, const char *s)
 }
 
 size_t
-ds_config_write_json(const ds_config_t *c, char *buf, size_t len)
-{
+ds_config_write_json(const ds_config_t *c, char *buf, size_t len) {
     struct s_out o;
     s_out_init(&o, buf, len);
     const char *section = NULL;
     for (size_t i = 0; i < S_NOPTS; i++) {
         const ds_opt_t *opt = &s_opts[i];
-        const void *field = (const char *)c + opt->offset;
+        const void     *field = (const char *)c + opt->offset;
         if (section == NULL || strcmp(opt->section, section) != 0) {
             s_out_str(&o, section == NULL ? "{" : "},");
             section = opt->section;

@@ -13,44 +13,44 @@
 // Sections of the job file are in the comments; see docs/configuration.md.
 typedef struct ds_config {
     // [job]
-    char     job[64];                 // job name; nodes of other jobs refused
-    uint64_t seed;                    // seeds init, shuffling and the rest
-    char     out[DS_STR_MAX];         // output directory (run, scheduler, worker 0)
-    char     log_level[16];           // debug|info|warn|error
-    char     progress[16];            // auto|bar|lines|off
+    char     job[64];         // job name; nodes of other jobs refused
+    uint64_t seed;            // seeds init, shuffling and the rest
+    char     out[DS_STR_MAX]; // output directory (run, scheduler, worker 0)
+    char     log_level[16];   // debug|info|warn|error
+    char     progress[16];    // auto|bar|lines|off
     // [cluster]
-    char     scheduler[DS_STR_MAX];   // endpoint nodes connect to, tcp://host:port
-    char     bind[DS_STR_MAX];        // this node's bind endpoint
-    char     advertise[DS_STR_MAX];   // host others use to reach this node
-    int      servers;                 // servers the job waits for
-    int      workers;                 // workers the job waits for
-    int      ranges_per_server;       // key ranges cut per server
-    int      heartbeat_ms;            // heartbeat interval, ms
-    int      timeout_ms;              // a peer silent this long is dead, ms
-    int      join_timeout_ms;         // deadline for the cluster to form, ms
-    int      request_timeout_ms;      // deadline for a push or pull reply, ms
-    int      max_message_mb;          // largest message accepted, MiB
+    char scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
+    char bind[DS_STR_MAX];      // this node's bind endpoint
+    char advertise[DS_STR_MAX]; // host others use to reach this node
+    int  servers;               // servers the job waits for
+    int  workers;               // workers the job waits for
+    int  ranges_per_server;     // key ranges cut per server
+    int  heartbeat_ms;          // heartbeat interval, ms
+    int  timeout_ms;            // a peer silent this long is dead, ms
+    int  join_timeout_ms;       // deadline for the cluster to form, ms
+    int  request_timeout_ms;    // deadline for a push or pull reply, ms
+    int  max_message_mb;        // largest message accepted, MiB
     // [data]
-    char     data_dir[DS_STR_MAX];    // directory with the IDX files
-    int64_t  limit;                   // max training examples, 0 = all
-    int64_t  test_limit;              // max test examples, 0 = all
-    bool     shuffle;                 // reshuffle the partition every epoch
+    char    data_dir[DS_STR_MAX]; // directory with the IDX files
+    int64_t limit;                // max training examples, 0 = all
+    int64_t test_limit;           // max test examples, 0 = all
+    bool    shuffle;              // reshuffle the partition every epoch
     // [model]
-    char     model[32];               // softmax
-    char     init[16];                // zeros|random
-    double   init_scale;              // stddev of the random init
+    char   model[32];  // softmax
+    char   init[16];   // zeros|random
+    double init_scale; // stddev of the random init
     // [train]
-    char     algorithm[32];           // downpour
-    int      epochs;                  // passes over the training set
-    int      batch_size;              // examples per mini-batch
-    int      n_fetch;                 // pull every n_fetch steps
-    int      n_push;                  // push every n_push steps
+    char algorithm[32]; // downpour
+    int  epochs;        // passes over the training set
+    int  batch_size;    // examples per mini-batch
+    int  n_fetch;       // pull every n_fetch steps
+    int  n_push;        // push every n_push steps
     // [optimizer]
-    char     optimizer[32];           // sgd
-    double   lr;                      // base learning rate
-    char     schedule[16];            // constant|cosine
-    double   lr_min;                  // final rate of the cosine schedule
-    int      warmup;                  // linear warm-up over this many updates
+    char   optimizer[32]; // sgd
+    double lr;            // base learning rate
+    char   schedule[16];  // constant|cosine
+    double lr_min;        // final rate of the cosine schedule
+    int    warmup;        // linear warm-up over this many updates
 } ds_config_t;
 
 // ds_config_defaults fills c with the embedded default job: softmax

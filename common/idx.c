@@ -25,17 +25,14 @@ typedef struct {
     const char *path; // for messages; not owned
 } s_file_t;
 
-
 static uint32_t
-s_be32(const unsigned char *p)
-{
+s_be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
            (uint32_t)p[3];
 }
 
 static int
-s_open(s_file_t *f, char *err, size_t errlen)
-{
+s_open(s_file_t *f, char *err, size_t errlen) {
     // gzopen leaves errno at 0 when only its own allocation failed.
     errno = 0;
     f->gz = gzopen(f->path, "rb");
@@ -49,8 +46,7 @@ s_open(s_file_t *f, char *err, size_t errlen)
 }
 
 static void
-s_close(s_file_t *f)
-{
+s_close(s_file_t *f) {
     if (f->gz != NULL) {
         gzclose(f->gz);
         f->gz = NULL;
@@ -62,15 +58,14 @@ s_close(s_file_t *f)
 // an I/O error (-errno) or corrupt compressed data (-EPROTO).
 static int
 s_read(s_file_t *f, void *buf, size_t len, size_t *got, char *err,
-       size_t errlen)
-{
+       size_t errlen) {
     *got = 0;
     while (*got < len) {
         size_t want = len - *got < S_CHUNK ? len - *got : S_CHUNK;
-        int r = gzread(f->gz, (char *)buf + *got, (unsigned)want);
-        int saved = errno;
+        int    r = gzread(f->gz, (char *)buf + *got, (unsigned)want);
+        int    saved = errno;
         if (r < 0) {
-            int zerr = Z_OK;
+            int         zerr = Z_OK;
             const char *msg = gzerror(f->gz, &zerr);
             if (zerr == Z_ERRNO) {
                 int rc = saved != 0 ? -saved : -EIO;
@@ -93,12 +88,11 @@ s_read(s_file_t *f, void *buf, size_t len, size_t *got, char *err,
 // gzip input zlib decompresses up to off on the next read; a position past
 // the end is not an error here, but the next read returns nothing.
 static int
-s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen)
-{
+s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen) {
     if (gzseek(f->gz, (z_off_t)off, SEEK_SET) < 0) {
-        int zerr = Z_OK;
+        int         zerr = Z_OK;
         const char *msg = gzerror(f->gz, &zerr);
-        int rc = zerr == Z_ERRNO ? -EIO : -EPROTO;
+        int         rc = zerr == Z_ERRNO ? -EIO : -EPROTO;
         return ds_err(err, errlen, rc, "%s: cannot seek to byte %llu: %s",
                       f->path, (unsigned long long)off, msg);
     }
@@ -109,11 +103,10 @@ s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen)
 // checks the magic word.
 static int
 s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
-         size_t errlen)
-{
+         size_t errlen) {
     unsigned char hdr[S_IDX3_HDR];
-    size_t got = 0;
-    int rc = s_read(f, hdr, nwords * 4, &got, err, errlen);
+    size_t        got = 0;
+    int           rc = s_read(f, hdr, nwords * 4, &got, err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -128,10 +121,9 @@ s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
     }
     if (w[0] != magic) {
         return ds_err(err, errlen, -EPROTO,
-                      "%s: bad magic 0x%08x, expected 0x%08x (IDX %s)",
-                      f->path, w[0], magic,
-                      magic == S_IDX3_MAGIC ? "ubyte images"
-                                            : "ubyte labels");
+                      "%s: bad magic 0x%08x, expected 0x%08x (IDX %s)", f->path,
+                      w[0], magic,
+                      magic == S_IDX3_MAGIC ? "ubyte images" : "ubyte labels");
     }
     return 0;
 }
@@ -140,14 +132,13 @@ s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
 // whole file, and keeps those with index in [first, last) in y.
 static int
 s_labels(s_file_t *f, uint64_t n, uint64_t first, uint64_t last, uint8_t *y,
-         int *classes, char *err, size_t errlen)
-{
+         int *classes, char *err, size_t errlen) {
     unsigned char buf[S_CHUNK];
-    unsigned max = 0;
+    unsigned      max = 0;
     for (uint64_t i = 0; i < n;) {
         size_t want = n - i < S_CHUNK ? (size_t)(n - i) : S_CHUNK;
         size_t got = 0;
-        int rc = s_read(f, buf, want, &got, err, errlen);
+        int    rc = s_read(f, buf, want, &got, err, errlen);
         if (rc != 0) {
             return rc;
         }
@@ -175,17 +166,15 @@ s_labels(s_file_t *f, uint64_t n, uint64_t first, uint64_t last, uint8_t *y,
 // that the file holds all n images, so that every partition accepts or
 // rejects the same file.
 static int
-s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first,
-         uint64_t last, float *x, char *err, size_t errlen)
-{
+s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first, uint64_t last,
+         float *x, char *err, size_t errlen) {
     uint64_t end = S_IDX3_HDR + n * dim; // expected file size, bytes
     uint64_t total = (last - first) * dim;
     uint64_t done = 0;
-    int rc = s_seek(f, S_IDX3_HDR + first * dim, err, errlen);
+    int      rc = s_seek(f, S_IDX3_HDR + first * dim, err, errlen);
     while (rc == 0 && done < total) {
         unsigned char buf[S_CHUNK];
-        size_t want = total - done < S_CHUNK ? (size_t)(total - done)
-                                             : S_CHUNK;
+        size_t want = total - done < S_CHUNK ? (size_t)(total - done) : S_CHUNK;
         size_t got = 0;
         rc = s_read(f, buf, want, &got, err, errlen);
         for (size_t k = 0; k < got; k++) {
@@ -199,7 +188,7 @@ s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first,
     bool whole = done == total;
     if (rc == 0 && whole && last < n) {
         unsigned char byte;
-        size_t got = 0;
+        size_t        got = 0;
         rc = s_seek(f, end - 1, err, errlen);
         if (rc == 0) {
             rc = s_read(f, &byte, 1, &got, err, errlen);
@@ -217,10 +206,9 @@ s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first,
 }
 
 int
-ds_idx_load(ds_dataset_t *d, const char *images_path,
-            const char *labels_path, size_t limit, unsigned part,
-            unsigned nparts, char *err, size_t errlen)
-{
+ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
+            size_t limit, unsigned part, unsigned nparts, char *err,
+            size_t errlen) {
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
     }
@@ -231,16 +219,16 @@ ds_idx_load(ds_dataset_t *d, const char *images_path,
         return ds_err(err, errlen, -EINVAL, "idx: NULL argument");
     }
     if (nparts == 0 || part >= nparts) {
-        return ds_err(err, errlen, -EINVAL,
-                      "idx: bad partition %u of %u", part, nparts);
+        return ds_err(err, errlen, -EINVAL, "idx: bad partition %u of %u", part,
+                      nparts);
     }
 
     s_file_t img = {.path = images_path};
     s_file_t lab = {.path = labels_path};
-    float *x = NULL;
+    float   *x = NULL;
     uint8_t *y = NULL;
     uint32_t ih[4], lh[2];
-    int rc = s_open(&img, err, errlen);
+    int      rc = s_open(&img, err, errlen);
     if (rc == 0) {
         rc = s_header(&img, S_IDX3_MAGIC, ih, 4, err, errlen);
     }
@@ -326,8 +314,7 @@ out:
 }
 
 void
-ds_dataset_fini(ds_dataset_t *d)
-{
+ds_dataset_fini(ds_dataset_t *d) {
     if (d == NULL) {
         return;
     }

@@ -9,10 +9,8 @@
 
 #include "common/util.h"
 
-
 static bool
-s_more(void *sock)
-{
+s_more(void *sock) {
     int    more = 0;
     size_t len = sizeof more;
     return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &len) == 0 && more;
@@ -20,8 +18,7 @@ s_more(void *sock)
 
 // s_drain consumes and drops the remaining parts of a message.
 static size_t
-s_drain(void *sock)
-{
+s_drain(void *sock) {
     size_t n = 0;
     while (s_more(sock)) {
         zmq_msg_t part;
@@ -37,8 +34,7 @@ s_drain(void *sock)
 }
 
 int
-ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
-{
+ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen) {
     memset(msg, 0, sizeof *msg);
     if (routed) {
         zmq_msg_init(&msg->route);
@@ -65,13 +61,15 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
     int rc = 0;
     if (hlen > DS_MSG_HEADER_MAX) {
         ds_err(err, errlen, 0, "header frame of %zu bytes exceeds %d", hlen,
-              DS_MSG_HEADER_MAX);
+               DS_MSG_HEADER_MAX);
         rc = -EPROTO;
     } else {
         msg->hdr = descent__header__unpack(NULL, hlen, zmq_msg_data(&head));
         if (!msg->hdr) {
-            ds_err(err, errlen, 0, "header frame of %zu bytes is not a valid "
-                               "descent.Header", hlen);
+            ds_err(err, errlen, 0,
+                   "header frame of %zu bytes is not a valid "
+                   "descent.Header",
+                   hlen);
             rc = -EPROTO;
         }
     }
@@ -106,7 +104,8 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
     }
     size_t extra = s_drain(sock);
     if (extra > 0) {
-        ds_err(err, errlen, 0, "%zu unexpected frame(s) after the header", extra);
+        ds_err(err, errlen, 0, "%zu unexpected frame(s) after the header",
+               extra);
         return -EPROTO;
     }
     if (want_keys && !(msg->flags & DS_MSG_HAS_KEYS)) {
@@ -114,25 +113,24 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
         return -EPROTO;
     }
     if (want_vals && !(msg->flags & DS_MSG_HAS_VALS)) {
-        ds_err(err, errlen, 0, "header announces %llu values but the values "
-                           "frame is missing",
-              (unsigned long long)msg->hdr->value_count);
+        ds_err(err, errlen, 0,
+               "header announces %llu values but the values "
+               "frame is missing",
+               (unsigned long long)msg->hdr->value_count);
         return -EPROTO;
     }
     return 0;
 }
 
 static bool
-s_carries_values(Descent__Type t)
-{
+s_carries_values(Descent__Type t) {
     return t == DESCENT__TYPE__PUSH || t == DESCENT__TYPE__PULL_REPLY ||
            t == DESCENT__TYPE__PUSH_ACK;
 }
 
 int
 ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
-             Descent__Status *status, char *err, size_t errlen)
-{
+             Descent__Status *status, char *err, size_t errlen) {
     const Descent__Header *h = msg->hdr;
     *status = DESCENT__STATUS__BAD_REQUEST;
     if (!h) {
@@ -142,7 +140,7 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     if (h->version != DS_PROTO_VERSION) {
         *status = DESCENT__STATUS__BAD_VERSION;
         ds_err(err, errlen, 0, "protocol version %u, this node speaks %d",
-              h->version, DS_PROTO_VERSION);
+               h->version, DS_PROTO_VERSION);
         return -EPROTONOSUPPORT;
     }
     if (h->type <= DESCENT__TYPE__TYPE_UNSPECIFIED ||
@@ -152,22 +150,22 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     }
     if (h->value_count > 0 && !s_carries_values(h->type)) {
         ds_err(err, errlen, 0, "%s carries no values, got %llu",
-              ds_msg_type_name(h->type), (unsigned long long)h->value_count);
+               ds_msg_type_name(h->type), (unsigned long long)h->value_count);
         return -EPROTO;
     }
     if (h->value_count > 0 && h->dtype != DESCENT__DTYPE__F32) {
         *status = DESCENT__STATUS__BAD_DTYPE;
         ds_err(err, errlen, 0, "value dtype %d not supported (F32 only)",
-              (int)h->dtype);
+               (int)h->dtype);
         return -EPROTO;
     }
     if (h->key_count > lim->max_keys || h->value_count > lim->max_values) {
         *status = DESCENT__STATUS__TOO_LARGE;
         ds_err(err, errlen, 0,
-              "%llu keys / %llu values exceed the limit of %llu values",
-              (unsigned long long)h->key_count,
-              (unsigned long long)h->value_count,
-              (unsigned long long)lim->max_values);
+               "%llu keys / %llu values exceed the limit of %llu values",
+               (unsigned long long)h->key_count,
+               (unsigned long long)h->value_count,
+               (unsigned long long)lim->max_values);
         return -EMSGSIZE;
     }
     // The limits keep these products far from overflow, but prove it anyway.
@@ -180,35 +178,38 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     if ((msg->flags & DS_MSG_HAS_VALS) &&
         zmq_msg_size((zmq_msg_t *)&msg->vals) !=
             h->value_count * sizeof(float)) {
-        ds_err(err, errlen, 0, "values frame has %zu bytes, header says %llu "
-                           "float32 values (%llu bytes)",
-              zmq_msg_size((zmq_msg_t *)&msg->vals),
-              (unsigned long long)h->value_count,
-              (unsigned long long)(h->value_count * sizeof(float)));
+        ds_err(err, errlen, 0,
+               "values frame has %zu bytes, header says %llu "
+               "float32 values (%llu bytes)",
+               zmq_msg_size((zmq_msg_t *)&msg->vals),
+               (unsigned long long)h->value_count,
+               (unsigned long long)(h->value_count * sizeof(float)));
         return -EPROTO;
     }
     if ((msg->flags & DS_MSG_HAS_KEYS) &&
         zmq_msg_size((zmq_msg_t *)&msg->keys) !=
             h->key_count * sizeof(uint64_t)) {
-        ds_err(err, errlen, 0, "keys frame has %zu bytes, header says %llu "
-                           "uint64 keys",
-              zmq_msg_size((zmq_msg_t *)&msg->keys),
-              (unsigned long long)h->key_count);
+        ds_err(err, errlen, 0,
+               "keys frame has %zu bytes, header says %llu "
+               "uint64 keys",
+               zmq_msg_size((zmq_msg_t *)&msg->keys),
+               (unsigned long long)h->key_count);
         return -EPROTO;
     }
     if (!h->sparse && h->key_begin > UINT64_MAX - h->key_count) {
         ds_err(err, errlen, 0, "key range overflows");
         return -EPROTO;
     }
-    bool data = h->type == DESCENT__TYPE__PUSH || h->type == DESCENT__TYPE__PULL;
+    bool data =
+        h->type == DESCENT__TYPE__PUSH || h->type == DESCENT__TYPE__PULL;
     if (data && h->key_count == 0) {
         ds_err(err, errlen, 0, "%s of zero keys", ds_msg_type_name(h->type));
         return -EPROTO;
     }
     if (h->type == DESCENT__TYPE__PUSH && h->value_count != h->key_count) {
         ds_err(err, errlen, 0, "push of %llu keys carries %llu values",
-              (unsigned long long)h->key_count,
-              (unsigned long long)h->value_count);
+               (unsigned long long)h->key_count,
+               (unsigned long long)h->value_count);
         return -EPROTO;
     }
     if (h->type == DESCENT__TYPE__PULL && h->value_count != 0) {
@@ -221,8 +222,7 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
 
 int
 ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
-            Descent__Status *status, char *err, size_t errlen)
-{
+            Descent__Status *status, char *err, size_t errlen) {
     *status = DESCENT__STATUS__BAD_REQUEST;
     int rc = ds_msg_recv(sock, routed, msg, err, errlen);
     if (rc == 0) {
@@ -232,8 +232,7 @@ ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
 }
 
 void
-ds_msg_fini(ds_msg_t *msg)
-{
+ds_msg_fini(ds_msg_t *msg) {
     if (msg->flags & DS_MSG_HAS_ROUTE) {
         zmq_msg_close(&msg->route);
     }
@@ -249,8 +248,7 @@ ds_msg_fini(ds_msg_t *msg)
 }
 
 const float *
-ds_msg_vals(const ds_msg_t *msg)
-{
+ds_msg_vals(const ds_msg_t *msg) {
     if (!(msg->flags & DS_MSG_HAS_VALS)) {
         return NULL;
     }
@@ -259,8 +257,7 @@ ds_msg_vals(const ds_msg_t *msg)
 }
 
 void
-ds_msg_copy_vals(const ds_msg_t *msg, float *dst)
-{
+ds_msg_copy_vals(const ds_msg_t *msg, float *dst) {
     if (msg->flags & DS_MSG_HAS_VALS) {
         memcpy(dst, zmq_msg_data((zmq_msg_t *)&msg->vals),
                zmq_msg_size((zmq_msg_t *)&msg->vals));
@@ -268,16 +265,14 @@ ds_msg_copy_vals(const ds_msg_t *msg, float *dst)
 }
 
 void
-ds_msg_header_init(Descent__Header *h, Descent__Type type)
-{
+ds_msg_header_init(Descent__Header *h, Descent__Type type) {
     descent__header__init(h);
     h->version = DS_PROTO_VERSION;
     h->type = type;
 }
 
 static int
-s_send_part(void *sock, zmq_msg_t *part, int flags)
-{
+s_send_part(void *sock, zmq_msg_t *part, int flags) {
     if (zmq_msg_send(part, sock, flags | ZMQ_DONTWAIT) < 0) {
         int e = errno;
         zmq_msg_close(part);
@@ -288,8 +283,7 @@ s_send_part(void *sock, zmq_msg_t *part, int flags)
 
 int
 ds_msg_send(void *sock, const zmq_msg_t *route, const Descent__Header *h,
-            zmq_msg_t *keys, zmq_msg_t *vals)
-{
+            zmq_msg_t *keys, zmq_msg_t *vals) {
     int       rc = 0;
     zmq_msg_t head;
     size_t    n = descent__header__get_packed_size(h);
@@ -336,8 +330,7 @@ out:
 
 int
 ds_msg_send_f32(void *sock, const zmq_msg_t *route, const Descent__Header *h,
-                const float *vals, size_t n)
-{
+                const float *vals, size_t n) {
     zmq_msg_t v;
     if (zmq_msg_init_size(&v, n * sizeof(float)) != 0) {
         return -ENOMEM;
@@ -348,8 +341,7 @@ ds_msg_send_f32(void *sock, const zmq_msg_t *route, const Descent__Header *h,
 
 int
 ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
-             Descent__Status status, const char *err)
-{
+             Descent__Status status, const char *err) {
     Descent__Header h;
     ds_msg_header_init(&h, type);
     if (req->hdr) {
@@ -368,16 +360,14 @@ ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
 }
 
 const char *
-ds_msg_type_name(int type)
-{
+ds_msg_type_name(int type) {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&descent__type__descriptor, type);
     return v ? v->name : "UNKNOWN";
 }
 
 const char *
-ds_msg_status_name(int status)
-{
+ds_msg_status_name(int status) {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
         &descent__status__descriptor, status);
     return v ? v->name : "UNKNOWN";

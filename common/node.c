@@ -10,14 +10,13 @@
 #include "common/log.h"
 
 static void
-s_on_sched(ds_zsock_t *z, void *arg)
-{
-    ds_node_t *n = arg;
-    ds_msg_t   msg;
-    char       err[256] = "";
+s_on_sched(ds_zsock_t *z, void *arg) {
+    ds_node_t      *n = arg;
+    ds_msg_t        msg;
+    char            err[256] = "";
     Descent__Status st;
-    int rc = ds_msg_take(z->sock, false, &n->limits, &msg, &st, err,
-                         sizeof err);
+    int             rc =
+        ds_msg_take(z->sock, false, &n->limits, &msg, &st, err, sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
@@ -63,8 +62,7 @@ s_on_sched(ds_zsock_t *z, void *arg)
 }
 
 static void
-s_on_timer(uv_timer_t *t)
-{
+s_on_timer(uv_timer_t *t) {
     ds_node_t *n = t->data;
     uint64_t   now = uv_now(n->loop);
     if (n->id == 0) {
@@ -91,8 +89,7 @@ s_on_timer(uv_timer_t *t)
 }
 
 static void
-s_on_signal(uv_signal_t *s, int signum)
-{
+s_on_signal(uv_signal_t *s, int signum) {
     ds_node_t *n = s->data;
     char       why[64];
     snprintf(why, sizeof why, "stopping on signal %d", signum);
@@ -100,8 +97,7 @@ s_on_signal(uv_signal_t *s, int signum)
 }
 
 int
-ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys)
-{
+ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys) {
     n->limits.max_values = (uint64_t)n->cfg->max_message_mb * 1024 * 1024 / 4;
     n->limits.max_keys = n->limits.max_values;
     if (!n->ctx) {
@@ -147,8 +143,7 @@ ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys)
 }
 
 int
-ds_node_send(ds_node_t *n, Descent__Header *h)
-{
+ds_node_send(ds_node_t *n, Descent__Header *h) {
     h->job = (char *)n->cfg->job;
     h->sender = n->id;
     h->seq = ++n->seq;
@@ -162,8 +157,7 @@ ds_node_send(ds_node_t *n, Descent__Header *h)
 }
 
 void
-ds_node_stop(ds_node_t *n, int code, const char *why)
-{
+ds_node_stop(ds_node_t *n, int code, const char *why) {
     if (n->stopping) {
         return;
     }
@@ -182,8 +176,7 @@ ds_node_stop(ds_node_t *n, int code, const char *why)
 }
 
 void
-ds_node_fini(ds_node_t *n)
-{
+ds_node_fini(ds_node_t *n) {
     if (n->ctx) {
         zmq_ctx_term(n->ctx);
         n->ctx = NULL;

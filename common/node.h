@@ -24,34 +24,35 @@ typedef void ds_node_stop_fn(ds_node_t *n);
 
 // ds_node_t is embedded in a role's state; role points back to it.
 struct ds_node {
-    const ds_config_t *cfg;         // settings; not owned
-    uv_loop_t         *loop;        // the process's loop; not owned
-    void              *ctx;         // 0MQ context; owned
-    const char        *who;         // "server" or "worker", for logs
-    Descent__Role      role;        // our role
-    ds_zsock_t         sched;       // DEALER connected to the scheduler
-    uv_timer_t         hb;          // heartbeat and liveness timer
-    uv_signal_t        sigint;      // SIGINT: stop
-    uv_signal_t        sigterm;     // SIGTERM: stop
-    uint32_t           id;          // node id from the scheduler, 0 before
-    uint32_t           rank;        // worker rank from the scheduler
-    uint64_t           seq;         // last request sequence number sent
-    uint64_t           epoch;       // newest shard-map epoch seen
-    uint64_t           heard_ms;    // loop time the scheduler was last heard
-    uint64_t           start_ms;    // loop time of ds_node_start
-    bool               stopping;    // ds_node_stop was called
-    int                exit_code;   // process exit status
-    ds_node_msg_fn    *on_msg;      // role handler for scheduler messages
-    ds_node_stop_fn   *on_stop;     // role shutdown hook
-    void              *role_data;   // the role's state
-    ds_limits_t        limits;      // what this node accepts
+    const ds_config_t *cfg;       // settings; not owned
+    uv_loop_t         *loop;      // the process's loop; not owned
+    void              *ctx;       // 0MQ context; owned
+    const char        *who;       // "server" or "worker", for logs
+    Descent__Role      role;      // our role
+    ds_zsock_t         sched;     // DEALER connected to the scheduler
+    uv_timer_t         hb;        // heartbeat and liveness timer
+    uv_signal_t        sigint;    // SIGINT: stop
+    uv_signal_t        sigterm;   // SIGTERM: stop
+    uint32_t           id;        // node id from the scheduler, 0 before
+    uint32_t           rank;      // worker rank from the scheduler
+    uint64_t           seq;       // last request sequence number sent
+    uint64_t           epoch;     // newest shard-map epoch seen
+    uint64_t           heard_ms;  // loop time the scheduler was last heard
+    uint64_t           start_ms;  // loop time of ds_node_start
+    bool               stopping;  // ds_node_stop was called
+    int                exit_code; // process exit status
+    ds_node_msg_fn    *on_msg;    // role handler for scheduler messages
+    ds_node_stop_fn   *on_stop;   // role shutdown hook
+    void              *role_data; // the role's state
+    ds_limits_t        limits;    // what this node accepts
 };
 
-// ds_node_start creates the context (unless the role made n->ctx), connects to the scheduler and sends
-// REGISTER with our role, advertised address (may be "") and the model size
-// a worker needs (0 for servers). Returns 0 once the link, timers and
-// signals are running (a failed REGISTER send is only logged: the join
-// deadline catches it), or a negative errno, logged, with nothing running.
+// ds_node_start creates the context (unless the role made n->ctx), connects to
+// the scheduler and sends REGISTER with our role, advertised address (may be
+// "") and the model size a worker needs (0 for servers). Returns 0 once the
+// link, timers and signals are running (a failed REGISTER send is only logged:
+// the join deadline catches it), or a negative errno, logged, with nothing
+// running.
 int ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys);
 
 // ds_node_send sends h to the scheduler after filling job, sender, seq and

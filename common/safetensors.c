@@ -30,10 +30,8 @@ typedef struct {
     bool   oom; // an append failed; the contents are incomplete
 } s_buf_t;
 
-
 static void
-s_put(s_buf_t *b, const char *s, size_t n)
-{
+s_put(s_buf_t *b, const char *s, size_t n) {
     if (b->oom) {
         return;
     }
@@ -59,24 +57,21 @@ s_put(s_buf_t *b, const char *s, size_t n)
 }
 
 static void
-s_puts(s_buf_t *b, const char *s)
-{
+s_puts(s_buf_t *b, const char *s) {
     s_put(b, s, strlen(s));
 }
 
 static void
-s_putu64(s_buf_t *b, uint64_t v)
-{
+s_putu64(s_buf_t *b, uint64_t v) {
     char num[24];
-    int len = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+    int  len = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
     s_put(b, num, (size_t)len);
 }
 
 // s_putstr appends s as a JSON string: quotes, backslashes and control
 // characters escaped, other bytes (checked UTF-8) as they are.
 static void
-s_putstr(s_buf_t *b, const char *s)
-{
+s_putstr(s_buf_t *b, const char *s) {
     s_put(b, "\"", 1);
     for (const char *c = s; *c != '\0'; c++) {
         unsigned char u = (unsigned char)*c;
@@ -98,12 +93,11 @@ s_putstr(s_buf_t *b, const char *s)
 // surrogates, nothing past U+10FFFF): readers parse the header as JSON
 // text and reject anything else.
 static bool
-s_utf8_ok(const char *s)
-{
+s_utf8_ok(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p != 0) {
         unsigned c = *p;
-        int more;
+        int      more;
         uint32_t min;
         if (c < 0x80) {
             p++;
@@ -138,8 +132,7 @@ s_utf8_ok(const char *s)
 
 // s_check_name rejects a NULL, empty, reserved or ill-formed name.
 static int
-s_check_name(const char *what, const char *s, char *err, size_t errlen)
-{
+s_check_name(const char *what, const char *s, char *err, size_t errlen) {
     if (s == NULL || s[0] == '\0') {
         return ds_err(err, errlen, -EINVAL, "safetensors: %s is %s", what,
                       s == NULL ? "NULL" : "empty");
@@ -154,9 +147,8 @@ s_check_name(const char *what, const char *s, char *err, size_t errlen)
 // s_header builds the padded JSON header into b after checking every
 // tensor and metadata entry.
 static int
-s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
-         const char *const *meta, char *err, size_t errlen)
-{
+s_header(s_buf_t *b, const ds_tensor_t *t, size_t n, const char *const *meta,
+         char *err, size_t errlen) {
     uint64_t off = 0;
     s_puts(b, "{");
     for (size_t i = 0; i < n; i++) {
@@ -186,8 +178,7 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
             uint64_t dim = t[i].shape[d];
             if (dim != 0 && count > UINT64_MAX / sizeof(float) / dim) {
                 return ds_err(err, errlen, -EOVERFLOW,
-                              "safetensors: tensor %s is too large",
-                              t[i].name);
+                              "safetensors: tensor %s is too large", t[i].name);
             }
             count *= dim;
         }
@@ -243,9 +234,9 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
         if (rc != 0) {
             return rc;
         }
-        s_puts(b, nmeta == 0 ? (n > 0 ? ",\"__metadata__\":{"
-                                      : "\"__metadata__\":{")
-                             : ",");
+        s_puts(b, nmeta == 0
+                      ? (n > 0 ? ",\"__metadata__\":{" : "\"__metadata__\":{")
+                      : ",");
         s_putstr(b, meta[2 * i]);
         s_puts(b, ":");
         s_putstr(b, meta[2 * i + 1]);
@@ -269,11 +260,10 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n,
 
 // s_write_all writes len bytes, resuming after short writes and signals.
 static int
-s_write_all(int fd, const void *buf, size_t len)
-{
+s_write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
-        size_t chunk = len < S_MAX_WRITE ? len : S_MAX_WRITE;
+        size_t  chunk = len < S_MAX_WRITE ? len : S_MAX_WRITE;
         ssize_t w = write(fd, p, chunk);
         if (w < 0 && errno == EINTR) {
             continue;
@@ -292,12 +282,11 @@ s_write_all(int fd, const void *buf, size_t len)
 
 // s_sync_dir makes the rename of an entry of path's directory durable.
 static void
-s_sync_dir(const char *path)
-{
+s_sync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir = slash == NULL ? strdup(".")
-                : slash == path ? strdup("/")
-                                : strndup(path, (size_t)(slash - path));
+    char       *dir = slash == NULL   ? strdup(".")
+                      : slash == path ? strdup("/")
+                                      : strndup(path, (size_t)(slash - path));
     if (dir == NULL) {
         return;
     }
@@ -313,8 +302,7 @@ s_sync_dir(const char *path)
 
 int
 ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
-                     const char *const *meta, char *err, size_t errlen)
-{
+                     const char *const *meta, char *err, size_t errlen) {
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
     }
@@ -323,14 +311,14 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
     }
 
     s_buf_t hdr = {0};
-    int rc = s_header(&hdr, t, n, meta, err, errlen);
+    int     rc = s_header(&hdr, t, n, meta, err, errlen);
     if (rc != 0) {
         free(hdr.p);
         return rc;
     }
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
+    char  *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
     if (tmp == NULL) {
         free(hdr.p);
         return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
@@ -340,8 +328,8 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        ds_err(err, errlen, rc, "%s: cannot create a temporary file: %s",
-               path, strerror(-rc));
+        ds_err(err, errlen, rc, "%s: cannot create a temporary file: %s", path,
+               strerror(-rc));
         free(tmp);
         free(hdr.p);
         return rc;

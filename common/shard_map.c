@@ -10,8 +10,7 @@
 int
 ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
                    const uint32_t *servers, uint32_t nservers,
-                   uint32_t per_server, uint64_t max_keys, uint64_t epoch)
-{
+                   uint32_t per_server, uint64_t max_keys, uint64_t epoch) {
     memset(m, 0, sizeof *m);
     if (num_keys == 0 || nservers == 0 || per_server == 0 || max_keys == 0) {
         return -EINVAL;
@@ -55,8 +54,7 @@ ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
 }
 
 int64_t
-ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
-{
+ds_shard_map_find(const ds_shard_map_t *m, uint64_t key) {
     if (m->nranges == 0 || key >= m->num_keys) {
         return -1;
     }
@@ -73,8 +71,7 @@ ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
 }
 
 uint64_t
-ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node)
-{
+ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node) {
     uint64_t n = 0;
     for (uint32_t i = 0; i < m->nranges; i++) {
         if (m->ranges[i].primary == node) {
@@ -85,8 +82,7 @@ ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node)
 }
 
 int
-ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb)
-{
+ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb) {
     descent__shard_map__init(pb);
     pb->epoch = m->epoch;
     pb->num_keys = m->num_keys;
@@ -113,8 +109,7 @@ ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb)
 }
 
 void
-ds_shard_map_pb_free(Descent__ShardMap *pb)
-{
+ds_shard_map_pb_free(Descent__ShardMap *pb) {
     if (pb->ranges) {
         free(pb->ranges[0]);
         free(pb->ranges);
@@ -124,8 +119,7 @@ ds_shard_map_pb_free(Descent__ShardMap *pb)
 }
 
 static bool
-s_known_server(const Descent__ShardMap *pb, uint32_t id)
-{
+s_known_server(const Descent__ShardMap *pb, uint32_t id) {
     for (size_t i = 0; i < pb->n_nodes; i++) {
         if (pb->nodes[i]->id == id &&
             pb->nodes[i]->role == DESCENT__ROLE__SERVER) {
@@ -136,9 +130,8 @@ s_known_server(const Descent__ShardMap *pb, uint32_t id)
 }
 
 int
-ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb,
-                     char *err, size_t errlen)
-{
+ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb, char *err,
+                     size_t errlen) {
     memset(m, 0, sizeof *m);
     if (pb->n_ranges == 0 || pb->num_keys == 0) {
         snprintf(err, errlen, "shard map has no ranges or no keys");
@@ -190,8 +183,7 @@ ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb,
 }
 
 void
-ds_shard_map_fini(ds_shard_map_t *m)
-{
+ds_shard_map_fini(ds_shard_map_t *m) {
     free(m->ranges);
     memset(m, 0, sizeof *m);
 }

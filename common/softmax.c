@@ -13,8 +13,7 @@
 
 int
 ds_softmax_ws_init(ds_softmax_ws_t *ws, size_t max_batch, size_t dim,
-                   int classes)
-{
+                   int classes) {
     if (ws == NULL) {
         return -EINVAL;
     }
@@ -41,8 +40,7 @@ ds_softmax_ws_init(ds_softmax_ws_t *ws, size_t max_batch, size_t dim,
 }
 
 void
-ds_softmax_ws_fini(ds_softmax_ws_t *ws)
-{
+ds_softmax_ws_fini(ds_softmax_ws_t *ws) {
     if (ws == NULL) {
         return;
     }
@@ -54,10 +52,9 @@ ds_softmax_ws_fini(ds_softmax_ws_t *ws)
 
 // s_logits sets ws->logits (n x K) to xb W^T + b for the n rows of xb.
 static void
-s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n)
-{
-    int k = ws->classes;
-    size_t d = ws->dim;
+s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n) {
+    int          k = ws->classes;
+    size_t       d = ws->dim;
     const float *b = w + (size_t)k * d;
     for (size_t i = 0; i < n; i++) {
         memcpy(ws->logits + i * (size_t)k, b, (size_t)k * sizeof(float));
@@ -72,14 +69,13 @@ s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n)
 // replaced by scale * (softmax - onehot), the gradient of the loss with
 // respect to the logits.
 static double
-s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx,
-       size_t n, bool grad, float scale, size_t *correct)
-{
-    int k = ws->classes;
+s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx, size_t n,
+       bool grad, float scale, size_t *correct) {
+    int    k = ws->classes;
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
         float *l = ws->logits + i * (size_t)k;
-        int label = idx != NULL ? y[idx[i]] : y[i];
+        int    label = idx != NULL ? y[idx[i]] : y[i];
         // A label outside the model is a caller bug: the dataset's classes
         // and the workspace's must agree.
         assert(label < k);
@@ -92,8 +88,8 @@ s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx,
         *correct += best == label;
         // Subtracting the largest logit keeps every exponent <= 0, so the
         // sum lies in [1, k] and neither overflows nor vanishes.
-        float max = l[best];
-        float ly = l[label] - max;
+        float  max = l[best];
+        float  ly = l[label] - max;
         double sum = 0.0;
         for (int j = 0; j < k; j++) {
             float e = expf(l[j] - max);
@@ -115,11 +111,10 @@ s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx,
 
 double
 ds_softmax_grad(ds_softmax_ws_t *ws, const float *w, const float *x,
-                const uint8_t *y, const uint32_t *idx, size_t n,
-                float *grad, size_t *correct)
-{
+                const uint8_t *y, const uint32_t *idx, size_t n, float *grad,
+                size_t *correct) {
     assert(n <= ws->max_batch);
-    int k = ws->classes;
+    int    k = ws->classes;
     size_t d = ws->dim;
     size_t ncorrect = 0;
     if (n == 0) {
@@ -155,8 +150,7 @@ ds_softmax_grad(ds_softmax_ws_t *ws, const float *w, const float *x,
 
 double
 ds_softmax_eval(ds_softmax_ws_t *ws, const float *w, const float *x,
-                const uint8_t *y, size_t n, double *accuracy)
-{
+                const uint8_t *y, size_t n, double *accuracy) {
     double loss = 0.0;
     size_t ncorrect = 0;
     for (size_t start = 0; start < n; start += ws->max_batch) {

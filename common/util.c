@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 int
-ds_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
+ds_err(char *err, size_t errlen, int rc, const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -22,8 +21,7 @@ ds_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 }
 
 int
-ds_mkdirs(const char *path)
-{
+ds_mkdirs(const char *path) {
     char tmp[4096];
     int  n = snprintf(tmp, sizeof tmp, "%s", path);
     if (n <= 0 || (size_t)n >= sizeof tmp) {
@@ -45,8 +43,7 @@ ds_mkdirs(const char *path)
 }
 
 int
-ds_find_file(const char *dir, const char *name, char *out, size_t len)
-{
+ds_find_file(const char *dir, const char *name, char *out, size_t len) {
     snprintf(out, len, "%s/%s.gz", dir, name);
     if (access(out, R_OK) == 0) {
         return 0;

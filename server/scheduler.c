@@ -21,20 +21,20 @@
 
 // s_node_t is one registered node as the scheduler sees it.
 typedef struct {
-    uint32_t      id;          // node id, index + 1
-    Descent__Role role;        // server or worker
-    uint32_t      rank;        // worker rank, 0..W-1
+    uint32_t      id;                  // node id, index + 1
+    Descent__Role role;                // server or worker
+    uint32_t      rank;                // worker rank, 0..W-1
     char          address[DS_STR_MAX]; // advertised data endpoint (servers)
-    zmq_msg_t     route;       // ROUTER identity to reach it
-    uint64_t      heard_ms;    // loop time it was last heard
-    bool          ready;       // sent READY
-    bool          done;        // worker: sent DONE
-    bool          at_barrier;  // worker: waiting at the barrier
-    uint64_t      planned;     // worker: pushes per range it plans
-    uint64_t      step;        // worker: steps so far
-    uint64_t      steps_total; // worker: steps planned
-    uint64_t      examples;    // worker: examples processed
-    uint32_t      epoch;       // worker: epochs completed
+    zmq_msg_t     route;               // ROUTER identity to reach it
+    uint64_t      heard_ms;            // loop time it was last heard
+    bool          ready;               // sent READY
+    bool          done;                // worker: sent DONE
+    bool          at_barrier;          // worker: waiting at the barrier
+    uint64_t      planned;             // worker: pushes per range it plans
+    uint64_t      step;                // worker: steps so far
+    uint64_t      steps_total;         // worker: steps planned
+    uint64_t      examples;            // worker: examples processed
+    uint32_t      epoch;               // worker: epochs completed
 } s_node_t;
 
 typedef enum {
@@ -55,54 +55,51 @@ typedef struct {
 } s_epoch_t;
 
 typedef struct {
-    const ds_config_t *cfg;      // settings; not owned
-    uv_loop_t         *loop;     // our loop
-    void              *ctx;      // 0MQ context
-    ds_zsock_t         sock;     // ROUTER every node connects to
-    bool               sock_open; // sock initialized and not closed
-    uv_timer_t         timer;    // heartbeats, liveness, deadlines
-    uv_timer_t         bar;      // progress bar redraw
-    uv_signal_t        sigint;   // SIGINT: end the job
-    uv_signal_t        sigterm;  // SIGTERM: end the job
-    s_node_t          *nodes;    // registered nodes, by id - 1; owned
-    uint32_t           nnodes;   // registered nodes
-    int                nservers; // registered servers
-    int                nworkers; // registered workers
-    s_phase_t          phase;    // where the job is
-    ds_shard_map_t     map;      // the shard map, once built
-    uint64_t           num_keys; // model size the workers asked for
+    const ds_config_t *cfg;            // settings; not owned
+    uv_loop_t         *loop;           // our loop
+    void              *ctx;            // 0MQ context
+    ds_zsock_t         sock;           // ROUTER every node connects to
+    bool               sock_open;      // sock initialized and not closed
+    uv_timer_t         timer;          // heartbeats, liveness, deadlines
+    uv_timer_t         bar;            // progress bar redraw
+    uv_signal_t        sigint;         // SIGINT: end the job
+    uv_signal_t        sigterm;        // SIGTERM: end the job
+    s_node_t          *nodes;          // registered nodes, by id - 1; owned
+    uint32_t           nnodes;         // registered nodes
+    int                nservers;       // registered servers
+    int                nworkers;       // registered workers
+    s_phase_t          phase;          // where the job is
+    ds_shard_map_t     map;            // the shard map, once built
+    uint64_t           num_keys;       // model size the workers asked for
     uint64_t           start_ms;       // loop time we started
     uint64_t           phase_ms;       // loop time the phase began
     uint64_t           train_start_ms; // loop time training began
     uint64_t           train_end_ms;   // loop time the barrier released
-    s_epoch_t         *epochs;   // per epoch; owned
-    FILE              *metrics;  // metrics.jsonl; owned
-    bool               use_bar;  // draw a progress bar (a terminal)
-    bool               have_final;  // final evaluation received
-    double             final_loss;  // final test loss
-    double             final_acc;   // final test accuracy
-    int                exit_code;   // process exit status
-    bool               stopping;    // s_stop was called
-    ds_limits_t        limits;      // what we accept
+    s_epoch_t         *epochs;         // per epoch; owned
+    FILE              *metrics;        // metrics.jsonl; owned
+    bool               use_bar;        // draw a progress bar (a terminal)
+    bool               have_final;     // final evaluation received
+    double             final_loss;     // final test loss
+    double             final_acc;      // final test accuracy
+    int                exit_code;      // process exit status
+    bool               stopping;       // s_stop was called
+    ds_limits_t        limits;         // what we accept
 } s_sched_t;
 
 static double
-s_secs(s_sched_t *s, uint64_t ms)
-{
+s_secs(s_sched_t *s, uint64_t ms) {
     return (double)(ms - s->start_ms) / 1000.0;
 }
 
 static const char *
-s_role_name(Descent__Role r)
-{
-    return r == DESCENT__ROLE__SERVER ? "server"
+s_role_name(Descent__Role r) {
+    return r == DESCENT__ROLE__SERVER   ? "server"
            : r == DESCENT__ROLE__WORKER ? "worker"
                                         : "node";
 }
 
 static void
-s_send(s_sched_t *s, s_node_t *n, Descent__Header *h)
-{
+s_send(s_sched_t *s, s_node_t *n, Descent__Header *h) {
     h->job = (char *)s->cfg->job;
     h->epoch = s->map.epoch;
     int rc = ds_msg_send(s->sock.sock, &n->route, h, NULL, NULL);
@@ -114,8 +111,7 @@ s_send(s_sched_t *s, s_node_t *n, Descent__Header *h)
 }
 
 static void
-s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h)
-{
+s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h) {
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (role == DESCENT__ROLE__ROLE_UNSPECIFIED ||
             s->nodes[i].role == role) {
@@ -125,8 +121,7 @@ s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h)
 }
 
 static void
-s_json_num(FILE *f, const char *key, double v, bool comma)
-{
+s_json_num(FILE *f, const char *key, double v, bool comma) {
     if (isfinite(v)) {
         fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
     } else {
@@ -135,8 +130,7 @@ s_json_num(FILE *f, const char *key, double v, bool comma)
 }
 
 static double
-s_examples_per_second(s_sched_t *s)
-{
+s_examples_per_second(s_sched_t *s) {
     uint64_t ex = 0;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         ex += s->nodes[i].examples;
@@ -147,8 +141,7 @@ s_examples_per_second(s_sched_t *s)
 }
 
 static void
-s_write_summary(s_sched_t *s, const char *error)
-{
+s_write_summary(s_sched_t *s, const char *error) {
     char path[DS_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/summary.json", s->cfg->out);
     FILE *f = fopen(path, "w");
@@ -170,7 +163,8 @@ s_write_summary(s_sched_t *s, const char *error)
     s_json_num(f, "train_seconds",
                s->train_start_ms
                    ? (double)((s->train_end_ms ? s->train_end_ms : now) -
-                              s->train_start_ms) / 1000.0
+                              s->train_start_ms) /
+                         1000.0
                    : NAN,
                true);
     s_json_num(f, "examples_per_second", s_examples_per_second(s), true);
@@ -200,8 +194,7 @@ s_write_summary(s_sched_t *s, const char *error)
 }
 
 static void
-s_close_all(s_sched_t *s)
-{
+s_close_all(s_sched_t *s) {
     if (s->sock_open) {
         ds_zsock_close(&s->sock, NULL);
         s->sock_open = false;
@@ -215,8 +208,7 @@ s_close_all(s_sched_t *s)
 // s_stop ends the job: tells every node (with the error, if any), writes
 // the summary and closes our handles.
 static void
-s_stop(s_sched_t *s, const char *error)
-{
+s_stop(s_sched_t *s, const char *error) {
     if (s->stopping) {
         return;
     }
@@ -244,12 +236,11 @@ s_stop(s_sched_t *s, const char *error)
     s_close_all(s);
 }
 
-static void
-s_fail(s_sched_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_fail(s_sched_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
-s_fail(s_sched_t *s, const char *fmt, ...)
-{
+s_fail(s_sched_t *s, const char *fmt, ...) {
     char    why[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -259,8 +250,7 @@ s_fail(s_sched_t *s, const char *fmt, ...)
 }
 
 static s_node_t *
-s_sender(s_sched_t *s, const ds_msg_t *msg)
-{
+s_sender(s_sched_t *s, const ds_msg_t *msg) {
     uint32_t id = msg->hdr->sender;
     if (id == 0 || id > s->nnodes) {
         return NULL;
@@ -276,8 +266,7 @@ s_sender(s_sched_t *s, const ds_msg_t *msg)
 }
 
 static void
-s_register(s_sched_t *s, const ds_msg_t *msg)
-{
+s_register(s_sched_t *s, const ds_msg_t *msg) {
     const Descent__Header *h = msg->hdr;
     char                   why[256] = "";
     Descent__Status        st = DESCENT__STATUS__OK;
@@ -287,8 +276,10 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     int have = h->role == DESCENT__ROLE__SERVER ? s->nservers : s->nworkers;
     if (strcmp(h->job, s->cfg->job) != 0) {
         st = DESCENT__STATUS__REFUSED;
-        snprintf(why, sizeof why, "job \"%s\" is not the scheduler's job "
-                                  "\"%s\"", h->job, s->cfg->job);
+        snprintf(why, sizeof why,
+                 "job \"%s\" is not the scheduler's job "
+                 "\"%s\"",
+                 h->job, s->cfg->job);
     } else if (want == 0) {
         st = DESCENT__STATUS__REFUSED;
         snprintf(why, sizeof why, "role %d cannot register", (int)h->role);
@@ -326,8 +317,9 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     r.node_id = n->id;
     r.rank = n->rank;
     s_send(s, n, &r);
-    ds_log(DS_INFO, "scheduler", "%s %u joined%s%s (%d/%d servers, %d/%d "
-                                 "workers)",
+    ds_log(DS_INFO, "scheduler",
+           "%s %u joined%s%s (%d/%d servers, %d/%d "
+           "workers)",
            s_role_name(n->role), n->id, n->address[0] ? " from " : "",
            n->address, s->nservers, s->cfg->servers, s->nworkers,
            s->cfg->workers);
@@ -339,8 +331,7 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
 
 static int
 s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
-         Descent__Node *store)
-{
+         Descent__Node *store) {
     int rc = ds_shard_map_to_pb(&s->map, pb);
     if (rc != 0) {
         return rc;
@@ -364,8 +355,7 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
 }
 
 static void
-s_send_map(s_sched_t *s, Descent__Role role)
-{
+s_send_map(s_sched_t *s, Descent__Role role) {
     Descent__ShardMap pb;
     Descent__Node   **nodes = calloc(s->nnodes, sizeof *nodes);
     Descent__Node    *store = calloc(s->nnodes, sizeof *store);
@@ -385,12 +375,12 @@ s_send_map(s_sched_t *s, Descent__Role role)
 }
 
 static void
-s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
-{
+s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
     if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys)) {
-        s_fail(s, "worker %u needs a model of %" PRIu64 " parameters, other "
-                  "workers %" PRIu64 ": the workers disagree on the model "
-                  "or the data",
+        s_fail(s,
+               "worker %u needs a model of %" PRIu64 " parameters, other "
+               "workers %" PRIu64 ": the workers disagree on the model "
+               "or the data",
                n->id, h->num_keys, s->num_keys);
         return;
     }
@@ -426,8 +416,7 @@ s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
 }
 
 static void
-s_server_ready(s_sched_t *s, s_node_t *n)
-{
+s_server_ready(s_sched_t *s, s_node_t *n) {
     n->ready = true;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].ready) {
@@ -441,8 +430,7 @@ s_server_ready(s_sched_t *s, s_node_t *n)
 }
 
 static void
-s_print_epoch(s_sched_t *s, uint32_t e)
-{
+s_print_epoch(s_sched_t *s, uint32_t e) {
     s_epoch_t *ep = &s->epochs[e - 1];
     if (s->use_bar) {
         printf("\r\033[K");
@@ -460,8 +448,7 @@ s_print_epoch(s_sched_t *s, uint32_t e)
 }
 
 static void
-s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
-{
+s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r) {
     n->step = r->step;
     n->steps_total = r->steps_total;
     n->examples = r->examples;
@@ -504,8 +491,7 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
 }
 
 static void
-s_barrier(s_sched_t *s, s_node_t *n, const char *name)
-{
+s_barrier(s_sched_t *s, s_node_t *n, const char *name) {
     n->at_barrier = true;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (s->nodes[i].role == DESCENT__ROLE__WORKER &&
@@ -528,8 +514,7 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name)
 }
 
 static void
-s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
-{
+s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
     if (h->status != DESCENT__STATUS__OK) {
         s_fail(s, "worker %u failed: %s", n->id,
                h->error[0] ? h->error : ds_msg_status_name(h->status));
@@ -549,14 +534,12 @@ s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
 }
 
 static void
-s_on_msg(ds_zsock_t *z, void *arg)
-{
-    s_sched_t *s = arg;
-    ds_msg_t   msg;
-    char       err[256] = "";
+s_on_msg(ds_zsock_t *z, void *arg) {
+    s_sched_t      *s = arg;
+    ds_msg_t        msg;
+    char            err[256] = "";
     Descent__Status st;
-    int rc = ds_msg_take(z->sock, true, &s->limits, &msg, &st, err,
-                         sizeof err);
+    int rc = ds_msg_take(z->sock, true, &s->limits, &msg, &st, err, sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
@@ -614,14 +597,14 @@ s_on_msg(ds_zsock_t *z, void *arg)
 }
 
 static void
-s_on_timer(uv_timer_t *t)
-{
+s_on_timer(uv_timer_t *t) {
     s_sched_t *s = t->data;
     uint64_t   now = uv_now(s->loop);
     if (s->phase == PHASE_JOINING &&
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
-        s_fail(s, "only %d of %d servers and %d of %d workers joined within "
-                  "%d ms",
+        s_fail(s,
+               "only %d of %d servers and %d of %d workers joined within "
+               "%d ms",
                s->nservers, s->cfg->servers, s->nworkers, s->cfg->workers,
                s->cfg->join_timeout_ms);
         return;
@@ -644,8 +627,7 @@ s_on_timer(uv_timer_t *t)
 }
 
 static void
-s_on_bar(uv_timer_t *t)
-{
+s_on_bar(uv_timer_t *t) {
     s_sched_t *s = t->data;
     if (s->phase != PHASE_TRAINING) {
         return;
@@ -671,22 +653,20 @@ s_on_bar(uv_timer_t *t)
     bar[width] = '\0';
     printf("\r\033[K[%s] %3.0f%%  epoch %u/%d  %.0f examples/s", bar,
            100.0 * (double)step / (double)total,
-           epoch < (uint32_t)s->cfg->epochs ? epoch + 1 : epoch,
-           s->cfg->epochs, s_examples_per_second(s));
+           epoch < (uint32_t)s->cfg->epochs ? epoch + 1 : epoch, s->cfg->epochs,
+           s_examples_per_second(s));
     fflush(stdout);
 }
 
 static void
-s_on_signal(uv_signal_t *sig, int signum)
-{
+s_on_signal(uv_signal_t *sig, int signum) {
     s_fail(sig->data, "stopped by signal %d", signum);
 }
 
 // s_bind_endpoint picks what the scheduler binds: cluster.bind when it names
 // a port, else all interfaces on the port of cluster.scheduler.
 static void
-s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len)
-{
+s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len) {
     const char *port = strrchr(cfg->bind, ':');
     if (port && strcmp(port, ":*") != 0 && strcmp(port, ":0") != 0) {
         snprintf(out, len, "%s", cfg->bind);
@@ -697,8 +677,7 @@ s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len)
 }
 
 int
-ds_scheduler_main(const ds_config_t *cfg)
-{
+ds_scheduler_main(const ds_config_t *cfg) {
     uv_loop_t loop;
     s_sched_t s;
     memset(&s, 0, sizeof s);
@@ -707,8 +686,8 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.loop = &loop;
     s.limits.max_values = 0;
     s.limits.max_keys = 0;
-    s.nodes = calloc((size_t)cfg->servers + (size_t)cfg->workers,
-                     sizeof *s.nodes);
+    s.nodes =
+        calloc((size_t)cfg->servers + (size_t)cfg->workers, sizeof *s.nodes);
     s.epochs = calloc((size_t)cfg->epochs, sizeof *s.epochs);
     if (!s.nodes || !s.epochs) {
         ds_log(DS_ERROR, "scheduler", "out of memory");
@@ -719,8 +698,9 @@ ds_scheduler_main(const ds_config_t *cfg)
     }
     int rc = ds_mkdirs(cfg->out);
     if (rc != 0) {
-        ds_log(DS_ERROR, "scheduler", "cannot create the output directory "
-                                      "%s: %s",
+        ds_log(DS_ERROR, "scheduler",
+               "cannot create the output directory "
+               "%s: %s",
                cfg->out, strerror(-rc));
         goto fail;
     }
@@ -763,8 +743,9 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.sigint.data = s.sigterm.data = &s;
     uv_signal_start(&s.sigint, s_on_signal, SIGINT);
     uv_signal_start(&s.sigterm, s_on_signal, SIGTERM);
-    ds_log(DS_INFO, "scheduler", "job \"%s\" on %s: waiting for %d servers "
-                                 "and %d workers",
+    ds_log(DS_INFO, "scheduler",
+           "job \"%s\" on %s: waiting for %d servers "
+           "and %d workers",
            cfg->job, bound, cfg->servers, cfg->workers);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uint32_t i = 0; i < s.nnodes; i++) {

@@ -25,10 +25,10 @@ typedef struct {
 } s_range_t;
 
 typedef struct {
-    ds_node_t      node;      // scheduler link; node.role_data is us
-    ds_zsock_t     data;      // ROUTER for pushes and pulls
-    bool           data_open; // data is initialized and not yet closed
-    char           bound[DS_STR_MAX];      // endpoint actually bound
+    ds_node_t      node;              // scheduler link; node.role_data is us
+    ds_zsock_t     data;              // ROUTER for pushes and pulls
+    bool           data_open;         // data is initialized and not yet closed
+    char           bound[DS_STR_MAX]; // endpoint actually bound
     char           advertised[DS_STR_MAX]; // endpoint workers connect to
     bool           serving;   // holds its ranges and answers requests
     ds_shard_map_t map;       // the shard map in force
@@ -46,8 +46,7 @@ typedef struct {
 } s_server_t;
 
 static void
-s_free_ranges(s_server_t *s)
-{
+s_free_ranges(s_server_t *s) {
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         if (s->held[i]) {
             free(s->held[i]->w);
@@ -67,11 +66,10 @@ s_free_ranges(s_server_t *s)
 // s_take_map installs a shard map from the scheduler: allocates and
 // initializes every range whose primary we are.
 static int
-s_take_map(s_server_t *s, const Descent__ShardMap *pb)
-{
-    char err[256];
+s_take_map(s_server_t *s, const Descent__ShardMap *pb) {
+    char           err[256];
     ds_shard_map_t m;
-    int  rc = ds_shard_map_from_pb(&m, pb, err, sizeof err);
+    int            rc = ds_shard_map_from_pb(&m, pb, err, sizeof err);
     if (rc != 0) {
         ds_log(DS_ERROR, "server", "bad shard map: %s", err);
         return rc;
@@ -83,9 +81,9 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         return -ENOMEM;
     }
     const ds_config_t *cfg = s->node.cfg;
-    bool random = strcmp(cfg->init, "random") == 0;
-    uint64_t nkeys = 0;
-    uint32_t nheld = 0;
+    bool               random = strcmp(cfg->init, "random") == 0;
+    uint64_t           nkeys = 0;
+    uint32_t           nheld = 0;
     for (uint32_t i = 0; i < m.nranges; i++) {
         if (m.ranges[i].primary != s->node.id) {
             continue;
@@ -122,8 +120,7 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
 }
 
 static void
-s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
-{
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
     s_server_t            *s = n->role_data;
     const Descent__Header *h = msg->hdr;
     if (h->type == DESCENT__TYPE__REGISTER_ACK) {
@@ -155,11 +152,10 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
 // applied already: a retried push is acknowledged but applied once.
 static int
 s_seen_before(s_server_t *s, uint32_t sender, uint32_t range, uint64_t seq,
-              bool *dup)
-{
+              bool *dup) {
     if (sender >= s->nsenders) {
-        uint32_t  rows = sender + 1 > 2 * s->nsenders ? sender + 1
-                                                      : 2 * s->nsenders;
+        uint32_t rows =
+            sender + 1 > 2 * s->nsenders ? sender + 1 : 2 * s->nsenders;
         size_t    nr = s->map.nranges;
         uint64_t *t = realloc(s->last_seq, (size_t)rows * nr * sizeof *t);
         if (!t) {
@@ -180,8 +176,7 @@ s_seen_before(s_server_t *s, uint32_t sender, uint32_t range, uint64_t seq,
 
 static void
 s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
-         Descent__Status st, const char *why)
-{
+         Descent__Status st, const char *why) {
     s->refused++;
     ds_log(DS_DEBUG, "server", "refused %s from node %u: %s",
            msg->hdr ? ds_msg_type_name(msg->hdr->type) : "message",
@@ -190,13 +185,12 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
 }
 
 static void
-s_handle(s_server_t *s, const ds_msg_t *msg)
-{
+s_handle(s_server_t *s, const ds_msg_t *msg) {
     const Descent__Header *h = msg->hdr;
-    Descent__Type reply = h->type == DESCENT__TYPE__PUSH ? DESCENT__TYPE__PUSH_ACK
-                          : h->type == DESCENT__TYPE__PULL
-                              ? DESCENT__TYPE__PULL_REPLY
-                              : DESCENT__TYPE__ERROR;
+    Descent__Type          reply =
+        h->type == DESCENT__TYPE__PUSH   ? DESCENT__TYPE__PUSH_ACK
+                 : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
+                                                  : DESCENT__TYPE__ERROR;
     char why[256];
     if (reply == DESCENT__TYPE__ERROR) {
         snprintf(why, sizeof why, "a server does not take %s",
@@ -216,8 +210,9 @@ s_handle(s_server_t *s, const ds_msg_t *msg)
         return;
     }
     if (h->epoch != s->map.epoch) {
-        snprintf(why, sizeof why, "sent under map epoch %" PRIu64
-                                  ", the map in force is epoch %" PRIu64,
+        snprintf(why, sizeof why,
+                 "sent under map epoch %" PRIu64
+                 ", the map in force is epoch %" PRIu64,
                  h->epoch, s->map.epoch);
         s_refuse(s, msg, reply, DESCENT__STATUS__STALE_EPOCH, why);
         return;
@@ -237,8 +232,8 @@ s_handle(s_server_t *s, const ds_msg_t *msg)
         s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
         return;
     }
-    float *w = r->w + (h->key_begin - r->r.begin);
-    size_t n = (size_t)h->key_count;
+    float          *w = r->w + (h->key_begin - r->r.begin);
+    size_t          n = (size_t)h->key_count;
     Descent__Header out;
     ds_msg_header_init(&out, reply);
     out.seq = h->seq;
@@ -305,14 +300,13 @@ s_handle(s_server_t *s, const ds_msg_t *msg)
 }
 
 static void
-s_on_data(ds_zsock_t *z, void *arg)
-{
-    s_server_t *s = arg;
-    ds_msg_t    msg;
-    char        err[256] = "";
+s_on_data(ds_zsock_t *z, void *arg) {
+    s_server_t     *s = arg;
+    ds_msg_t        msg;
+    char            err[256] = "";
     Descent__Status st;
-    int rc = ds_msg_take(z->sock, true, &s->node.limits, &msg, &st, err,
-                         sizeof err);
+    int             rc =
+        ds_msg_take(z->sock, true, &s->node.limits, &msg, &st, err, sizeof err);
     if (rc == -EAGAIN) {
         ds_msg_fini(&msg);
         return;
@@ -338,8 +332,7 @@ s_on_data(ds_zsock_t *z, void *arg)
 }
 
 static void
-s_on_stop(ds_node_t *n)
-{
+s_on_stop(ds_node_t *n) {
     s_server_t *s = n->role_data;
     if (s->data_open) {
         ds_zsock_close(&s->data, NULL);
@@ -352,8 +345,7 @@ s_on_stop(ds_node_t *n)
 }
 
 int
-ds_server_main(const ds_config_t *cfg)
-{
+ds_server_main(const ds_config_t *cfg) {
     uv_loop_t  loop;
     s_server_t s;
     memset(&s, 0, sizeof s);
@@ -368,9 +360,10 @@ ds_server_main(const ds_config_t *cfg)
     s.node.ctx = zmq_ctx_new();
     char  err[1024];
     int   rc = -ENOMEM;
-    void *sock = s.node.ctx ? ds_zsock_open(s.node.ctx, ZMQ_ROUTER, 100,
-                                            (long long)cfg->max_message_mb << 20)
-                            : NULL;
+    void *sock = s.node.ctx
+                     ? ds_zsock_open(s.node.ctx, ZMQ_ROUTER, 100,
+                                     (long long)cfg->max_message_mb << 20)
+                     : NULL;
     if (!sock) {
         ds_log(DS_ERROR, "server", "cannot create a socket: %s",
                zmq_strerror(errno));

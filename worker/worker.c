@@ -26,11 +26,11 @@
 
 // s_conn_t is the link to one server.
 typedef struct {
-    uint32_t   id;    // server node id
+    uint32_t   id;                  // server node id
     char       address[DS_STR_MAX]; // its data endpoint
-    ds_zsock_t z;     // DEALER connected to it
-    bool       open;  // z initialized and not closed
-    void      *owner; // the s_worker_t
+    ds_zsock_t z;                   // DEALER connected to it
+    bool       open;                // z initialized and not closed
+    void      *owner;               // the s_worker_t
 } s_conn_t;
 
 typedef enum {
@@ -43,53 +43,52 @@ typedef enum {
 } s_state_t;
 
 typedef struct {
-    ds_node_t       node;     // scheduler link; node.role_data is us
-    s_state_t       state;    // where we are
-    ds_dataset_t    train;    // our partition; owned
-    ds_dataset_t    test;     // the test set (rank 0); owned
-    uint64_t        num_keys; // model size
-    float          *w;        // local parameters; owned
-    float          *grad;     // last mini-batch gradient; owned
-    float          *accrued;  // sum of gradients since the last push; owned
-    uint32_t       *order;    // visiting order of the partition; owned
-    ds_rng_t        rng;      // shuffling
-    ds_softmax_ws_t ws;       // gradient scratch (pool thread)
-    ds_softmax_ws_t ews;      // evaluation scratch (pool thread)
-    ds_shard_map_t  map;      // the shard map
-    s_conn_t       *conns;    // one per server; owned
-    uint32_t        nconns;   // entries in conns
-    uint32_t       *range_conn; // conn index of each range; owned
-    uint64_t       *range_seq;  // outstanding request seq per range; owned
-    uint32_t        pending;  // replies still awaited
-    bool            fresh;    // w was just refreshed by a push's reply
-    uv_timer_t      deadline; // reply deadline
-    uv_timer_t      progress; // periodic REPORT
-    uv_work_t       work;     // the pool job in flight
-    bool            busy;     // work is in flight
-    int             job_rc;   // pool job result
+    ds_node_t       node;         // scheduler link; node.role_data is us
+    s_state_t       state;        // where we are
+    ds_dataset_t    train;        // our partition; owned
+    ds_dataset_t    test;         // the test set (rank 0); owned
+    uint64_t        num_keys;     // model size
+    float          *w;            // local parameters; owned
+    float          *grad;         // last mini-batch gradient; owned
+    float          *accrued;      // sum of gradients since the last push; owned
+    uint32_t       *order;        // visiting order of the partition; owned
+    ds_rng_t        rng;          // shuffling
+    ds_softmax_ws_t ws;           // gradient scratch (pool thread)
+    ds_softmax_ws_t ews;          // evaluation scratch (pool thread)
+    ds_shard_map_t  map;          // the shard map
+    s_conn_t       *conns;        // one per server; owned
+    uint32_t        nconns;       // entries in conns
+    uint32_t       *range_conn;   // conn index of each range; owned
+    uint64_t       *range_seq;    // outstanding request seq per range; owned
+    uint32_t        pending;      // replies still awaited
+    bool            fresh;        // w was just refreshed by a push's reply
+    uv_timer_t      deadline;     // reply deadline
+    uv_timer_t      progress;     // periodic REPORT
+    uv_work_t       work;         // the pool job in flight
+    bool            busy;         // work is in flight
+    int             job_rc;       // pool job result
     char            job_err[512]; // pool job error
-    double          job_loss; // pool job: mini-batch loss or eval loss
-    size_t          job_correct; // pool job: correct predictions
-    double          job_acc;  // pool job: eval accuracy
-    size_t          batch_n;  // examples in the current mini-batch
-    uint64_t        step;     // steps done
-    uint64_t        steps_total;     // steps planned
+    double          job_loss;     // pool job: mini-batch loss or eval loss
+    size_t          job_correct;  // pool job: correct predictions
+    double          job_acc;      // pool job: eval accuracy
+    size_t          batch_n;      // examples in the current mini-batch
+    uint64_t        step;         // steps done
+    uint64_t        steps_total;  // steps planned
     uint64_t        steps_per_epoch; // steps per epoch
-    uint32_t        epoch;    // current epoch, 1-based
-    size_t          pos;      // next example of order
-    double          loss_sum; // sum of mini-batch losses this epoch
-    uint64_t        correct;  // correct predictions this epoch
-    uint64_t        seen;     // examples this epoch
-    uint64_t        examples; // examples processed in all
-    double          lr;       // local step size, the last rate the servers used
+    uint32_t        epoch;           // current epoch, 1-based
+    size_t          pos;             // next example of order
+    double          loss_sum;        // sum of mini-batch losses this epoch
+    uint64_t        correct;         // correct predictions this epoch
+    uint64_t        seen;            // examples this epoch
+    uint64_t        examples;        // examples processed in all
+    double          lr; // local step size, the last rate the servers used
     bool            final_eval; // the eval in flight is the final one
 } s_worker_t;
 
 static void s_next(s_worker_t *w);
 
 static void
-s_fail(s_worker_t *w, const char *why)
-{
+s_fail(s_worker_t *w, const char *why) {
     if (w->node.stopping) {
         return;
     }
@@ -103,8 +102,7 @@ s_fail(s_worker_t *w, const char *why)
 
 static void
 s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
-         Descent__Type type, bool final)
-{
+         Descent__Type type, bool final) {
     Descent__Report r;
     descent__report__init(&r);
     r.epoch = w->epoch;
@@ -127,14 +125,12 @@ s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
 // ---- data loading (pool thread) -------------------------------------------
 
 static void
-s_load_work(uv_work_t *req)
-{
+s_load_work(uv_work_t *req) {
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     char               img[DS_STR_MAX + 64], lab[DS_STR_MAX + 64];
     const char        *names[4] = {"train-images-idx3-ubyte",
-                                   "train-labels-idx1-ubyte",
-                                   "t10k-images-idx3-ubyte",
+                                   "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                    "t10k-labels-idx1-ubyte"};
     for (int i = 0; i < 4; i++) {
         char p[DS_STR_MAX + 64];
@@ -149,16 +145,16 @@ s_load_work(uv_work_t *req)
     }
     ds_find_file(cfg->data_dir, names[0], img, sizeof img);
     ds_find_file(cfg->data_dir, names[1], lab, sizeof lab);
-    w->job_rc = ds_idx_load(&w->train, img, lab, (size_t)cfg->limit,
-                            w->node.rank, (unsigned)cfg->workers, w->job_err,
-                            sizeof w->job_err);
+    w->job_rc =
+        ds_idx_load(&w->train, img, lab, (size_t)cfg->limit, w->node.rank,
+                    (unsigned)cfg->workers, w->job_err, sizeof w->job_err);
     if (w->job_rc != 0 || w->node.rank != 0) {
         return;
     }
     ds_find_file(cfg->data_dir, names[2], img, sizeof img);
     ds_find_file(cfg->data_dir, names[3], lab, sizeof lab);
-    w->job_rc = ds_idx_load(&w->test, img, lab, (size_t)cfg->test_limit, 0,
-                            1, w->job_err, sizeof w->job_err);
+    w->job_rc = ds_idx_load(&w->test, img, lab, (size_t)cfg->test_limit, 0, 1,
+                            w->job_err, sizeof w->job_err);
     if (w->job_rc == 0 && w->test.dim != w->train.dim) {
         snprintf(w->job_err, sizeof w->job_err,
                  "test images have %zu features, training images %zu",
@@ -168,8 +164,7 @@ s_load_work(uv_work_t *req)
 }
 
 static void
-s_load_done(uv_work_t *req, int status)
-{
+s_load_done(uv_work_t *req, int status) {
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     w->busy = false;
@@ -215,16 +210,15 @@ s_load_done(uv_work_t *req, int status)
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__READY);
     h.num_keys = w->num_keys;
-    h.planned = (w->steps_total + (uint64_t)cfg->n_push - 1) /
-                (uint64_t)cfg->n_push;
+    h.planned =
+        (w->steps_total + (uint64_t)cfg->n_push - 1) / (uint64_t)cfg->n_push;
     ds_node_send(&w->node, &h);
 }
 
 // ---- talking to servers ----------------------------------------------------
 
 static void
-s_on_deadline(uv_timer_t *t)
-{
+s_on_deadline(uv_timer_t *t) {
     s_worker_t *w = t->data;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         if (w->range_seq[i] != 0) {
@@ -241,8 +235,7 @@ s_on_deadline(uv_timer_t *t)
 
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
-s_send_all(s_worker_t *w, Descent__Type type, bool pull)
-{
+s_send_all(s_worker_t *w, Descent__Type type, bool pull) {
     w->pending = 0;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         const ds_range_t *r = &w->map.ranges[i];
@@ -282,12 +275,11 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull)
 }
 
 static void
-s_on_server(ds_zsock_t *z, void *arg)
-{
-    s_conn_t   *c = arg;
-    s_worker_t *w = c->owner;
-    ds_msg_t    msg;
-    char        err[256] = "";
+s_on_server(ds_zsock_t *z, void *arg) {
+    s_conn_t       *c = arg;
+    s_worker_t     *w = c->owner;
+    ds_msg_t        msg;
+    char            err[256] = "";
     Descent__Status st;
     int rc = ds_msg_take(z->sock, false, &w->node.limits, &msg, &st, err,
                          sizeof err);
@@ -304,9 +296,9 @@ s_on_server(ds_zsock_t *z, void *arg)
     }
     const Descent__Header *h = msg.hdr;
     if (h->shard >= w->map.nranges || w->range_seq[h->shard] != h->seq) {
-        ds_log(DS_DEBUG, "worker", "late or unknown reply seq %" PRIu64
-                                   " from server %u",
-               h->seq, c->id);
+        ds_log(DS_DEBUG, "worker",
+               "late or unknown reply seq %" PRIu64 " from server %u", h->seq,
+               c->id);
         ds_msg_fini(&msg);
         return;
     }
@@ -322,8 +314,9 @@ s_on_server(ds_zsock_t *z, void *arg)
     const ds_range_t *r = &w->map.ranges[h->shard];
     if (h->value_count > 0) {
         if (h->key_begin != r->begin || h->value_count != r->end - r->begin) {
-            snprintf(why, sizeof why, "server %u sent values for the wrong "
-                                      "keys",
+            snprintf(why, sizeof why,
+                     "server %u sent values for the wrong "
+                     "keys",
                      c->id);
             ds_msg_fini(&msg);
             s_fail(w, why);
@@ -343,8 +336,7 @@ s_on_server(ds_zsock_t *z, void *arg)
 }
 
 static int
-s_connect(s_worker_t *w, const Descent__ShardMap *pb)
-{
+s_connect(s_worker_t *w, const Descent__ShardMap *pb) {
     char err[256];
     int  rc = ds_shard_map_from_pb(&w->map, pb, err, sizeof err);
     if (rc != 0) {
@@ -401,13 +393,12 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
 // ---- compute (pool thread) -------------------------------------------------
 
 static void
-s_step_work(uv_work_t *req)
-{
+s_step_work(uv_work_t *req) {
     s_worker_t *w = req->data;
     size_t      n = w->batch_n;
-    w->job_loss = ds_softmax_grad(&w->ws, w->w, w->train.x, w->train.y,
-                                  w->order + w->pos, n, w->grad,
-                                  &w->job_correct);
+    w->job_loss =
+        ds_softmax_grad(&w->ws, w->w, w->train.x, w->train.y, w->order + w->pos,
+                        n, w->grad, &w->job_correct);
     // Downpour: accrue the gradient for the next push and step locally with
     // the rate the servers last applied.
     float lr = (float)w->lr;
@@ -418,8 +409,7 @@ s_step_work(uv_work_t *req)
 }
 
 static void
-s_eval_work(uv_work_t *req)
-{
+s_eval_work(uv_work_t *req) {
     s_worker_t *w = req->data;
     w->job_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
                                   w->test.n, &w->job_acc);
@@ -429,23 +419,20 @@ static void s_step_done(uv_work_t *req, int status);
 static void s_eval_done(uv_work_t *req, int status);
 
 static void
-s_queue(s_worker_t *w, uv_work_cb fn, uv_after_work_cb done)
-{
+s_queue(s_worker_t *w, uv_work_cb fn, uv_after_work_cb done) {
     w->busy = true;
     w->work.data = w;
     uv_queue_work(w->node.loop, &w->work, fn, done);
 }
 
 static void
-s_finish(s_worker_t *w)
-{
+s_finish(s_worker_t *w) {
     w->state = W_DONE;
     s_report(w, false, NAN, NAN, DESCENT__TYPE__DONE, false);
 }
 
 static void
-s_write_model(s_worker_t *w, double acc)
-{
+s_write_model(s_worker_t *w, double acc) {
     const ds_config_t *cfg = w->node.cfg;
     char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
@@ -457,8 +444,9 @@ s_write_model(s_worker_t *w, double acc)
         {.name = "weight", .data = w->w, .ndim = 2, .shape = {k, dim}},
         {.name = "bias", .data = w->w + k * dim, .ndim = 1, .shape = {k}},
     };
-    const char *meta[] = {"format", "pt", "model", cfg->model, "job", cfg->job,
-                          "test_accuracy", accs, "epochs", eps, NULL};
+    const char *meta[] = {
+        "format",        "pt", "model",  cfg->model, "job", cfg->job,
+        "test_accuracy", accs, "epochs", eps,        NULL};
     int rc = ds_mkdirs(cfg->out);
     if (rc == 0) {
         rc = ds_safetensors_write(path, t, 2, meta, err, sizeof err);
@@ -474,8 +462,7 @@ s_write_model(s_worker_t *w, double acc)
 }
 
 static void
-s_eval_done(uv_work_t *req, int status)
-{
+s_eval_done(uv_work_t *req, int status) {
     s_worker_t *w = req->data;
     w->busy = false;
     if (w->node.stopping || status != 0) {
@@ -496,8 +483,7 @@ s_eval_done(uv_work_t *req, int status)
 
 // s_end_epoch reports the epoch (rank 0 evaluates first) and reshuffles.
 static void
-s_end_epoch(s_worker_t *w)
-{
+s_end_epoch(s_worker_t *w) {
     w->pos = 0;
     if (w->node.cfg->shuffle) {
         ds_rng_shuffle(&w->rng, w->order, w->train.n);
@@ -515,8 +501,7 @@ s_end_epoch(s_worker_t *w)
 }
 
 static void
-s_step_done(uv_work_t *req, int status)
-{
+s_step_done(uv_work_t *req, int status) {
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     w->busy = false;
@@ -545,8 +530,7 @@ s_step_done(uv_work_t *req, int status)
 
 // s_next moves the training state machine one stage on.
 static void
-s_next(s_worker_t *w)
-{
+s_next(s_worker_t *w) {
     const ds_config_t *cfg = w->node.cfg;
     if (w->node.stopping || w->busy || w->pending > 0) {
         return;
@@ -578,16 +562,15 @@ s_next(s_worker_t *w)
     }
     w->fresh = false;
     size_t left = w->train.n - w->pos;
-    w->batch_n = left < (size_t)cfg->batch_size ? left
-                                                : (size_t)cfg->batch_size;
+    w->batch_n =
+        left < (size_t)cfg->batch_size ? left : (size_t)cfg->batch_size;
     s_queue(w, s_step_work, s_step_done);
 }
 
 // ---- scheduler messages ----------------------------------------------------
 
 static void
-s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
-{
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
     s_worker_t            *w = n->role_data;
     const Descent__Header *h = msg->hdr;
     switch (h->type) {
@@ -625,8 +608,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
 }
 
 static void
-s_on_progress(uv_timer_t *t)
-{
+s_on_progress(uv_timer_t *t) {
     s_worker_t *w = t->data;
     if (w->state == W_TRAINING) {
         s_report(w, false, NAN, NAN, DESCENT__TYPE__REPORT, false);
@@ -634,8 +616,7 @@ s_on_progress(uv_timer_t *t)
 }
 
 static void
-s_on_stop(ds_node_t *n)
-{
+s_on_stop(ds_node_t *n) {
     s_worker_t *w = n->role_data;
     for (uint32_t i = 0; i < w->nconns; i++) {
         if (w->conns[i].open) {
@@ -651,8 +632,7 @@ s_on_stop(ds_node_t *n)
 }
 
 int
-ds_worker_main(const ds_config_t *cfg)
-{
+ds_worker_main(const ds_config_t *cfg) {
     uv_loop_t   loop;
     s_worker_t *w = calloc(1, sizeof *w);
     if (!w) {

@@ -21,23 +21,20 @@
 extern char **environ;
 
 const char *
-th_bin(void)
-{
+th_bin(void) {
     const char *b = getenv("DESCENT_BIN");
     return b ? b : "build/release/descent";
 }
 
 void
-th_tmpdir(char *buf, size_t len)
-{
+th_tmpdir(char *buf, size_t len) {
     snprintf(buf, len, "/tmp/descent-it-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(buf));
 }
 
 void
 th_spawn(th_proc_t *p, const char *dir, const char *name,
-         const char *const *args)
-{
+         const char *const *args) {
     const char *argv[64];
     int         n = 0;
     argv[n++] = th_bin();
@@ -51,8 +48,8 @@ th_spawn(th_proc_t *p, const char *dir, const char *name,
     posix_spawn_file_actions_addopen(&fa, 1, p->log,
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv,
-                         environ);
+    int rc =
+        posix_spawn(&p->pid, argv[0], &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     ck_assert_msg(rc == 0, "cannot spawn %s: %s", argv[0], strerror(rc));
     p->status = -1;
@@ -60,8 +57,7 @@ th_spawn(th_proc_t *p, const char *dir, const char *name,
 }
 
 bool
-th_wait(th_proc_t *p, int timeout_ms)
-{
+th_wait(th_proc_t *p, int timeout_ms) {
     if (p->pid == 0) {
         return true;
     }
@@ -92,16 +88,14 @@ th_wait(th_proc_t *p, int timeout_ms)
 }
 
 void
-th_kill(th_proc_t *p, int sig)
-{
+th_kill(th_proc_t *p, int sig) {
     if (p->pid > 0) {
         kill(p->pid, sig);
     }
 }
 
 char *
-th_slurp(const char *path)
-{
+th_slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         return NULL;
@@ -119,8 +113,7 @@ th_slurp(const char *path)
 }
 
 int
-th_free_port(void)
-{
+th_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -133,8 +126,7 @@ th_free_port(void)
 }
 
 double
-th_json_number(const char *s, const char *key, const char **next)
-{
+th_json_number(const char *s, const char *key, const char **next) {
     char pat[128];
     snprintf(pat, sizeof pat, "\"%s\":", key);
     const char *p = strstr(s, pat);

@@ -11,10 +11,10 @@
 
 // th_proc_t is one child process whose stdout and stderr go to a file.
 typedef struct {
-    pid_t pid;       // the child, 0 once reaped
-    char  log[256];  // path of its captured output
-    int   status;    // exit status once reaped, -1 before
-    int   signal;    // terminating signal once reaped, 0 if none
+    pid_t pid;      // the child, 0 once reaped
+    char  log[256]; // path of its captured output
+    int   status;   // exit status once reaped, -1 before
+    int   signal;   // terminating signal once reaped, 0 if none
 } th_proc_t;
 
 // th_bin returns the descent binary under test (env DESCENT_BIN).

@@ -17,8 +17,7 @@
 #include "tests/integration/harness.h"
 
 static void
-s_assert_log_has(const th_proc_t *p, const char *needle)
-{
+s_assert_log_has(const th_proc_t *p, const char *needle) {
     char *log = th_slurp(p->log);
     ck_assert_ptr_nonnull(log);
     ck_assert_msg(strstr(log, needle) != NULL, "%s lacks \"%s\":\n%s", p->log,
@@ -28,8 +27,7 @@ s_assert_log_has(const th_proc_t *p, const char *needle)
 
 // Mean training loss over the workers' epoch-end lines of metrics.jsonl.
 static double
-s_epoch_loss(const char *metrics, int epoch)
-{
+s_epoch_loss(const char *metrics, int epoch) {
     double      sum = 0;
     int         n = 0;
     const char *line = metrics;
@@ -52,8 +50,7 @@ s_epoch_loss(const char *metrics, int epoch)
     return n ? sum / n : NAN;
 }
 
-START_TEST(test_cluster_trains)
-{
+START_TEST(test_cluster_trains) {
     char dir[64], out[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(out, sizeof out, "--job.out=%s/out", dir);
@@ -64,7 +61,7 @@ START_TEST(test_cluster_trains)
                           "--cluster.heartbeat_ms=100",
                           out,
                           NULL};
-    th_proc_t p;
+    th_proc_t   p;
     th_spawn(&p, dir, "run", args);
     ck_assert_msg(th_wait(&p, 60000), "descent run did not finish in 60 s");
     ck_assert_int_eq(p.signal, 0);
@@ -78,8 +75,7 @@ START_TEST(test_cluster_trains)
     ck_assert_ptr_nonnull(metrics);
     double l1 = s_epoch_loss(metrics, 1), l4 = s_epoch_loss(metrics, 4);
     ck_assert_msg(isfinite(l1) && isfinite(l4) && l4 < 0.8 * l1,
-                  "training loss did not fall: epoch 1 %g, epoch 4 %g", l1,
-                  l4);
+                  "training loss did not fall: epoch 1 %g, epoch 4 %g", l1, l4);
     free(metrics);
 
     snprintf(path, sizeof path, "%s/out/summary.json", dir);
@@ -115,15 +111,14 @@ END_TEST
 
 typedef struct {
     void     *ctx;
-    void     *sched;  // ROUTER the server registers with
-    void     *data;   // DEALER to the server's data socket
-    zmq_msg_t route;  // the server's identity on sched
+    void     *sched; // ROUTER the server registers with
+    void     *data;  // DEALER to the server's data socket
+    zmq_msg_t route; // the server's identity on sched
     uint64_t  seq;
 } s_peer_t;
 
 static void
-s_recv(void *sock, bool routed, ds_msg_t *m)
-{
+s_recv(void *sock, bool routed, ds_msg_t *m) {
     zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
     ck_assert_msg(zmq_poll(&it, 1, 5000) == 1, "no message within 5 s");
     char err[256] = "";
@@ -132,8 +127,7 @@ s_recv(void *sock, bool routed, ds_msg_t *m)
 }
 
 static Descent__Header
-s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count)
-{
+s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count) {
     Descent__Header h;
     ds_msg_header_init(&h, type);
     h.job = "descent";
@@ -149,8 +143,7 @@ s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count)
 // s_expect sends nothing; it reads one reply and checks type and status.
 static void
 s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
-         size_t n)
-{
+         size_t n) {
     ds_msg_t m;
     s_recv(t->data, false, &m);
     ck_assert_msg(m.hdr->type == type, "got %s, want %s",
@@ -168,8 +161,7 @@ s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
     ds_msg_fini(&m);
 }
 
-START_TEST(test_server_survives_bad_requests)
-{
+START_TEST(test_server_survives_bad_requests) {
     char dir[64], sched[64], bind[64];
     th_tmpdir(dir, sizeof dir);
     int port = th_free_port();
@@ -188,7 +180,7 @@ START_TEST(test_server_survives_bad_requests)
                           "--optimizer.schedule=constant",
                           "--optimizer.lr=0.5",
                           NULL};
-    th_proc_t srv;
+    th_proc_t   srv;
     th_spawn(&srv, dir, "server", args);
 
     // REGISTER -> REGISTER_ACK (node 1) -> SHARD_MAP of 100 keys -> READY.
@@ -207,11 +199,11 @@ START_TEST(test_server_survives_bad_requests)
     h.status = DESCENT__STATUS__OK;
     h.node_id = 1;
     ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
-    Descent__Range     r = DESCENT__RANGE__INIT;
-    Descent__Range    *rs[1] = {&r};
-    Descent__Node      nd = DESCENT__NODE__INIT;
-    Descent__Node     *nds[1] = {&nd};
-    Descent__ShardMap  map = DESCENT__SHARD_MAP__INIT;
+    Descent__Range    r = DESCENT__RANGE__INIT;
+    Descent__Range   *rs[1] = {&r};
+    Descent__Node     nd = DESCENT__NODE__INIT;
+    Descent__Node    *nds[1] = {&nd};
+    Descent__ShardMap map = DESCENT__SHARD_MAP__INIT;
     r.end = 100;
     r.primary = 1;
     nd.id = 1;
@@ -268,8 +260,8 @@ START_TEST(test_server_survives_bad_requests)
     h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
     h.shard = 3;
     ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
-    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__OUT_OF_RANGE,
-             NULL, 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__OUT_OF_RANGE, NULL,
+             0);
     // 4. A NaN gradient is refused and not applied.
     float bad[10] = {1, 2, NAN, 4, 5, 6, 7, 8, 9, 10};
     h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
@@ -281,8 +273,8 @@ START_TEST(test_server_survives_bad_requests)
     h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
     h.epoch = 0;
     ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
-    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__STALE_EPOCH,
-             NULL, 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__STALE_EPOCH, NULL,
+             0);
     h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
     h.value_count = 10;
     h.dtype = 5;
@@ -341,8 +333,7 @@ typedef struct {
 // s_small starts a scheduler, one server and one long-running worker with
 // sub-second failure detection.
 static void
-s_small(s_small_t *c)
-{
+s_small(s_small_t *c) {
     th_tmpdir(c->dir, sizeof c->dir);
     int port = th_free_port();
     snprintf(c->sched, sizeof c->sched,
@@ -351,14 +342,17 @@ s_small(s_small_t *c)
              port);
     char out[128];
     snprintf(out, sizeof out, "--job.out=%s/out", c->dir);
-    const char *common[] = {"--cluster.servers=1",   "--cluster.workers=1",
+    const char *common[] = {"--cluster.servers=1",
+                            "--cluster.workers=1",
                             "--cluster.heartbeat_ms=100",
                             "--cluster.timeout_ms=1000",
                             "--cluster.request_timeout_ms=1000",
-                            "--data.limit=2000",     "--train.epochs=100000",
+                            "--data.limit=2000",
+                            "--train.epochs=100000",
                             "--job.progress=off"};
     const char *sa[16] = {"scheduler", c->sched, c->bind, out};
-    const char *na[16] = {"server", c->sched, "--cluster.bind=tcp://127.0.0.1:*",
+    const char *na[16] = {"server", c->sched,
+                          "--cluster.bind=tcp://127.0.0.1:*",
                           "--cluster.advertise=127.0.0.1"};
     const char *wa[16] = {"worker", c->sched};
     for (int i = 0; i < 8; i++) {
@@ -370,8 +364,7 @@ s_small(s_small_t *c)
 }
 
 static void
-s_small_reap(s_small_t *c)
-{
+s_small_reap(s_small_t *c) {
     th_kill(&c->scheduler, SIGKILL);
     th_kill(&c->server, SIGKILL);
     th_kill(&c->worker, SIGKILL);
@@ -380,8 +373,7 @@ s_small_reap(s_small_t *c)
     th_wait(&c->worker, 1000);
 }
 
-START_TEST(test_dead_server_ends_the_job)
-{
+START_TEST(test_dead_server_ends_the_job) {
     s_small_t c;
     s_small(&c);
     sleep(2);
@@ -413,8 +405,7 @@ START_TEST(test_dead_server_ends_the_job)
 }
 END_TEST
 
-START_TEST(test_dead_scheduler_ends_the_nodes)
-{
+START_TEST(test_dead_scheduler_ends_the_nodes) {
     s_small_t c;
     s_small(&c);
     sleep(2);
@@ -429,17 +420,19 @@ START_TEST(test_dead_scheduler_ends_the_nodes)
 }
 END_TEST
 
-START_TEST(test_missing_nodes_time_out)
-{
+START_TEST(test_missing_nodes_time_out) {
     char dir[64], bind[64], out[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d",
              th_free_port());
     snprintf(out, sizeof out, "--job.out=%s/out", dir);
-    const char *args[] = {"scheduler", bind, out,
+    const char *args[] = {"scheduler",
+                          bind,
+                          out,
                           "--cluster.join_timeout_ms=700",
-                          "--cluster.heartbeat_ms=100", NULL};
-    th_proc_t p;
+                          "--cluster.heartbeat_ms=100",
+                          NULL};
+    th_proc_t   p;
     th_spawn(&p, dir, "scheduler", args);
     ck_assert(th_wait(&p, 5000));
     ck_assert_int_eq(p.status, 1);
@@ -450,8 +443,7 @@ END_TEST
 
 // ---- bad input from a user ------------------------------------------------
 
-START_TEST(test_missing_dataset)
-{
+START_TEST(test_missing_dataset) {
     char dir[64];
     th_tmpdir(dir, sizeof dir);
     const char *args[] = {"run", "--data.data_dir=/nonexistent/fmnist", NULL};
@@ -465,8 +457,7 @@ START_TEST(test_missing_dataset)
 }
 END_TEST
 
-START_TEST(test_bad_config_line)
-{
+START_TEST(test_bad_config_line) {
     char dir[64], job[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(job, sizeof job, "%s/job.ini", dir);
@@ -496,11 +487,10 @@ START_TEST(test_bad_config_line)
 }
 END_TEST
 
-START_TEST(test_port_in_use)
-{
+START_TEST(test_port_in_use) {
     char dir[64], flag[64], out[128];
     th_tmpdir(dir, sizeof dir);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int                fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t          len = sizeof a;
@@ -526,8 +516,7 @@ START_TEST(test_port_in_use)
 }
 END_TEST
 
-START_TEST(test_help_and_unknown_command)
-{
+START_TEST(test_help_and_unknown_command) {
     char dir[64];
     th_tmpdir(dir, sizeof dir);
     const char *roles[] = {"run", "scheduler", "server", "worker"};
@@ -549,8 +538,7 @@ START_TEST(test_help_and_unknown_command)
 END_TEST
 
 static Suite *
-s_suite(void)
-{
+s_suite(void) {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("processes");
     tcase_set_timeout(tc, 120);
@@ -568,8 +556,7 @@ s_suite(void)
 }
 
 int
-main(void)
-{
+main(void) {
     SRunner *sr = srunner_create(s_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

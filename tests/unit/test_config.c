@@ -18,8 +18,7 @@
 // s_write_file writes text to a new file /tmp/ds_config_XXXXXX and leaves
 // its name in path (at least 32 bytes). The caller unlinks it.
 static void
-s_write_file(char *path, const char *text)
-{
+s_write_file(char *path, const char *text) {
     strcpy(path, "/tmp/ds_config_XXXXXX");
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -30,8 +29,7 @@ s_write_file(char *path, const char *text)
 
 // s_expect_at checks that err is exactly "path:line: rest".
 static void
-s_expect_at(const char *err, const char *path, int line, const char *rest)
-{
+s_expect_at(const char *err, const char *path, int line, const char *rest) {
     char want[S_ERR_MAX];
     snprintf(want, sizeof want, "%s:%d: %s", path, line, rest);
     ck_assert_str_eq(err, want);
@@ -40,15 +38,13 @@ s_expect_at(const char *err, const char *path, int line, const char *rest)
 // s_set sets one option on fresh defaults and returns the result code,
 // leaving the config in *c and the message in err.
 static int
-s_set(ds_config_t *c, const char *section, const char *key,
-      const char *value, char *err)
-{
+s_set(ds_config_t *c, const char *section, const char *key, const char *value,
+      char *err) {
     ds_config_defaults(c);
     return ds_config_set(c, section, key, value, err, S_ERR_MAX);
 }
 
-START_TEST(test_defaults)
-{
+START_TEST(test_defaults) {
     ds_config_t c;
     memset(&c, 0xA5, sizeof c);
     ds_config_defaults(&c);
@@ -88,10 +84,9 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-START_TEST(test_int_parsing)
-{
+START_TEST(test_int_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
     ck_assert_int_eq(s_set(&c, "train", "epochs", "7", err), 0);
     ck_assert_int_eq(c.epochs, 7);
@@ -101,8 +96,8 @@ START_TEST(test_int_parsing)
     ck_assert_int_eq(s_set(&c, "train", "epochs", "1", err), 0);
     ck_assert_int_eq(c.epochs, 1);
 
-    const char *junk[] = {"10x", "", " 10", "10 ", "1.5", "0x10", "1e3", "-",
-                          "ten"};
+    const char *junk[] = {"10x",  "",    " 10", "10 ", "1.5",
+                          "0x10", "1e3", "-",   "ten"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         ck_assert_int_eq(s_set(&c, "train", "epochs", junk[i], err), -EINVAL);
         ck_assert_int_eq(c.epochs, 10); // unchanged on error
@@ -118,13 +113,12 @@ START_TEST(test_int_parsing)
     ck_assert_str_eq(err, "[train] epochs: must be between 1 and 100000 "
                           "(got \"100001\")");
     // Beyond int64: the same bounds message, never a wrapped value.
-    ck_assert_int_eq(
-        s_set(&c, "train", "epochs", "99999999999999999999", err), -EINVAL);
+    ck_assert_int_eq(s_set(&c, "train", "epochs", "99999999999999999999", err),
+                     -EINVAL);
     ck_assert_str_eq(err, "[train] epochs: must be between 1 and 100000 "
                           "(got \"99999999999999999999\")");
     // Beyond int but within int64 must not be truncated into range.
-    ck_assert_int_eq(s_set(&c, "train", "epochs", "4294967297", err),
-                     -EINVAL);
+    ck_assert_int_eq(s_set(&c, "train", "epochs", "4294967297", err), -EINVAL);
     ck_assert_int_eq(c.epochs, 10);
     // An int with no stated upper bound.
     ck_assert_int_eq(s_set(&c, "optimizer", "warmup", "-1", err), -EINVAL);
@@ -134,41 +128,36 @@ START_TEST(test_int_parsing)
 }
 END_TEST
 
-START_TEST(test_int64_parsing)
-{
+START_TEST(test_int64_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
-    ck_assert_int_eq(
-        s_set(&c, "data", "limit", "9223372036854775807", err), 0);
+    ck_assert_int_eq(s_set(&c, "data", "limit", "9223372036854775807", err), 0);
     ck_assert_int_eq(c.limit, INT64_MAX);
     ck_assert_int_eq(s_set(&c, "data", "test_limit", "5000", err), 0);
     ck_assert_int_eq(c.test_limit, 5000);
     ck_assert_int_eq(s_set(&c, "data", "limit", "-1", err), -EINVAL);
     ck_assert_str_eq(err, "[data] limit: must be >= 0 (got \"-1\")");
-    ck_assert_int_eq(
-        s_set(&c, "data", "limit", "9223372036854775808", err), -EINVAL);
+    ck_assert_int_eq(s_set(&c, "data", "limit", "9223372036854775808", err),
+                     -EINVAL);
     ck_assert_str_eq(err, "[data] limit: out of range for a 64-bit integer "
                           "(got \"9223372036854775808\")");
     ck_assert_int_eq(s_set(&c, "data", "limit", "12abc", err), -EINVAL);
-    ck_assert_str_eq(err,
-                     "[data] limit: expected an integer (got \"12abc\")");
+    ck_assert_str_eq(err, "[data] limit: expected an integer (got \"12abc\")");
     ck_assert_int_eq(c.limit, 0);
 }
 END_TEST
 
-START_TEST(test_uint64_parsing)
-{
+START_TEST(test_uint64_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
-    ck_assert_int_eq(
-        s_set(&c, "job", "seed", "18446744073709551615", err), 0);
+    ck_assert_int_eq(s_set(&c, "job", "seed", "18446744073709551615", err), 0);
     ck_assert_uint_eq(c.seed, UINT64_MAX);
     ck_assert_int_eq(s_set(&c, "job", "seed", "0", err), 0);
     ck_assert_uint_eq(c.seed, 0);
-    ck_assert_int_eq(
-        s_set(&c, "job", "seed", "18446744073709551616", err), -EINVAL);
+    ck_assert_int_eq(s_set(&c, "job", "seed", "18446744073709551616", err),
+                     -EINVAL);
     ck_assert_str_eq(err, "[job] seed: out of range for a 64-bit unsigned "
                           "integer (got \"18446744073709551616\")");
     // strtoull would wrap "-1" to UINT64_MAX; it must be refused instead.
@@ -180,10 +169,9 @@ START_TEST(test_uint64_parsing)
 }
 END_TEST
 
-START_TEST(test_double_parsing)
-{
+START_TEST(test_double_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
     ck_assert_int_eq(s_set(&c, "optimizer", "lr", "0.05", err), 0);
     ck_assert_double_eq(c.lr, 0.05);
@@ -198,8 +186,8 @@ START_TEST(test_double_parsing)
                      "[optimizer] lr: must be a finite number (got \"nan\")");
     ck_assert_int_eq(s_set(&c, "optimizer", "lr", "inf", err), -EINVAL);
     ck_assert_int_eq(s_set(&c, "optimizer", "lr", "1e999", err), -EINVAL);
-    ck_assert_str_eq(
-        err, "[optimizer] lr: must be a finite number (got \"1e999\")");
+    ck_assert_str_eq(err,
+                     "[optimizer] lr: must be a finite number (got \"1e999\")");
     ck_assert_int_eq(s_set(&c, "optimizer", "lr", "0.1x", err), -EINVAL);
     ck_assert_str_eq(err, "[optimizer] lr: expected a number (got \"0.1x\")");
     ck_assert_int_eq(s_set(&c, "optimizer", "lr", " 0.1", err), -EINVAL);
@@ -215,10 +203,9 @@ START_TEST(test_double_parsing)
 }
 END_TEST
 
-START_TEST(test_bool_parsing)
-{
+START_TEST(test_bool_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
     const char *yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
     const char *no[] = {"false", "no", "off", "0", "False", "OFF"};
 
@@ -241,10 +228,9 @@ START_TEST(test_bool_parsing)
 }
 END_TEST
 
-START_TEST(test_enum_parsing)
-{
+START_TEST(test_enum_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
     ck_assert_int_eq(s_set(&c, "job", "log_level", "debug", err), 0);
     ck_assert_str_eq(c.log_level, "debug");
@@ -261,8 +247,7 @@ START_TEST(test_enum_parsing)
     ck_assert_int_eq(s_set(&c, "job", "log_level", "INFO", err), -EINVAL);
     // A prefix of a choice, or two choices, are not a choice.
     ck_assert_int_eq(s_set(&c, "job", "log_level", "inf", err), -EINVAL);
-    ck_assert_int_eq(s_set(&c, "job", "log_level", "info|warn", err),
-                     -EINVAL);
+    ck_assert_int_eq(s_set(&c, "job", "log_level", "info|warn", err), -EINVAL);
     ck_assert_int_eq(s_set(&c, "model", "model", "mlp", err), -EINVAL);
     ck_assert_str_eq(err,
                      "[model] model: must be one of softmax (got \"mlp\")");
@@ -270,11 +255,10 @@ START_TEST(test_enum_parsing)
 }
 END_TEST
 
-START_TEST(test_string_parsing)
-{
+START_TEST(test_string_parsing) {
     ds_config_t c;
-    char err[S_ERR_MAX];
-    char v[DS_STR_MAX + 1];
+    char        err[S_ERR_MAX];
+    char        v[DS_STR_MAX + 1];
 
     memset(v, 'a', 63);
     v[63] = '\0';
@@ -305,10 +289,9 @@ START_TEST(test_string_parsing)
 }
 END_TEST
 
-START_TEST(test_set_unknown_and_unprefixed)
-{
+START_TEST(test_set_unknown_and_unprefixed) {
     ds_config_t c;
-    char err[S_ERR_MAX];
+    char        err[S_ERR_MAX];
 
     ck_assert_int_eq(s_set(&c, "train", "epoch", "3", err), -ENOENT);
     ck_assert_str_eq(err, "[train] epoch: unknown option");
@@ -325,11 +308,10 @@ START_TEST(test_set_unknown_and_unprefixed)
 }
 END_TEST
 
-START_TEST(test_error_text_is_bounded)
-{
+START_TEST(test_error_text_is_bounded) {
     ds_config_t c;
-    char err[S_ERR_MAX];
-    char v[200];
+    char        err[S_ERR_MAX];
+    char        v[200];
 
     // A long bad value is quoted up to 64 characters, then "...".
     memset(v, '9', sizeof v - 1);
@@ -345,8 +327,8 @@ START_TEST(test_error_text_is_bounded)
     char small[16];
     memset(small, '#', sizeof small);
     ds_config_defaults(&c);
-    ck_assert_int_eq(
-        ds_config_set(&c, "optimizer", "lr", "-1", small, 10), -EINVAL);
+    ck_assert_int_eq(ds_config_set(&c, "optimizer", "lr", "-1", small, 10),
+                     -EINVAL);
     ck_assert_str_eq(small, "[optimize");
     ck_assert_int_eq(small[10], '#');
     // No buffer at all is allowed.
@@ -357,31 +339,29 @@ START_TEST(test_error_text_is_bounded)
 }
 END_TEST
 
-START_TEST(test_file_loads)
-{
-    char path[32];
-    char err[S_ERR_MAX];
+START_TEST(test_file_loads) {
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
 
-    s_write_file(path,
-                 "\xEF\xBB\xBF; a job file\n"
-                 "# another comment\n"
-                 "\n"
-                 "[job]\n"
-                 "job = mnist-1 ; inline comment\n"
-                 "seed=7\r\n"
-                 "[train]\n"
-                 "epochs : 3\n"
-                 "batch_size = 16\n"
-                 "batch_size = 32\n"
-                 "  ; an indented comment is fine\n"
-                 "[optimizer]\n"
-                 "lr = 0.05\n"
-                 "schedule = constant\n"
-                 "[data]\n"
-                 "shuffle = off\n"
-                 "[job]\n"
-                 "out = /tmp/run x\n");
+    s_write_file(path, "\xEF\xBB\xBF; a job file\n"
+                       "# another comment\n"
+                       "\n"
+                       "[job]\n"
+                       "job = mnist-1 ; inline comment\n"
+                       "seed=7\r\n"
+                       "[train]\n"
+                       "epochs : 3\n"
+                       "batch_size = 16\n"
+                       "batch_size = 32\n"
+                       "  ; an indented comment is fine\n"
+                       "[optimizer]\n"
+                       "lr = 0.05\n"
+                       "schedule = constant\n"
+                       "[data]\n"
+                       "shuffle = off\n"
+                       "[job]\n"
+                       "out = /tmp/run x\n");
     ds_config_defaults(&c);
     ck_assert_int_eq(ds_config_load_file(&c, path, err, sizeof err), 0);
     ck_assert_str_eq(err, "");
@@ -401,10 +381,9 @@ END_TEST
 // s_load_bad writes text, loads it over defaults, expects -EINVAL and an
 // unchanged config, and checks err is "path:line: rest".
 static void
-s_load_bad(const char *text, int line, const char *rest)
-{
-    char path[32];
-    char err[S_ERR_MAX];
+s_load_bad(const char *text, int line, const char *rest) {
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
     ds_config_t before;
 
@@ -417,8 +396,7 @@ s_load_bad(const char *text, int line, const char *rest)
     unlink(path);
 }
 
-START_TEST(test_file_unknown_key)
-{
+START_TEST(test_file_unknown_key) {
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "\n"
@@ -431,8 +409,7 @@ START_TEST(test_file_unknown_key)
 }
 END_TEST
 
-START_TEST(test_file_malformed_line)
-{
+START_TEST(test_file_malformed_line) {
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "batch_size 8\n"
@@ -450,8 +427,7 @@ START_TEST(test_file_malformed_line)
 }
 END_TEST
 
-START_TEST(test_file_bad_value)
-{
+START_TEST(test_file_bad_value) {
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "[optimizer]\n"
@@ -463,8 +439,7 @@ START_TEST(test_file_bad_value)
 }
 END_TEST
 
-START_TEST(test_file_unknown_section)
-{
+START_TEST(test_file_unknown_section) {
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "\n"
@@ -477,8 +452,7 @@ START_TEST(test_file_unknown_section)
 }
 END_TEST
 
-START_TEST(test_file_indented_and_sectionless)
-{
+START_TEST(test_file_indented_and_sectionless) {
     // inih would set advertise to "servers = 4"; we refuse the line.
     s_load_bad("[cluster]\n"
                "advertise = 10.0.0.1\n"
@@ -490,15 +464,14 @@ START_TEST(test_file_indented_and_sectionless)
 }
 END_TEST
 
-START_TEST(test_file_line_length)
-{
+START_TEST(test_file_line_length) {
     // ini_max_line is the size of inih's line buffer, NUL included. A line
     // that fills it exactly (its newline not counted) loads; one character
     // more is refused instead of being split in two by inih.
-    int room = ini_max_line - 1;
-    char text[1024];
-    char path[32];
-    char err[S_ERR_MAX];
+    int         room = ini_max_line - 1;
+    char        text[1024];
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
 
     ck_assert_int_lt(room + 64, (int)sizeof text);
@@ -529,38 +502,35 @@ START_TEST(test_file_line_length)
 }
 END_TEST
 
-START_TEST(test_file_missing)
-{
-    char err[S_ERR_MAX];
+START_TEST(test_file_missing) {
+    char        err[S_ERR_MAX];
     ds_config_t c;
 
     ds_config_defaults(&c);
-    ck_assert_int_eq(ds_config_load_file(&c, "/nonexistent/job.ini", err,
-                                         sizeof err),
-                     -ENOENT);
+    ck_assert_int_eq(
+        ds_config_load_file(&c, "/nonexistent/job.ini", err, sizeof err),
+        -ENOENT);
     ck_assert_str_eq(err, "/nonexistent/job.ini: cannot open: No such file or "
                           "directory");
     // A directory opens but cannot be read.
-    ck_assert_int_eq(ds_config_load_file(&c, "/tmp", err, sizeof err),
-                     -EISDIR);
+    ck_assert_int_eq(ds_config_load_file(&c, "/tmp", err, sizeof err), -EISDIR);
     ck_assert_str_eq(err, "/tmp: cannot read: Is a directory");
 }
 END_TEST
 
-START_TEST(test_env)
-{
-    char err[S_ERR_MAX];
+START_TEST(test_env) {
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    char *envp[] = {
-        "PATH=/usr/bin",
-        "DESCENT_OPTIMIZER_LR=0.125",
-        "DESCENT_CLUSTER_SCHEDULER=tcp://10.1.2.3:7000",
-        "DESCENT_TRAIN_BATCH_SIZE=128",
-        "DESCENT_DATA_SHUFFLE=no",
-        "DESCENT_BIN=/opt/descent",
-        "DESCENT_CONFIG=/nonexistent.ini",
-        "DESCENT_NO_EQUALS_SIGN",
-        NULL,
+    char       *envp[] = {
+              "PATH=/usr/bin",
+              "DESCENT_OPTIMIZER_LR=0.125",
+              "DESCENT_CLUSTER_SCHEDULER=tcp://10.1.2.3:7000",
+              "DESCENT_TRAIN_BATCH_SIZE=128",
+              "DESCENT_DATA_SHUFFLE=no",
+              "DESCENT_BIN=/opt/descent",
+              "DESCENT_CONFIG=/nonexistent.ini",
+              "DESCENT_NO_EQUALS_SIGN",
+              NULL,
     };
 
     ds_config_defaults(&c);
@@ -574,9 +544,8 @@ START_TEST(test_env)
 }
 END_TEST
 
-START_TEST(test_env_errors)
-{
-    char err[S_ERR_MAX];
+START_TEST(test_env_errors) {
+    char        err[S_ERR_MAX];
     ds_config_t c;
     ds_config_t before;
     char *unknown[] = {"DESCENT_OPTIMIZER_LR=0.5", "DESCENT_TRAIN_EPOCH=3",
@@ -586,8 +555,7 @@ START_TEST(test_env_errors)
 
     ds_config_defaults(&c);
     before = c;
-    ck_assert_int_eq(ds_config_load_env(&c, unknown, err, sizeof err),
-                     -EINVAL);
+    ck_assert_int_eq(ds_config_load_env(&c, unknown, err, sizeof err), -EINVAL);
     ck_assert_str_eq(err, "DESCENT_TRAIN_EPOCH: unknown environment variable "
                           "(not an option)");
     ck_assert_int_eq(memcmp(&c, &before, sizeof c), 0); // all or nothing
@@ -601,17 +569,15 @@ START_TEST(test_env_errors)
 }
 END_TEST
 
-START_TEST(test_precedence)
-{
-    char path[32];
-    char err[S_ERR_MAX];
+START_TEST(test_precedence) {
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help = true;
+    bool        help = true;
 
     s_write_file(path, "[optimizer]\nlr = 0.3\n"
                        "[train]\nepochs = 5\nbatch_size = 32\n");
-    char *envp[] = {"DESCENT_OPTIMIZER_LR=0.4", "DESCENT_TRAIN_EPOCHS=6",
-                    NULL};
+    char *envp[] = {"DESCENT_OPTIMIZER_LR=0.4", "DESCENT_TRAIN_EPOCHS=6", NULL};
 
     char *files_only[] = {"run", "--config", path, NULL};
     ck_assert_int_eq(ds_config_from_args(&c, S_ARGC(files_only), files_only,
@@ -625,8 +591,8 @@ START_TEST(test_precedence)
     ck_assert_int_eq(ds_config_from_args(&c, S_ARGC(files_only), files_only,
                                          envp, false, &help, err, sizeof err),
                      0);
-    ck_assert_double_eq(c.lr, 0.4);  // environment over file
-    ck_assert_int_eq(c.epochs, 6);   // environment over file
+    ck_assert_double_eq(c.lr, 0.4);     // environment over file
+    ck_assert_int_eq(c.epochs, 6);      // environment over file
     ck_assert_int_eq(c.batch_size, 32); // file over defaults
 
     char *with_flags[] = {"run", "--optimizer.lr=0.5", "-c", path, NULL};
@@ -642,14 +608,13 @@ START_TEST(test_precedence)
 }
 END_TEST
 
-START_TEST(test_descent_config)
-{
-    char a[32];
-    char b[32];
-    char err[S_ERR_MAX];
-    char envcfg[64];
+START_TEST(test_descent_config) {
+    char        a[32];
+    char        b[32];
+    char        err[S_ERR_MAX];
+    char        envcfg[64];
     ds_config_t c;
-    bool help;
+    bool        help;
 
     s_write_file(a, "[train]\nepochs = 11\n");
     s_write_file(b, "[train]\nepochs = 22\n");
@@ -686,12 +651,11 @@ START_TEST(test_descent_config)
 }
 END_TEST
 
-START_TEST(test_flag_forms)
-{
-    char path[32];
-    char err[S_ERR_MAX];
+START_TEST(test_flag_forms) {
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help;
+    bool        help;
 
     s_write_file(path, "[job]\nseed = 3\n");
     char *argv[] = {"worker",
@@ -730,11 +694,10 @@ END_TEST
 // s_args_fail runs from_args with no environment and expects rc and err.
 static void
 s_args_fail(char **argv, int argc, bool allow_positional, int rc,
-            const char *want)
-{
-    char err[S_ERR_MAX];
+            const char *want) {
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help = true;
+    bool        help = true;
 
     ck_assert_int_eq(ds_config_from_args(&c, argc, argv, (char *[]){NULL},
                                          allow_positional, &help, err,
@@ -744,8 +707,7 @@ s_args_fail(char **argv, int argc, bool allow_positional, int rc,
     ck_assert(!help);
 }
 
-START_TEST(test_flag_errors)
-{
+START_TEST(test_flag_errors) {
     char *unknown[] = {"run", "--train.epoch=3", NULL};
     s_args_fail(unknown, 2, false, -EINVAL, "--train.epoch: unknown option");
     char *unknown2[] = {"run", "--epoch", "3", NULL};
@@ -757,8 +719,7 @@ START_TEST(test_flag_errors)
     char *missing[] = {"run", "--lr", NULL};
     s_args_fail(missing, 2, false, -EINVAL, "--lr: missing value");
     char *next_flag[] = {"run", "--data.shuffle", "--epochs=3", NULL};
-    s_args_fail(next_flag, 3, false, -EINVAL,
-                "--data.shuffle: missing value");
+    s_args_fail(next_flag, 3, false, -EINVAL, "--data.shuffle: missing value");
     char *no_file[] = {"run", "-c", NULL};
     s_args_fail(no_file, 2, false, -EINVAL, "-c: missing FILE");
     char *bad[] = {"run", "--lr=-1", NULL};
@@ -774,12 +735,11 @@ START_TEST(test_flag_errors)
 }
 END_TEST
 
-START_TEST(test_positional)
-{
-    char path[32];
-    char err[S_ERR_MAX];
+START_TEST(test_positional) {
+    char        path[32];
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help;
+    bool        help;
 
     s_write_file(path, "[train]\nepochs = 4\n");
     char *one[] = {"run", path, NULL};
@@ -811,34 +771,32 @@ START_TEST(test_positional)
 }
 END_TEST
 
-START_TEST(test_missing_file_from_args)
-{
+START_TEST(test_missing_file_from_args) {
     char *argv[] = {"run", "--config", "/nonexistent/job.ini", NULL};
     s_args_fail(argv, 3, false, -ENOENT,
                 "/nonexistent/job.ini: cannot open: No such file or "
                 "directory");
-    char *envp[] = {"DESCENT_CONFIG=/nonexistent/env.ini", NULL};
-    char *none[] = {"run", NULL};
-    char err[S_ERR_MAX];
+    char       *envp[] = {"DESCENT_CONFIG=/nonexistent/env.ini", NULL};
+    char       *none[] = {"run", NULL};
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help;
-    ck_assert_int_eq(ds_config_from_args(&c, 1, none, envp, false, &help, err,
-                                         sizeof err),
-                     -ENOENT);
+    bool        help;
+    ck_assert_int_eq(
+        ds_config_from_args(&c, 1, none, envp, false, &help, err, sizeof err),
+        -ENOENT);
     ck_assert_str_eq(err, "/nonexistent/env.ini: cannot open: No such file "
                           "or directory");
 }
 END_TEST
 
-START_TEST(test_help)
-{
-    char err[S_ERR_MAX];
+START_TEST(test_help) {
+    char        err[S_ERR_MAX];
     ds_config_t c;
-    bool help = false;
+    bool        help = false;
 
     // --help wins over anything wrong around it, and nothing is loaded.
-    char *argv[] = {"run", "-x", "--config", "/nonexistent", "--lr=-1",
-                    "--help", NULL};
+    char *argv[] = {"run",     "-x",     "--config", "/nonexistent",
+                    "--lr=-1", "--help", NULL};
     char *envp[] = {"DESCENT_BOGUS=1", NULL};
     ck_assert_int_eq(ds_config_from_args(&c, S_ARGC(argv), argv, envp, false,
                                          &help, err, sizeof err),
@@ -871,9 +829,8 @@ END_TEST
 // never be ambiguous yet (the "ambiguous: [a] k, [b] k" path is unreachable
 // through the public API). This test proves every key works unprefixed,
 // and will fail, asking for an ambiguity test, the day a key is shared.
-START_TEST(test_unprefixed_keys_unambiguous)
-{
-    char usage[8192];
+START_TEST(test_unprefixed_keys_unambiguous) {
+    char   usage[8192];
     size_t n = ds_config_usage(usage, sizeof usage);
     ck_assert_uint_lt(n, sizeof usage);
     int count = 0;
@@ -886,25 +843,23 @@ START_TEST(test_unprefixed_keys_unambiguous)
         }
         char flag[320];
         snprintf(flag, sizeof flag, "--%s=%s", key, def);
-        char *argv[] = {"run", flag, NULL};
-        char err[S_ERR_MAX];
+        char       *argv[] = {"run", flag, NULL};
+        char        err[S_ERR_MAX];
         ds_config_t c;
-        bool help;
+        bool        help;
         ck_assert_msg(ds_config_from_args(&c, 2, argv, (char *[]){NULL}, false,
                                           &help, err, sizeof err) == 0,
                       "%s: %s", flag, err);
         ds_config_defaults(&c);
-        ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err),
-                         0);
+        ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
     ck_assert_int_eq(count, 33); // every field of ds_config_t
 }
 END_TEST
 
-START_TEST(test_usage)
-{
-    char buf[8192];
+START_TEST(test_usage) {
+    char   buf[8192];
     size_t n = ds_config_usage(buf, sizeof buf);
     ck_assert_uint_eq(n, strlen(buf));
     ck_assert_ptr_nonnull(strstr(buf, "DESCENT_<SECTION>_<KEY>"));
@@ -944,8 +899,7 @@ END_TEST
 static const char *s_json_value(const char *p);
 
 static const char *
-s_json_ws(const char *p)
-{
+s_json_ws(const char *p) {
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         p++;
     }
@@ -953,8 +907,7 @@ s_json_ws(const char *p)
 }
 
 static const char *
-s_json_string(const char *p)
-{
+s_json_string(const char *p) {
     if (*p++ != '"') {
         return NULL;
     }
@@ -969,8 +922,8 @@ s_json_string(const char *p)
             p++;
         } else if (*p == 'u') {
             for (int i = 1; i <= 4; i++) {
-                if (p[i] == '\0' || strchr("0123456789abcdefABCDEF", p[i]) ==
-                                        NULL) {
+                if (p[i] == '\0' ||
+                    strchr("0123456789abcdefABCDEF", p[i]) == NULL) {
                     return NULL;
                 }
             }
@@ -983,8 +936,7 @@ s_json_string(const char *p)
 }
 
 static const char *
-s_json_digits(const char *p)
-{
+s_json_digits(const char *p) {
     if (*p < '0' || *p > '9') {
         return NULL;
     }
@@ -995,8 +947,7 @@ s_json_digits(const char *p)
 }
 
 static const char *
-s_json_number(const char *p)
-{
+s_json_number(const char *p) {
     if (*p == '-') {
         p++;
     }
@@ -1019,8 +970,7 @@ s_json_number(const char *p)
 }
 
 static const char *
-s_json_object(const char *p)
-{
+s_json_object(const char *p) {
     p = s_json_ws(p + 1);
     if (*p == '}') {
         return p + 1;
@@ -1044,8 +994,7 @@ s_json_object(const char *p)
 }
 
 static const char *
-s_json_value(const char *p)
-{
+s_json_value(const char *p) {
     p = s_json_ws(p);
     if (*p == '{') {
         return s_json_object(p);
@@ -1063,14 +1012,12 @@ s_json_value(const char *p)
 }
 
 static bool
-s_json_valid(const char *s)
-{
+s_json_valid(const char *s) {
     const char *end = s_json_value(s);
     return end != NULL && *s_json_ws(end) == '\0';
 }
 
-START_TEST(test_json_checker)
-{
+START_TEST(test_json_checker) {
     // The checker itself must refuse what %g could print for bad doubles.
     ck_assert(s_json_valid("{\"a\":{\"b\":1.5e-05,\"c\":\"x\\u0001\"}}"));
     ck_assert(!s_json_valid("{\"a\":nan}"));
@@ -1082,10 +1029,9 @@ START_TEST(test_json_checker)
 }
 END_TEST
 
-START_TEST(test_json)
-{
+START_TEST(test_json) {
     ds_config_t c;
-    char buf[8192];
+    char        buf[8192];
 
     ds_config_defaults(&c);
     size_t n = ds_config_write_json(&c, buf, sizeof buf);
@@ -1110,9 +1056,8 @@ START_TEST(test_json)
 
     // Escapes, extreme numbers and false.
     char err[S_ERR_MAX];
-    ck_assert_int_eq(ds_config_set(&c, "job", "job", "a\"b\\c\x01\t\n",
-                                   err, sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "job", "job", "a\"b\\c\x01\t\n", err, sizeof err), 0);
     ck_assert_int_eq(ds_config_set(&c, "job", "seed", "18446744073709551615",
                                    err, sizeof err),
                      0);
@@ -1147,8 +1092,7 @@ START_TEST(test_json)
 END_TEST
 
 Suite *
-ds_config_suite(void)
-{
+ds_config_suite(void) {
     Suite *s = suite_create("config");
     TCase *values = tcase_create("values");
     tcase_add_test(values, test_defaults);

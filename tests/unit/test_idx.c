@@ -16,15 +16,13 @@
 static char s_dir[64]; // per-test temporary directory
 
 static void
-s_setup(void)
-{
+s_setup(void) {
     snprintf(s_dir, sizeof s_dir, "/tmp/ds_idx_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(s_dir));
 }
 
 static void
-s_teardown(void)
-{
+s_teardown(void) {
     DIR *dir = opendir(s_dir);
     if (dir == NULL) {
         return;
@@ -44,18 +42,16 @@ s_teardown(void)
 }
 
 static const char *
-s_path(const char *name)
-{
+s_path(const char *name) {
     static char p[4][256];
-    static int next;
-    char *out = p[next++ % 4];
+    static int  next;
+    char       *out = p[next++ % 4];
     snprintf(out, sizeof p[0], "%s/%s", s_dir, name);
     return out;
 }
 
 static void
-s_be32(unsigned char *p, uint32_t v)
-{
+s_be32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)(v >> 24);
     p[1] = (unsigned char)(v >> 16);
     p[2] = (unsigned char)(v >> 8);
@@ -66,9 +62,8 @@ s_be32(unsigned char *p, uint32_t v)
 // only the first keep bytes of that (SIZE_MAX: all), plain or gzip.
 static void
 s_write(const char *path, int gz, const uint32_t *hdr, int nh,
-        const unsigned char *data, size_t len, size_t keep)
-{
-    size_t total = 4 * (size_t)nh + len;
+        const unsigned char *data, size_t len, size_t keep) {
+    size_t         total = 4 * (size_t)nh + len;
     unsigned char *buf = malloc(total);
     ck_assert_ptr_nonnull(buf);
     for (int i = 0; i < nh; i++) {
@@ -99,8 +94,7 @@ s_write(const char *path, int gz, const uint32_t *hdr, int nh,
 // s_pixel is the value of pixel j of image i in the generated files: the
 // first two pixels spell the image index, so a loaded row names itself.
 static unsigned char
-s_pixel(size_t i, size_t j)
-{
+s_pixel(size_t i, size_t j) {
     if (j == 0) {
         return (unsigned char)(i & 0xff);
     }
@@ -111,8 +105,7 @@ s_pixel(size_t i, size_t j)
 }
 
 static unsigned char
-s_label(size_t i)
-{
+s_label(size_t i) {
     return (unsigned char)((i * 7 + 3) % 10);
 }
 
@@ -121,9 +114,8 @@ s_label(size_t i)
 static void
 s_make(const char *images, const char *labels, int gz, uint32_t n,
        uint32_t rows, uint32_t cols, unsigned char (*label)(size_t),
-       size_t img_keep)
-{
-    size_t dim = (size_t)rows * cols;
+       size_t img_keep) {
+    size_t         dim = (size_t)rows * cols;
     unsigned char *px = malloc(n * dim + 1);
     unsigned char *lb = malloc(n + 1);
     ck_assert_ptr_nonnull(px);
@@ -146,8 +138,7 @@ s_make(const char *images, const char *labels, int gz, uint32_t n,
 // the generated data, with their labels.
 static void
 s_check_rows(const ds_dataset_t *d, size_t first,
-             unsigned char (*label)(size_t))
-{
+             unsigned char (*label)(size_t)) {
     for (size_t r = 0; r < d->n; r++) {
         size_t i = first + r;
         for (size_t j = 0; j < d->dim; j++) {
@@ -159,14 +150,13 @@ s_check_rows(const ds_dataset_t *d, size_t first,
 }
 
 static void
-s_roundtrip(int gz)
-{
+s_roundtrip(int gz) {
     const char *im = s_path(gz ? "im.gz" : "im");
     const char *lb = s_path(gz ? "lb.gz" : "lb");
     s_make(im, lb, gz, 300, 4, 3, s_label, SIZE_MAX);
 
     ds_dataset_t d;
-    char err[256] = "junk";
+    char         err[256] = "junk";
     ck_assert_int_eq(ds_idx_load(&d, im, lb, 0, 0, 1, err, sizeof err), 0);
     ck_assert_str_eq(err, "");
     ck_assert_uint_eq(d.n, 300);
@@ -189,29 +179,26 @@ s_roundtrip(int gz)
     ds_dataset_fini(&d);
 }
 
-START_TEST(test_roundtrip_plain)
-{
+START_TEST(test_roundtrip_plain) {
     s_roundtrip(0);
 }
 END_TEST
 
-START_TEST(test_roundtrip_gzip)
-{
+START_TEST(test_roundtrip_gzip) {
     s_roundtrip(1);
 }
 END_TEST
 
 // Pixel 0 and 255 map to exactly 0 and 1.
-START_TEST(test_pixel_scale)
-{
+START_TEST(test_pixel_scale) {
     const unsigned char px[4] = {0, 51, 128, 255};
     const unsigned char lb[1] = {1};
-    uint32_t ih[4] = {0x00000803, 1, 2, 2};
-    uint32_t lh[2] = {0x00000801, 1};
+    uint32_t            ih[4] = {0x00000803, 1, 2, 2};
+    uint32_t            lh[2] = {0x00000801, 1};
     s_write(s_path("im"), 0, ih, 4, px, 4, SIZE_MAX);
     s_write(s_path("lb"), 0, lh, 2, lb, 1, SIZE_MAX);
     ds_dataset_t d;
-    char err[256];
+    char         err[256];
     ck_assert_int_eq(
         ds_idx_load(&d, s_path("im"), s_path("lb"), 0, 0, 1, err, sizeof err),
         0);
@@ -228,18 +215,17 @@ END_TEST
 // that cover each example exactly once, sizes differing by at most one, and
 // all agree on the number of classes of the whole file.
 static void
-s_partitions(int gz, size_t limit, size_t want_m)
-{
+s_partitions(int gz, size_t limit, size_t want_m) {
     const char *im = s_path("pim");
     const char *lb = s_path("plb");
     s_make(im, lb, gz, 103, 2, 2, s_label, SIZE_MAX);
     const unsigned counts[] = {1, 2, 3, 7, 10, 13};
     for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
         unsigned P = counts[c];
-        size_t next = 0;
+        size_t   next = 0;
         for (unsigned p = 0; p < P; p++) {
             ds_dataset_t d;
-            char err[256];
+            char         err[256];
             int rc = ds_idx_load(&d, im, lb, limit, p, P, err, sizeof err);
             ck_assert_msg(rc == 0, "P=%u p=%u: %d %s", P, p, rc, err);
             ck_assert_int_eq(d.classes, 10);
@@ -254,23 +240,21 @@ s_partitions(int gz, size_t limit, size_t want_m)
     }
 }
 
-START_TEST(test_partitions_cover_once)
-{
+START_TEST(test_partitions_cover_once) {
     s_partitions(0, 0, 103);
     s_partitions(1, 0, 103);
 }
 END_TEST
 
-START_TEST(test_limit)
-{
+START_TEST(test_limit) {
     s_partitions(0, 50, 50);
     s_partitions(1, 1000, 103);
 
     ds_dataset_t d;
-    char err[256];
-    ck_assert_int_eq(ds_idx_load(&d, s_path("pim"), s_path("plb"), 5, 0, 1,
-                                 err, sizeof err),
-                     0);
+    char         err[256];
+    ck_assert_int_eq(
+        ds_idx_load(&d, s_path("pim"), s_path("plb"), 5, 0, 1, err, sizeof err),
+        0);
     ck_assert_uint_eq(d.n, 5);
     s_check_rows(&d, 0, s_label);
     ds_dataset_fini(&d);
@@ -278,22 +262,20 @@ START_TEST(test_limit)
 END_TEST
 
 static unsigned char
-s_label_max_last(size_t i)
-{
+s_label_max_last(size_t i) {
     return i == 99 ? 6 : (unsigned char)(i % 2);
 }
 
 // The number of classes comes from the whole label file, even when the
 // limit or the partition never sees the largest label.
-START_TEST(test_classes_from_whole_file)
-{
+START_TEST(test_classes_from_whole_file) {
     s_make(s_path("im"), s_path("lb"), 0, 100, 1, 2, s_label_max_last,
            SIZE_MAX);
     ds_dataset_t d;
-    char err[256];
-    ck_assert_int_eq(ds_idx_load(&d, s_path("im"), s_path("lb"), 10, 0, 2,
-                                 err, sizeof err),
-                     0);
+    char         err[256];
+    ck_assert_int_eq(
+        ds_idx_load(&d, s_path("im"), s_path("lb"), 10, 0, 2, err, sizeof err),
+        0);
     ck_assert_uint_eq(d.n, 5);
     ck_assert_int_eq(d.classes, 7);
     s_check_rows(&d, 0, s_label_max_last);
@@ -302,17 +284,15 @@ START_TEST(test_classes_from_whole_file)
 END_TEST
 
 static unsigned char
-s_label_zero(size_t i)
-{
+s_label_zero(size_t i) {
     (void)i;
     return 0;
 }
 
-START_TEST(test_at_least_two_classes)
-{
+START_TEST(test_at_least_two_classes) {
     s_make(s_path("im"), s_path("lb"), 1, 4, 1, 1, s_label_zero, SIZE_MAX);
     ds_dataset_t d;
-    char err[256];
+    char         err[256];
     ck_assert_int_eq(
         ds_idx_load(&d, s_path("im"), s_path("lb"), 0, 0, 1, err, sizeof err),
         0);
@@ -326,10 +306,9 @@ END_TEST
 static void
 s_expect_fail(const char *im, const char *lb, size_t limit, unsigned part,
               unsigned nparts, int want_rc, const char *sub1,
-              const char *sub2)
-{
+              const char *sub2) {
     ds_dataset_t d;
-    char err[512];
+    char         err[512];
     memset(err, 'x', sizeof err);
     int rc = ds_idx_load(&d, im, lb, limit, part, nparts, err, sizeof err);
     ck_assert_msg(rc == want_rc, "rc %d, want %d (%s)", rc, want_rc, err);
@@ -338,19 +317,16 @@ s_expect_fail(const char *im, const char *lb, size_t limit, unsigned part,
     ck_assert_ptr_null(d.y);
     ck_assert_uint_eq(d.n, 0);
     if (sub1 != NULL) {
-        ck_assert_msg(strstr(err, sub1) != NULL, "'%s' not in '%s'", sub1,
-                      err);
+        ck_assert_msg(strstr(err, sub1) != NULL, "'%s' not in '%s'", sub1, err);
     }
     if (sub2 != NULL) {
-        ck_assert_msg(strstr(err, sub2) != NULL, "'%s' not in '%s'", sub2,
-                      err);
+        ck_assert_msg(strstr(err, sub2) != NULL, "'%s' not in '%s'", sub2, err);
     }
 }
 
 // A cut image file fails in every partition, including those whose slice
 // is complete, so workers agree on whether the file is usable.
-START_TEST(test_truncated_images)
-{
+START_TEST(test_truncated_images) {
     for (int gz = 0; gz <= 1; gz++) {
         const char *im = s_path("tim");
         const char *lb = s_path("tlb");
@@ -368,10 +344,9 @@ START_TEST(test_truncated_images)
 }
 END_TEST
 
-START_TEST(test_truncated_labels)
-{
+START_TEST(test_truncated_labels) {
     unsigned char lb[5] = {1, 2, 3, 4, 5};
-    uint32_t lh[2] = {0x00000801, 10};
+    uint32_t      lh[2] = {0x00000801, 10};
     s_make(s_path("im"), s_path("lb"), 0, 10, 2, 2, s_label, SIZE_MAX);
     s_write(s_path("lb"), 0, lh, 2, lb, 5, SIZE_MAX);
     s_expect_fail(s_path("im"), s_path("lb"), 0, 0, 1, -EPROTO, s_path("lb"),
@@ -380,8 +355,7 @@ START_TEST(test_truncated_labels)
 END_TEST
 
 // A gzip file cut in the middle of its compressed stream.
-START_TEST(test_truncated_gzip_stream)
-{
+START_TEST(test_truncated_gzip_stream) {
     const char *im = s_path("cim.gz");
     const char *lb = s_path("clb.gz");
     s_make(im, lb, 1, 2000, 28, 28, s_label, SIZE_MAX);
@@ -393,8 +367,7 @@ START_TEST(test_truncated_gzip_stream)
 }
 END_TEST
 
-START_TEST(test_bad_magic)
-{
+START_TEST(test_bad_magic) {
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -404,17 +377,15 @@ START_TEST(test_bad_magic)
 
     // Not an IDX file at all, plain or gzip.
     const unsigned char text[] = "hello, this is not an idx file";
-    uint32_t none[1] = {0x7f454c46};
+    uint32_t            none[1] = {0x7f454c46};
     s_write(s_path("junk"), 0, none, 1, text, sizeof text, SIZE_MAX);
     s_expect_fail(s_path("junk"), lb, 0, 0, 1, -EPROTO, "junk", "magic");
     s_write(s_path("junk.gz"), 1, none, 1, text, sizeof text, SIZE_MAX);
-    s_expect_fail(s_path("junk.gz"), lb, 0, 0, 1, -EPROTO, "junk.gz",
-                  "magic");
+    s_expect_fail(s_path("junk.gz"), lb, 0, 0, 1, -EPROTO, "junk.gz", "magic");
 }
 END_TEST
 
-START_TEST(test_bad_dims)
-{
+START_TEST(test_bad_dims) {
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -431,20 +402,18 @@ START_TEST(test_bad_dims)
 }
 END_TEST
 
-START_TEST(test_count_mismatch)
-{
+START_TEST(test_count_mismatch) {
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 1, 10, 2, 2, s_label, SIZE_MAX);
     unsigned char labels[9] = {0};
-    uint32_t lh[2] = {0x00000801, 9};
+    uint32_t      lh[2] = {0x00000801, 9};
     s_write(lb, 1, lh, 2, labels, 9, SIZE_MAX);
     s_expect_fail(im, lb, 0, 0, 1, -EINVAL, "10 images", "9 labels");
 }
 END_TEST
 
-START_TEST(test_missing_file)
-{
+START_TEST(test_missing_file) {
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -456,8 +425,7 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
-START_TEST(test_bad_arguments)
-{
+START_TEST(test_bad_arguments) {
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 3, 2, 2, s_label, SIZE_MAX);
@@ -480,8 +448,7 @@ START_TEST(test_bad_arguments)
 END_TEST
 
 Suite *
-ds_idx_suite(void)
-{
+ds_idx_suite(void) {
     Suite *s = suite_create("idx");
     TCase *tc = tcase_create("core");
 

@@ -7,8 +7,7 @@
 #include "tests/unit/suites.h"
 
 static void
-s_close(const float *got, const double *want, int n)
-{
+s_close(const float *got, const double *want, int n) {
     for (int i = 0; i < n; i++) {
         ck_assert_msg(fabs(got[i] - want[i]) <= 1e-6 + 1e-5 * fabs(want[i]),
                       "element %d: got %.9g want %.9g", i, got[i], want[i]);
@@ -16,15 +15,12 @@ s_close(const float *got, const double *want, int n)
 }
 
 // ALGORITHMS.md section 1, SGD lr=0.1 from theta0 = [1, -2, 0.5].
-START_TEST(test_sgd_vectors)
-{
-    float        w[3] = {1.0f, -2.0f, 0.5f};
-    const float  g[3][3] = {{0.1f, -0.2f, 0.0f},
-                            {-0.5f, 0.4f, 0.3f},
-                            {0.25f, 0.1f, -0.05f}};
-    const double want[3][3] = {{0.99, -1.98, 0.5},
-                               {1.04, -2.02, 0.47},
-                               {1.015, -2.03, 0.475}};
+START_TEST(test_sgd_vectors) {
+    float       w[3] = {1.0f, -2.0f, 0.5f};
+    const float g[3][3] = {
+        {0.1f, -0.2f, 0.0f}, {-0.5f, 0.4f, 0.3f}, {0.25f, 0.1f, -0.05f}};
+    const double want[3][3] = {
+        {0.99, -1.98, 0.5}, {1.04, -2.02, 0.47}, {1.015, -2.03, 0.475}};
     for (int t = 0; t < 3; t++) {
         ds_sgd_apply(w, g[t], 3, 0.1f);
         s_close(w, want[t], 3);
@@ -35,8 +31,7 @@ END_TEST
 // The Downpour sanity identity of ALGORITHMS.md section 9: on
 // f = 0.5 * sum a_i x_i^2 with a = [1, 3, 0.25], SGD at 0.1 gives
 // step 0 [0.9, -1.4, 0.4875] ... step 5 [0.531441, -0.235298, 0.429534151].
-START_TEST(test_sgd_quadratic)
-{
+START_TEST(test_sgd_quadratic) {
     float        w[3] = {1.0f, -2.0f, 0.5f};
     const float  a[3] = {1.0f, 3.0f, 0.25f};
     const double want[6][3] = {{0.9, -1.4, 0.4875},
@@ -56,17 +51,13 @@ START_TEST(test_sgd_quadratic)
 }
 END_TEST
 
-START_TEST(test_cosine)
-{
-    ds_schedule_t s = {.kind = DS_SCHEDULE_COSINE,
-                       .lr = 0.2,
-                       .lr_min = 0.0,
-                       .total = 1000};
+START_TEST(test_cosine) {
+    ds_schedule_t s = {
+        .kind = DS_SCHEDULE_COSINE, .lr = 0.2, .lr_min = 0.0, .total = 1000};
     ck_assert_double_eq_tol(ds_schedule_lr(&s, 0), 0.2, 1e-15);
     ck_assert_double_eq_tol(ds_schedule_lr(&s, 500), 0.1, 1e-15);
     // (1 + cos(pi/4)) / 2 * 0.2 = 0.170710678...
-    ck_assert_double_eq_tol(ds_schedule_lr(&s, 250), 0.1707106781186548,
-                            1e-12);
+    ck_assert_double_eq_tol(ds_schedule_lr(&s, 250), 0.1707106781186548, 1e-12);
     ck_assert_double_eq_tol(ds_schedule_lr(&s, 1000), 0.0, 1e-15);
     ck_assert_double_eq_tol(ds_schedule_lr(&s, 5000), 0.0, 1e-15);
     s.lr_min = 0.02;
@@ -81,8 +72,7 @@ START_TEST(test_cosine)
 }
 END_TEST
 
-START_TEST(test_constant_and_parse)
-{
+START_TEST(test_constant_and_parse) {
     ds_schedule_t s = {.kind = DS_SCHEDULE_CONSTANT, .lr = 0.05};
     ck_assert_double_eq(ds_schedule_lr(&s, 0), 0.05);
     ck_assert_double_eq(ds_schedule_lr(&s, 123456), 0.05);
@@ -92,8 +82,7 @@ START_TEST(test_constant_and_parse)
 }
 END_TEST
 
-START_TEST(test_finite)
-{
+START_TEST(test_finite) {
     float g[37];
     for (int i = 0; i < 37; i++) {
         g[i] = (float)i - 18.5f;
@@ -110,8 +99,7 @@ START_TEST(test_finite)
 END_TEST
 
 Suite *
-ds_optim_suite(void)
-{
+ds_optim_suite(void) {
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("rules");
     tcase_add_test(tc, test_sgd_vectors);

@@ -15,15 +15,13 @@
 static char s_dir[64]; // per-test temporary directory
 
 static void
-s_setup(void)
-{
+s_setup(void) {
     snprintf(s_dir, sizeof s_dir, "/tmp/ds_st_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(s_dir));
 }
 
 static void
-s_teardown(void)
-{
+s_teardown(void) {
     DIR *dir = opendir(s_dir);
     if (dir == NULL) {
         return;
@@ -45,19 +43,17 @@ s_teardown(void)
 }
 
 static const char *
-s_path(const char *name)
-{
+s_path(const char *name) {
     static char p[2][256];
-    static int next;
-    char *out = p[next++ % 2];
+    static int  next;
+    char       *out = p[next++ % 2];
     snprintf(out, sizeof p[0], "%s/%s", s_dir, name);
     return out;
 }
 
 // s_slurp returns the whole file (caller frees) and its size in *len.
 static unsigned char *
-s_slurp(const char *path, size_t *len)
-{
+s_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
@@ -74,11 +70,10 @@ s_slurp(const char *path, size_t *len)
 
 // s_entries counts the directory entries of s_dir besides . and ..
 static int
-s_entries(void)
-{
+s_entries(void) {
     DIR *dir = opendir(s_dir);
     ck_assert_ptr_nonnull(dir);
-    int n = 0;
+    int            n = 0;
     struct dirent *e;
     while ((e = readdir(dir)) != NULL) {
         n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
@@ -92,9 +87,8 @@ s_entries(void)
 // followed by at most 7 spaces, then exactly the data bytes given.
 static void
 s_check_file(const char *path, const char *json, const unsigned char *data,
-             size_t data_len)
-{
-    size_t len = 0;
+             size_t data_len) {
+    size_t         len = 0;
     unsigned char *buf = s_slurp(path, &len);
     ck_assert_uint_ge(len, 8);
     uint64_t n = 0;
@@ -106,8 +100,8 @@ s_check_file(const char *path, const char *json, const unsigned char *data,
     size_t jl = strlen(json);
     ck_assert_uint_ge(n, jl);
     ck_assert_uint_lt(n - jl, 8);
-    ck_assert_msg(memcmp(buf + 8, json, jl) == 0, "header is '%.*s'",
-                  (int)n, (const char *)buf + 8);
+    ck_assert_msg(memcmp(buf + 8, json, jl) == 0, "header is '%.*s'", (int)n,
+                  (const char *)buf + 8);
     for (size_t i = jl; i < n; i++) {
         ck_assert_int_eq(buf[8 + i], ' ');
     }
@@ -118,8 +112,7 @@ s_check_file(const char *path, const char *json, const unsigned char *data,
 // s_le32 appends the little-endian bytes of float v, built from its bit
 // pattern by shifts so the expectation does not depend on the host.
 static void
-s_le32(unsigned char *out, float v)
-{
+s_le32(unsigned char *out, float v) {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 4; i++) {
@@ -127,17 +120,16 @@ s_le32(unsigned char *out, float v)
     }
 }
 
-START_TEST(test_two_tensors_with_metadata)
-{
-    const float w[6] = {1.0f, -2.0f, 0.5f, 3.25f, -0.0f, 1e-3f};
-    const float b[3] = {0.25f, -1.5f, 100.0f};
+START_TEST(test_two_tensors_with_metadata) {
+    const float       w[6] = {1.0f, -2.0f, 0.5f, 3.25f, -0.0f, 1e-3f};
+    const float       b[3] = {0.25f, -1.5f, 100.0f};
     const ds_tensor_t t[2] = {
         {.name = "weight", .data = w, .ndim = 2, .shape = {2, 3}},
         {.name = "bias", .data = b, .ndim = 1, .shape = {3}},
     };
     const char *const meta[] = {"step", "42", "job", "fashion mnist", NULL};
-    const char *path = s_path("model.safetensors");
-    char err[256] = "junk";
+    const char       *path = s_path("model.safetensors");
+    char              err[256] = "junk";
     ck_assert_int_eq(ds_safetensors_write(path, t, 2, meta, err, sizeof err),
                      0);
     ck_assert_str_eq(err, "");
@@ -162,7 +154,7 @@ START_TEST(test_two_tensors_with_metadata)
     s_check_file(path, json, data, sizeof data);
 
     // The JSON is 171 bytes: 8 + 171 is padded to 184, a 176-byte header.
-    size_t len = 0;
+    size_t         len = 0;
     unsigned char *buf = s_slurp(path, &len);
     ck_assert_uint_eq(strlen(json), 171);
     ck_assert_uint_eq(buf[0], 176);
@@ -177,37 +169,32 @@ START_TEST(test_two_tensors_with_metadata)
 }
 END_TEST
 
-START_TEST(test_no_metadata)
-{
-    const float v[1] = {2.0f};
-    const ds_tensor_t t[1] = {{.name = "x", .data = v, .ndim = 1,
-                               .shape = {1}}};
-    const char *json = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],"
-                       "\"data_offsets\":[0,4]}}";
+START_TEST(test_no_metadata) {
+    const float       v[1] = {2.0f};
+    const ds_tensor_t t[1] = {
+        {.name = "x", .data = v, .ndim = 1, .shape = {1}}};
+    const char         *json = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],"
+                               "\"data_offsets\":[0,4]}}";
     const unsigned char data[4] = {0x00, 0x00, 0x00, 0x40}; // 2.0f
-    char err[128];
-    ck_assert_int_eq(ds_safetensors_write(s_path("a"), t, 1, NULL, err,
-                                          sizeof err),
-                     0);
+    char                err[128];
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("a"), t, 1, NULL, err, sizeof err), 0);
     s_check_file(s_path("a"), json, data, 4);
     const char *const empty[] = {NULL};
-    ck_assert_int_eq(ds_safetensors_write(s_path("b"), t, 1, empty, err,
-                                          sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("b"), t, 1, empty, err, sizeof err), 0);
     s_check_file(s_path("b"), json, data, 4);
     // No tensors at all, only metadata.
     const char *const meta[] = {"k", "v", NULL};
-    ck_assert_int_eq(ds_safetensors_write(s_path("c"), NULL, 0, meta, err,
-                                          sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("c"), NULL, 0, meta, err, sizeof err), 0);
     s_check_file(s_path("c"), "{\"__metadata__\":{\"k\":\"v\"}}", NULL, 0);
 }
 END_TEST
 
 // Shapes of up to four dimensions, and an empty tensor with no data.
-START_TEST(test_shapes)
-{
-    float v[24];
+START_TEST(test_shapes) {
+    float         v[24];
     unsigned char data[96];
     for (int i = 0; i < 24; i++) {
         v[i] = (float)i * 0.5f;
@@ -218,9 +205,8 @@ START_TEST(test_shapes)
         {.name = "t4", .data = v, .ndim = 4, .shape = {1, 2, 3, 4}},
     };
     char err[128];
-    ck_assert_int_eq(ds_safetensors_write(s_path("s"), t, 2, NULL, err,
-                                          sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("s"), t, 2, NULL, err, sizeof err), 0);
     s_check_file(s_path("s"),
                  "{\"empty\":{\"dtype\":\"F32\",\"shape\":[0,5],"
                  "\"data_offsets\":[0,0]},"
@@ -231,16 +217,14 @@ START_TEST(test_shapes)
 END_TEST
 
 // Quotes, backslashes and control characters are escaped; UTF-8 passes.
-START_TEST(test_json_escaping)
-{
-    const float v[1] = {0.0f};
-    const ds_tensor_t t[1] = {{.name = "a\"b\\c\nd", .data = v, .ndim = 1,
-                               .shape = {1}}};
+START_TEST(test_json_escaping) {
+    const float       v[1] = {0.0f};
+    const ds_tensor_t t[1] = {
+        {.name = "a\"b\\c\nd", .data = v, .ndim = 1, .shape = {1}}};
     const char *const meta[] = {"note", "caf\xc3\xa9\ttab", NULL};
-    char err[128];
-    ck_assert_int_eq(ds_safetensors_write(s_path("e"), t, 1, meta, err,
-                                          sizeof err),
-                     0);
+    char              err[128];
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("e"), t, 1, meta, err, sizeof err), 0);
     const unsigned char zero[4] = {0};
     s_check_file(s_path("e"),
                  "{\"a\\\"b\\\\c\\u000ad\":{\"dtype\":\"F32\",\"shape\":[1],"
@@ -251,21 +235,19 @@ START_TEST(test_json_escaping)
 END_TEST
 
 // Every header length is padded so that the data starts 8-byte aligned.
-START_TEST(test_padding_all_lengths)
-{
-    const float v[1] = {1.0f};
+START_TEST(test_padding_all_lengths) {
+    const float   v[1] = {1.0f};
     unsigned char data[4];
     s_le32(data, 1.0f);
     for (int len = 1; len <= 16; len++) {
         char name[17];
         memset(name, 'n', (size_t)len);
         name[len] = '\0';
-        const ds_tensor_t t[1] = {{.name = name, .data = v, .ndim = 1,
-                                   .shape = {1}}};
+        const ds_tensor_t t[1] = {
+            {.name = name, .data = v, .ndim = 1, .shape = {1}}};
         char err[128];
-        ck_assert_int_eq(ds_safetensors_write(s_path("p"), t, 1, NULL, err,
-                                              sizeof err),
-                         0);
+        ck_assert_int_eq(
+            ds_safetensors_write(s_path("p"), t, 1, NULL, err, sizeof err), 0);
         char json[128];
         snprintf(json, sizeof json,
                  "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],"
@@ -277,15 +259,14 @@ START_TEST(test_padding_all_lengths)
 END_TEST
 
 // A second write replaces the first whole, and leaves no temporary file.
-START_TEST(test_replace)
-{
-    const float a[2] = {1.0f, 2.0f};
-    const float b[1] = {3.0f};
-    const ds_tensor_t ta[1] = {{.name = "x", .data = a, .ndim = 1,
-                                .shape = {2}}};
-    const ds_tensor_t tb[1] = {{.name = "x", .data = b, .ndim = 1,
-                                .shape = {1}}};
-    char err[128];
+START_TEST(test_replace) {
+    const float       a[2] = {1.0f, 2.0f};
+    const float       b[1] = {3.0f};
+    const ds_tensor_t ta[1] = {
+        {.name = "x", .data = a, .ndim = 1, .shape = {2}}};
+    const ds_tensor_t tb[1] = {
+        {.name = "x", .data = b, .ndim = 1, .shape = {1}}};
+    char        err[128];
     const char *path = s_path("ckpt");
     ck_assert_int_eq(ds_safetensors_write(path, ta, 1, NULL, err, sizeof err),
                      0);
@@ -301,16 +282,14 @@ START_TEST(test_replace)
 }
 END_TEST
 
-START_TEST(test_unwritable_directory)
-{
-    const float v[1] = {1.0f};
-    const ds_tensor_t t[1] = {{.name = "x", .data = v, .ndim = 1,
-                               .shape = {1}}};
+START_TEST(test_unwritable_directory) {
+    const float       v[1] = {1.0f};
+    const ds_tensor_t t[1] = {
+        {.name = "x", .data = v, .ndim = 1, .shape = {1}}};
     char err[256];
 
     const char *missing = s_path("no-such-dir/model.safetensors");
-    ck_assert_int_eq(ds_safetensors_write(missing, t, 1, NULL, err,
-                                          sizeof err),
+    ck_assert_int_eq(ds_safetensors_write(missing, t, 1, NULL, err, sizeof err),
                      -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, missing));
 
@@ -319,8 +298,7 @@ START_TEST(test_unwritable_directory)
     ck_assert_ptr_nonnull(f);
     fclose(f);
     const char *through = s_path("plain/model.safetensors");
-    ck_assert_int_eq(ds_safetensors_write(through, t, 1, NULL, err,
-                                          sizeof err),
+    ck_assert_int_eq(ds_safetensors_write(through, t, 1, NULL, err, sizeof err),
                      -ENOTDIR);
     ck_assert_ptr_nonnull(strstr(err, through));
 
@@ -328,17 +306,16 @@ START_TEST(test_unwritable_directory)
     if (geteuid() != 0) {
         ck_assert_int_eq(mkdir(s_path("ro"), 0500), 0);
         const char *ro = s_path("ro/model.safetensors");
-        ck_assert_int_eq(ds_safetensors_write(ro, t, 1, NULL, err,
-                                              sizeof err),
+        ck_assert_int_eq(ds_safetensors_write(ro, t, 1, NULL, err, sizeof err),
                          -EACCES);
         ck_assert_ptr_nonnull(strstr(err, ro));
     }
     // The target being a directory: the rename fails and the temporary
     // file is removed.
     ck_assert_int_eq(mkdir(s_path("isdir"), 0700), 0);
-    ck_assert_int_eq(ds_safetensors_write(s_path("isdir"), t, 1, NULL, err,
-                                          sizeof err),
-                     -EISDIR);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("isdir"), t, 1, NULL, err, sizeof err),
+        -EISDIR);
     ck_assert_ptr_nonnull(strstr(err, "rename"));
     ck_assert_int_eq(s_entries(), geteuid() != 0 ? 3 : 2);
 }
@@ -348,20 +325,18 @@ END_TEST
 // sub, and that no file was created.
 static void
 s_expect_einval(const ds_tensor_t *t, size_t n, const char *const *meta,
-                const char *sub)
-{
+                const char *sub) {
     char err[256];
     memset(err, 'x', sizeof err);
-    ck_assert_int_eq(ds_safetensors_write(s_path("bad"), t, n, meta, err,
-                                          sizeof err),
-                     -EINVAL);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("bad"), t, n, meta, err, sizeof err),
+        -EINVAL);
     ck_assert_ptr_nonnull(memchr(err, '\0', sizeof err));
     ck_assert_msg(strstr(err, sub) != NULL, "'%s' not in '%s'", sub, err);
     ck_assert_int_eq(s_entries(), 0);
 }
 
-START_TEST(test_bad_arguments)
-{
+START_TEST(test_bad_arguments) {
     const float v[4] = {0};
     ds_tensor_t t[2] = {
         {.name = "a", .data = v, .ndim = 1, .shape = {2}},
@@ -392,8 +367,7 @@ START_TEST(test_bad_arguments)
     const char *const meta_dup[] = {"k", "1", "k", "2", NULL};
     s_expect_einval(t, 2, meta_null_value, "NULL value");
     s_expect_einval(t, 2, meta_dup, "twice");
-    ck_assert_int_eq(ds_safetensors_write(NULL, t, 2, NULL, NULL, 0),
-                     -EINVAL);
+    ck_assert_int_eq(ds_safetensors_write(NULL, t, 2, NULL, NULL, 0), -EINVAL);
     ck_assert_int_eq(ds_safetensors_write(s_path("z"), NULL, 1, NULL, NULL, 0),
                      -EINVAL);
     // A tensor whose byte size overflows 64 bits.
@@ -401,16 +375,15 @@ START_TEST(test_bad_arguments)
     t[1].shape[0] = (uint64_t)1 << 62;
     t[1].shape[1] = 4;
     char err[128];
-    ck_assert_int_eq(ds_safetensors_write(s_path("big"), t, 2, NULL, err,
-                                          sizeof err),
-                     -EOVERFLOW);
+    ck_assert_int_eq(
+        ds_safetensors_write(s_path("big"), t, 2, NULL, err, sizeof err),
+        -EOVERFLOW);
     ck_assert_int_eq(s_entries(), 0);
 }
 END_TEST
 
 Suite *
-ds_safetensors_suite(void)
-{
+ds_safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("core");
 

@@ -14,8 +14,7 @@
 // s_lcg is a tiny local generator, so these tests do not depend on
 // common/rng: uniform in [lo, hi).
 static double
-s_lcg(uint64_t *state, double lo, double hi)
-{
+s_lcg(uint64_t *state, double lo, double hi) {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     return lo + (hi - lo) * (double)(*state >> 11) * 0x1.0p-53;
 }
@@ -25,15 +24,14 @@ s_lcg(uint64_t *state, double lo, double hi)
 static double
 s_ref_loss(const double *w, const float *x, const uint8_t *y,
            const uint32_t *idx, size_t n, size_t dim, int classes,
-           size_t *correct)
-{
+           size_t *correct) {
     double total = 0.0;
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         const float *xi = x + idx[i] * dim;
-        double z[16];
-        double sum = 0.0;
-        int best = 0;
+        double       z[16];
+        double       sum = 0.0;
+        int          best = 0;
         for (int j = 0; j < classes; j++) {
             z[j] = w[(size_t)classes * dim + j];
             for (size_t d = 0; d < dim; d++) {
@@ -53,8 +51,7 @@ s_ref_loss(const double *w, const float *x, const uint8_t *y,
     return total / (double)n;
 }
 
-START_TEST(test_ws_init)
-{
+START_TEST(test_ws_init) {
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 0, 5, 3), -EINVAL);
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 8, 0, 3), -EINVAL);
@@ -89,15 +86,14 @@ END_TEST
 // The analytic gradient matches central differences of the double
 // reference loss: with h = 1e-5 the difference quotient is exact to about
 // 1e-10, so the tolerance only has to cover float rounding in the module.
-START_TEST(test_gradient_matches_finite_differences)
-{
+START_TEST(test_gradient_matches_finite_differences) {
     enum { DIM = 5, K = 3, NX = 10, N = 4 };
     const size_t np = ds_softmax_num_params(DIM, K);
-    uint64_t st = 12345;
-    float x[NX * DIM];
-    uint8_t y[NX];
-    float w[DIM * K + K];
-    double wd[DIM * K + K];
+    uint64_t     st = 12345;
+    float        x[NX * DIM];
+    uint8_t      y[NX];
+    float        w[DIM * K + K];
+    double       wd[DIM * K + K];
     for (size_t i = 0; i < NX * DIM; i++) {
         x[i] = (float)s_lcg(&st, 0.0, 1.0);
     }
@@ -146,8 +142,7 @@ END_TEST
 // ln K, the bias gradient is 1/K - (frequency of the class in the batch),
 // and grad W[j] = mean_i (1/K - [y_i = j]) x_i. All logits tie, and the
 // first largest logit, class 0, is the prediction.
-START_TEST(test_zero_params_hand_values)
-{
+START_TEST(test_zero_params_hand_values) {
     enum { DIM = 5, K = 3, N = 4 };
     const float x[N * DIM] = {
         1, 0, 2, 0, -1, //
@@ -155,10 +150,10 @@ START_TEST(test_zero_params_hand_values)
         2, 2, 0, 0, 1,  //
         0, 0, 1, 1, 1,  //
     };
-    const uint8_t y[N] = {0, 2, 2, 1};
+    const uint8_t  y[N] = {0, 2, 2, 1};
     const uint32_t idx[N] = {0, 1, 2, 3};
-    float w[DIM * K + K] = {0};
-    float grad[DIM * K + K];
+    float          w[DIM * K + K] = {0};
+    float          grad[DIM * K + K];
 
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, N, DIM, K), 0);
@@ -193,21 +188,20 @@ START_TEST(test_zero_params_hand_values)
 END_TEST
 
 // W = 10 I on one-hot inputs predicts the hot index; 3 of 6 labels agree.
-START_TEST(test_accuracy_counting)
-{
+START_TEST(test_accuracy_counting) {
     enum { K = 4, N = 6 };
     float w[K * K + K] = {0};
     for (int j = 0; j < K; j++) {
         w[j * K + j] = 10.0f;
     }
-    const int hot[N] = {0, 1, 2, 3, 1, 2};
+    const int     hot[N] = {0, 1, 2, 3, 1, 2};
     const uint8_t y[N] = {0, 2, 2, 1, 1, 0};
-    float x[N * K] = {0};
+    float         x[N * K] = {0};
     for (int i = 0; i < N; i++) {
         x[i * K + hot[i]] = 1.0f;
     }
-    const uint32_t idx[N] = {0, 1, 2, 3, 4, 5};
-    float grad[K * K + K];
+    const uint32_t  idx[N] = {0, 1, 2, 3, 4, 5};
+    float           grad[K * K + K];
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, N, K, K), 0);
     size_t correct = 0;
@@ -233,14 +227,13 @@ END_TEST
 // Logits 2000 apart: the naive exp() would overflow to inf; the stable form
 // gives loss = 2000 for the wrong label and 0 for the right one, and the
 // gradient is (p - onehot) x = (1, -1) for the wrong label.
-START_TEST(test_stable_for_huge_logits)
-{
-    const float w[4] = {1000.0f, -1000.0f, 0.0f, 0.0f}; // W (2x1), b
-    const float x[2] = {1.0f, 1.0f};
-    const uint8_t y[2] = {1, 0};
-    const uint32_t wrong[1] = {0};
-    const uint32_t right[1] = {1};
-    float grad[4];
+START_TEST(test_stable_for_huge_logits) {
+    const float     w[4] = {1000.0f, -1000.0f, 0.0f, 0.0f}; // W (2x1), b
+    const float     x[2] = {1.0f, 1.0f};
+    const uint8_t   y[2] = {1, 0};
+    const uint32_t  wrong[1] = {0};
+    const uint32_t  right[1] = {1};
+    float           grad[4];
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 2, 1, 2), 0);
     size_t correct = 9;
@@ -265,14 +258,13 @@ END_TEST
 // ds_softmax_eval in blocks of max_batch equals the size-weighted mean of
 // the losses ds_softmax_grad reports for those blocks (with equal blocks,
 // their plain mean), and the double reference over all rows.
-START_TEST(test_eval_equals_block_grads)
-{
+START_TEST(test_eval_equals_block_grads) {
     enum { DIM = 7, K = 4, NMAX = 23, B = 5 };
     uint64_t st = 777;
-    float x[NMAX * DIM];
-    uint8_t y[NMAX];
-    float w[DIM * K + K];
-    double wd[DIM * K + K];
+    float    x[NMAX * DIM];
+    uint8_t  y[NMAX];
+    float    w[DIM * K + K];
+    double   wd[DIM * K + K];
     uint32_t all[NMAX];
     for (size_t i = 0; i < NMAX * DIM; i++) {
         x[i] = (float)s_lcg(&st, -1.0, 1.0);
@@ -294,7 +286,7 @@ START_TEST(test_eval_equals_block_grads)
         size_t n = sizes[c];
         double sum = 0, mean_of_blocks = 0;
         size_t correct = 0;
-        int nblocks = 0;
+        int    nblocks = 0;
         for (size_t s = 0; s < n; s += B) {
             size_t nb = n - s < B ? n - s : B;
             size_t cb = 0;
@@ -321,15 +313,14 @@ START_TEST(test_eval_equals_block_grads)
 }
 END_TEST
 
-START_TEST(test_empty_batch)
-{
+START_TEST(test_empty_batch) {
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 4, 2, 2), 0);
-    const float w[6] = {1, 2, 3, 4, 5, 6};
-    const float x[2] = {1, 1};
+    const float   w[6] = {1, 2, 3, 4, 5, 6};
+    const float   x[2] = {1, 1};
     const uint8_t y[1] = {0};
-    float grad[6] = {9, 9, 9, 9, 9, 9};
-    size_t correct = 7;
+    float         grad[6] = {9, 9, 9, 9, 9, 9};
+    size_t        correct = 7;
     ck_assert_double_eq(ds_softmax_grad(&ws, w, x, y, NULL, 0, grad, &correct),
                         0.0);
     ck_assert_uint_eq(correct, 0);
@@ -344,8 +335,7 @@ START_TEST(test_empty_batch)
 END_TEST
 
 Suite *
-ds_softmax_suite(void)
-{
+ds_softmax_suite(void) {
     Suite *s = suite_create("softmax");
     TCase *tc = tcase_create("core");
 

@@ -21,20 +21,18 @@ typedef struct {
 } s_pp_t;
 
 static void
-s_send_some(s_pp_t *p, int n)
-{
+s_send_some(s_pp_t *p, int n) {
     for (int i = 0; i < n && p->sent < TOTAL && p->sent - p->received < WINDOW;
          i++) {
-        ck_assert_int_eq(zmq_send(p->dealer.sock, &p->sent, sizeof p->sent,
-                                  ZMQ_DONTWAIT),
-                         sizeof p->sent);
+        ck_assert_int_eq(
+            zmq_send(p->dealer.sock, &p->sent, sizeof p->sent, ZMQ_DONTWAIT),
+            sizeof p->sent);
         p->sent++;
     }
 }
 
 static void
-s_on_router(ds_zsock_t *z, void *arg)
-{
+s_on_router(ds_zsock_t *z, void *arg) {
     (void)arg;
     char id[256], body[64];
     int  idn = zmq_recv(z->sock, id, sizeof id, ZMQ_DONTWAIT);
@@ -46,16 +44,14 @@ s_on_router(ds_zsock_t *z, void *arg)
 }
 
 static void
-s_closed(ds_zsock_t *z, void *arg)
-{
+s_closed(ds_zsock_t *z, void *arg) {
     (void)z;
     s_pp_t *p = arg;
     p->closed++;
 }
 
 static void
-s_finish(s_pp_t *p)
-{
+s_finish(s_pp_t *p) {
     uv_timer_stop(&p->tick);
     uv_timer_stop(&p->watchdog);
     uv_close((uv_handle_t *)&p->tick, NULL);
@@ -65,8 +61,7 @@ s_finish(s_pp_t *p)
 }
 
 static void
-s_on_dealer(ds_zsock_t *z, void *arg)
-{
+s_on_dealer(ds_zsock_t *z, void *arg) {
     s_pp_t *p = arg;
     int     v;
     ck_assert_int_eq(zmq_recv(z->sock, &v, sizeof v, ZMQ_DONTWAIT), sizeof v);
@@ -80,22 +75,19 @@ s_on_dealer(ds_zsock_t *z, void *arg)
 }
 
 static void
-s_on_tick(uv_timer_t *t)
-{
+s_on_tick(uv_timer_t *t) {
     s_send_some(t->data, 50);
 }
 
 static void
-s_on_watchdog(uv_timer_t *t)
-{
+s_on_watchdog(uv_timer_t *t) {
     s_pp_t *p = t->data;
     p->timed_out = true;
     s_finish(p);
 }
 
 static void
-s_ping_pong(const char *endpoint)
-{
+s_ping_pong(const char *endpoint) {
     s_pp_t p;
     memset(&p, 0, sizeof p);
     void *ctx = zmq_ctx_new();
@@ -103,9 +95,8 @@ s_ping_pong(const char *endpoint)
     void *r = ds_zsock_open(ctx, ZMQ_ROUTER, 0, 0);
     void *d = ds_zsock_open(ctx, ZMQ_DEALER, 0, 0);
     char  bound[256], err[256];
-    ck_assert_int_eq(ds_zsock_bind(r, endpoint, bound, sizeof bound, err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_zsock_bind(r, endpoint, bound, sizeof bound, err, sizeof err), 0);
     ck_assert_int_eq(zmq_connect(d, bound), 0);
     ck_assert_int_eq(ds_zsock_init(&p.router, &p.loop, r, s_on_router, &p), 0);
     ck_assert_int_eq(ds_zsock_init(&p.dealer, &p.loop, d, s_on_dealer, &p), 0);
@@ -123,20 +114,17 @@ s_ping_pong(const char *endpoint)
     ck_assert_int_eq(zmq_ctx_term(ctx), 0);
 }
 
-START_TEST(test_ping_pong_inproc)
-{
+START_TEST(test_ping_pong_inproc) {
     s_ping_pong("inproc://pp");
 }
 END_TEST
 
-START_TEST(test_ping_pong_tcp)
-{
+START_TEST(test_ping_pong_tcp) {
     s_ping_pong("tcp://127.0.0.1:*");
 }
 END_TEST
 
-START_TEST(test_advertise)
-{
+START_TEST(test_advertise) {
     char out[256];
     ck_assert_int_eq(ds_endpoint_advertise("tcp://0.0.0.0:41234", "10.0.0.5",
                                            out, sizeof out),
@@ -147,17 +135,16 @@ START_TEST(test_advertise)
                                            sizeof out),
                      0);
     ck_assert_str_eq(out, "tcp://nat.example:9000");
-    ck_assert_int_eq(ds_endpoint_advertise("tcp://127.0.0.1:5", "server-1",
-                                           out, sizeof out),
-                     0);
+    ck_assert_int_eq(
+        ds_endpoint_advertise("tcp://127.0.0.1:5", "server-1", out, sizeof out),
+        0);
     ck_assert_str_eq(out, "tcp://server-1:5");
     ck_assert_int_eq(ds_endpoint_advertise("nonsense", "h", out, sizeof out),
                      -EINVAL);
 }
 END_TEST
 
-START_TEST(test_bind_in_use)
-{
+START_TEST(test_bind_in_use) {
     void *ctx = zmq_ctx_new();
     void *a = ds_zsock_open(ctx, ZMQ_ROUTER, 0, 0);
     void *b = ds_zsock_open(ctx, ZMQ_ROUTER, 0, 0);
@@ -177,8 +164,7 @@ START_TEST(test_bind_in_use)
 END_TEST
 
 Suite *
-ds_zsock_suite(void)
-{
+ds_zsock_suite(void) {
     Suite *s = suite_create("zsock");
     TCase *tc = tcase_create("loop");
     tcase_set_timeout(tc, 30);
