@@ -30,7 +30,8 @@ static const s_cmd_t s_cmds[] = {
 };
 
 static void
-s_usage(FILE *f) {
+s_usage(FILE *f)
+{
     fprintf(f, "usage: descent <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
         fprintf(f, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].what);
@@ -40,7 +41,8 @@ s_usage(FILE *f) {
 }
 
 static void
-s_command_help(const s_cmd_t *c) {
+s_command_help(const s_cmd_t *c)
+{
     printf("usage: descent %s %s\n\n%s.\n\n", c->name, c->args, c->what);
     size_t need = ds_config_usage(NULL, 0);
     char  *buf = malloc(need + 1);
@@ -52,7 +54,8 @@ s_command_help(const s_cmd_t *c) {
 }
 
 int
-main(int argc, char **argv) {
+main(int argc, char **argv)
+{
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         s_usage(argc < 2 ? stderr : stdout);

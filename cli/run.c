@@ -38,7 +38,8 @@ typedef struct {
 } s_run_t;
 
 static void
-s_kill_all(s_run_t *r, int sig) {
+s_kill_all(s_run_t *r, int sig)
+{
     for (int i = 0; i < r->nkids; i++) {
         if (r->kids[i].running) {
             uv_process_kill(&r->kids[i].proc, sig);
@@ -47,7 +48,8 @@ s_kill_all(s_run_t *r, int sig) {
 }
 
 static void
-s_on_grace(uv_timer_t *t) {
+s_on_grace(uv_timer_t *t)
+{
     s_run_t *r = t->data;
     for (int i = 0; i < r->nkids; i++) {
         if (r->kids[i].running) {
@@ -59,7 +61,8 @@ s_on_grace(uv_timer_t *t) {
 }
 
 static void
-s_close_handles(s_run_t *r) {
+s_close_handles(s_run_t *r)
+{
     uv_timer_stop(&r->grace);
     uv_close((uv_handle_t *)&r->grace, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
@@ -67,7 +70,8 @@ s_close_handles(s_run_t *r) {
 }
 
 static void
-s_on_exit(uv_process_t *p, int64_t status, int term_signal) {
+s_on_exit(uv_process_t *p, int64_t status, int term_signal)
+{
     s_child_t *c = p->data;
     s_run_t   *r = p->loop->data;
     c->running = false;
@@ -98,7 +102,8 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal) {
 }
 
 static void
-s_on_signal(uv_signal_t *s, int signum) {
+s_on_signal(uv_signal_t *s, int signum)
+{
     s_run_t *r = s->data;
     ds_log(DS_WARN, "run", "signal %d: stopping the cluster", signum);
     r->failed = true;
@@ -110,7 +115,8 @@ s_on_signal(uv_signal_t *s, int signum) {
 // process could take it before the scheduler binds; the scheduler then
 // reports the clash clearly.
 static int
-s_free_port(void) {
+s_free_port(void)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
         return -errno;
@@ -129,7 +135,8 @@ s_free_port(void) {
 
 static int
 s_spawn(s_run_t *r, const char *exe, const char *role, int index,
-        const char *jobfile, char **extra, int nextra, char **fwd, int nfwd) {
+        const char *jobfile, char **extra, int nextra, char **fwd, int nfwd)
+{
     char *args[64 + 8];
     int   n = 0;
     args[n++] = (char *)exe;
@@ -170,7 +177,8 @@ s_spawn(s_run_t *r, const char *exe, const char *role, int index,
 }
 
 static int
-s_check_data(const ds_config_t *cfg) {
+s_check_data(const ds_config_t *cfg)
+{
     const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     for (size_t i = 0; i < 4; i++) {
@@ -188,7 +196,8 @@ s_check_data(const ds_config_t *cfg) {
 
 int
 ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
-            char **fwd, int nfwd) {
+            char **fwd, int nfwd)
+{
     if (s_check_data(cfg) != 0) {
         return 1;
     }

@@ -178,7 +178,8 @@ struct s_out {
 };
 
 static void
-s_out_init(struct s_out *o, char *buf, size_t len) {
+s_out_init(struct s_out *o, char *buf, size_t len)
+{
     o->buf = buf;
     o->len = buf != NULL ? len : 0;
     o->need = 0;
@@ -188,7 +189,8 @@ s_out_init(struct s_out *o, char *buf, size_t len) {
 }
 
 static void
-s_out_put(struct s_out *o, const char *s, size_t n) {
+s_out_put(struct s_out *o, const char *s, size_t n)
+{
     if (o->need < o->len) {
         size_t room = o->len - o->need - 1; // one byte stays for the NUL
         size_t k = n < room ? n : room;
@@ -199,7 +201,8 @@ s_out_put(struct s_out *o, const char *s, size_t n) {
 }
 
 __attribute__((format(printf, 2, 3))) static void
-s_out_printf(struct s_out *o, const char *fmt, ...) {
+s_out_printf(struct s_out *o, const char *fmt, ...)
+{
     char    tmp[S_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -211,13 +214,15 @@ s_out_printf(struct s_out *o, const char *fmt, ...) {
 }
 
 static void
-s_out_str(struct s_out *o, const char *s) {
+s_out_str(struct s_out *o, const char *s)
+{
     s_out_put(o, s, strlen(s));
 }
 
 // s_section_known says whether any row belongs to section (len bytes).
 static bool
-s_section_known(const char *section, size_t len) {
+s_section_known(const char *section, size_t len)
+{
     for (size_t i = 0; i < S_NOPTS; i++) {
         if (strlen(s_opts[i].section) == len &&
             memcmp(s_opts[i].section, section, len) == 0) {
@@ -231,7 +236,8 @@ s_section_known(const char *section, size_t len) {
 // any section. Returns the row index, -ENOENT when nothing matches, or
 // -EINVAL when section is NULL and key is in more than one section.
 static int
-s_lookup(const char *section, const char *key) {
+s_lookup(const char *section, const char *key)
+{
     int found = -ENOENT;
     for (size_t i = 0; i < S_NOPTS; i++) {
         if (strcmp(s_opts[i].key, key) != 0) {
@@ -252,7 +258,8 @@ s_lookup(const char *section, const char *key) {
 // "unknown option" or "ambiguous: [a] key, [b] key; give the section".
 static void
 s_lookup_reason(const char *section, const char *key, int rc, char *buf,
-                size_t len) {
+                size_t len)
+{
     if (section != NULL && !s_section_known(section, strlen(section))) {
         ds_err(buf, len, 0, "unknown section");
         return;
@@ -278,7 +285,8 @@ s_lookup_reason(const char *section, const char *key, int rc, char *buf,
 // "zeros|random"), or writes "" for strings, bools and uint64, whose limits
 // are their type's.
 static void
-s_bounds(const ds_opt_t *o, char *buf, size_t len) {
+s_bounds(const ds_opt_t *o, char *buf, size_t len)
+{
     ds_err(buf, len, 0, "%s", "");
     switch (o->type) {
     case DS_OPT_INT:
@@ -312,7 +320,8 @@ s_bounds(const ds_opt_t *o, char *buf, size_t len) {
 // S_ECHO_MAX characters of the value. Returns -EINVAL.
 static int
 s_bad(const ds_opt_t *o, const char *value, const char *reason, char *err,
-      size_t errlen) {
+      size_t errlen)
+{
     int         n = (int)strnlen(value, S_ECHO_MAX + 1);
     const char *more = n > S_ECHO_MAX ? "..." : "";
     ds_err(err, errlen, 0, "[%s] %s: %s (got \"%.*s%s\")", o->section, o->key,
@@ -323,7 +332,8 @@ s_bad(const ds_opt_t *o, const char *value, const char *reason, char *err,
 // s_range_reason writes "must be between 1 and 1024", "must be >= 0" or
 // "must be > 0" for o.
 static void
-s_range_reason(const ds_opt_t *o, char *buf, size_t len) {
+s_range_reason(const ds_opt_t *o, char *buf, size_t len)
+{
     char b[64];
     s_bounds(o, b, sizeof b);
     if (b[0] == '>') {
@@ -339,7 +349,8 @@ s_range_reason(const ds_opt_t *o, char *buf, size_t len) {
 // s_parse_int64 reads a whole base-10 integer with an optional sign: no
 // blanks, no trailing junk. Returns 0, -EINVAL or -ERANGE (beyond int64).
 static int
-s_parse_int64(const char *s, int64_t *out) {
+s_parse_int64(const char *s, int64_t *out)
+{
     if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+')) {
         return -EINVAL;
     }
@@ -359,7 +370,8 @@ s_parse_int64(const char *s, int64_t *out) {
 // s_parse_uint64 is s_parse_int64 for uint64_t. A minus sign is refused
 // because strtoull would silently wrap "-1" to the largest value.
 static int
-s_parse_uint64(const char *s, uint64_t *out) {
+s_parse_uint64(const char *s, uint64_t *out)
+{
     if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '+')) {
         return -EINVAL;
     }
@@ -378,7 +390,8 @@ s_parse_uint64(const char *s, uint64_t *out) {
 
 // s_parse_bool accepts true/false, yes/no, on/off and 1/0, in any case.
 static int
-s_parse_bool(const char *s, bool *out) {
+s_parse_bool(const char *s, bool *out)
+{
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
@@ -396,7 +409,8 @@ s_parse_bool(const char *s, bool *out) {
 
 // s_choice_ok says whether s is one of the '|'-separated choices.
 static bool
-s_choice_ok(const char *choices, const char *s) {
+s_choice_ok(const char *choices, const char *s)
+{
     size_t      n = strlen(s);
     const char *p = choices;
     while (*p != '\0') {
@@ -414,7 +428,8 @@ s_choice_ok(const char *choices, const char *s) {
 
 static int
 s_set_int(const ds_opt_t *o, void *field, const char *value, char *err,
-          size_t errlen) {
+          size_t errlen)
+{
     char    why[128];
     int64_t v;
     int     rc = s_parse_int64(value, &v);
@@ -439,7 +454,8 @@ s_set_int(const ds_opt_t *o, void *field, const char *value, char *err,
 
 static int
 s_set_double(const ds_opt_t *o, double *field, const char *value, char *err,
-             size_t errlen) {
+             size_t errlen)
+{
     // strtod skips leading blanks; a whole-value parse must not.
     if (value[0] == '\0' || value[0] == ' ' || value[0] == '\t' ||
         value[0] == '\n' || value[0] == '\r' || value[0] == '\v' ||
@@ -469,7 +485,8 @@ s_set_double(const ds_opt_t *o, double *field, const char *value, char *err,
 // only after every check has passed, so c is unchanged on error.
 static int
 s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
-      size_t errlen) {
+      size_t errlen)
+{
     void *field = (char *)c + o->offset;
     switch (o->type) {
     case DS_OPT_STRING:
@@ -532,7 +549,8 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
 }
 
 void
-ds_config_defaults(ds_config_t *c) {
+ds_config_defaults(ds_config_t *c)
+{
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < S_NOPTS; i++) {
         int rc = s_set(c, &s_opts[i], s_opts[i].def, NULL, 0);
@@ -543,7 +561,8 @@ ds_config_defaults(ds_config_t *c) {
 
 int
 ds_config_set(ds_config_t *c, const char *section, const char *key,
-              const char *value, char *err, size_t errlen) {
+              const char *value, char *err, size_t errlen)
+{
     ds_err(err, errlen, 0, "%s", "");
     int i = s_lookup(section, key);
     if (i < 0) {
@@ -572,7 +591,8 @@ struct s_file {
 
 // s_is_blank is isspace for the C locale, without its int conversions.
 static bool
-s_is_blank(char ch) {
+s_is_blank(char ch)
+{
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' ||
            ch == '\f';
 }
@@ -583,7 +603,8 @@ s_is_blank(char ch) {
 // (so "  servers = 4" under "advertise = h" would set advertise to
 // "servers = 4"). Returns false with f->msg set when the line is refused.
 static bool
-s_check_line(struct s_file *f, const char *line) {
+s_check_line(struct s_file *f, const char *line)
+{
     if (f->line == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0) {
         line += 3; // inih skips a UTF-8 byte order mark on the first line
     }
@@ -613,7 +634,8 @@ s_check_line(struct s_file *f, const char *line) {
 // lines here is what lets the value handler name its line. It ends the
 // parse (returns NULL, like end of file) at the first error it finds.
 static char *
-s_read_line(char *str, int num, void *stream) {
+s_read_line(char *str, int num, void *stream)
+{
     struct s_file *f = stream;
     if (f->err_line != 0 || fgets(str, num, f->fp) == NULL) {
         return NULL;
@@ -644,8 +666,8 @@ s_read_line(char *str, int num, void *stream) {
 // s_on_value is the inih handler: one call per key = value line. inih
 // reads a return of 0 as an error; the text is kept in f->msg.
 static int
-s_on_value(void *user, const char *section, const char *name,
-           const char *value) {
+s_on_value(void *user, const char *section, const char *name, const char *value)
+{
     struct s_file *f = user;
     if (f->err_line != 0) {
         return 0;
@@ -666,8 +688,8 @@ s_on_value(void *user, const char *section, const char *name,
 }
 
 int
-ds_config_load_file(ds_config_t *c, const char *path, char *err,
-                    size_t errlen) {
+ds_config_load_file(ds_config_t *c, const char *path, char *err, size_t errlen)
+{
     ds_err(err, errlen, 0, "%s", "");
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
@@ -707,7 +729,8 @@ ds_config_load_file(ds_config_t *c, const char *path, char *err,
 // s_env_value returns the value of name in envp ("NAME=value" strings), or
 // NULL when it is not there.
 static const char *
-s_env_value(char *const *envp, const char *name) {
+s_env_value(char *const *envp, const char *name)
+{
     size_t n = strlen(name);
     for (char *const *e = envp; e != NULL && *e != NULL; e++) {
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
@@ -719,7 +742,8 @@ s_env_value(char *const *envp, const char *name) {
 
 // s_env_name writes DESCENT_<SECTION>_<KEY>, upper-cased, for row o.
 static void
-s_env_name(const ds_opt_t *o, char *buf, size_t len) {
+s_env_name(const ds_opt_t *o, char *buf, size_t len)
+{
     ds_err(buf, len, 0, S_ENV_PREFIX "%s_%s", o->section, o->key);
     for (char *p = buf; *p != '\0'; p++) {
         if (*p >= 'a' && *p <= 'z') {
@@ -731,20 +755,22 @@ s_env_name(const ds_opt_t *o, char *buf, size_t len) {
 // s_environ returns envp, or the process environment when envp is NULL.
 // The result may be NULL (after clearenv), which callers read as empty.
 static char *const *
-s_environ(char *const *envp) {
+s_environ(char *const *envp)
+{
     extern char **environ;
     return envp != NULL ? envp : environ;
 }
 
 // s_env_is says whether the variable name of n bytes is exactly want.
 static bool
-s_env_is(const char *name, size_t n, const char *want) {
+s_env_is(const char *name, size_t n, const char *want)
+{
     return strlen(want) == n && strncmp(name, want, n) == 0;
 }
 
 int
-ds_config_load_env(ds_config_t *c, char *const *envp, char *err,
-                   size_t errlen) {
+ds_config_load_env(ds_config_t *c, char *const *envp, char *err, size_t errlen)
+{
     ds_err(err, errlen, 0, "%s", "");
     ds_config_t tmp = *c;
     for (char *const *e = s_environ(envp); e != NULL && *e != NULL; e++) {
@@ -808,7 +834,8 @@ struct s_arg {
 // been seen. Returns 0 or -EINVAL with err set; *i advances either way.
 static int
 s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
-           char *err, size_t errlen) {
+           char *err, size_t errlen)
+{
     const char *s = argv[(*i)++];
     a->name[0] = '\0';
     a->value = s;
@@ -858,7 +885,8 @@ s_arg_next(int argc, char **argv, int *i, bool *rest, struct s_arg *a,
 // s_arg_lookup finds the row an option flag names. Returns the row index,
 // or -EINVAL with err set.
 static int
-s_arg_lookup(const struct s_arg *a, char *err, size_t errlen) {
+s_arg_lookup(const struct s_arg *a, char *err, size_t errlen)
+{
     char        section[S_NAME_MAX];
     const char *key = a->name;
     const char *sec = NULL;
@@ -884,7 +912,8 @@ s_arg_lookup(const struct s_arg *a, char *err, size_t errlen) {
 // kept in err; scanning goes on so that --help anywhere still wins.
 static int
 s_scan(int argc, char **argv, bool allow_positional, bool *help,
-       const char **file, char *err, size_t errlen) {
+       const char **file, char *err, size_t errlen)
+{
     const char *config = NULL;
     const char *positional = NULL;
     bool        rest = false;
@@ -942,8 +971,8 @@ s_scan(int argc, char **argv, bool allow_positional, bool *help,
 
 int
 ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
-                    bool allow_positional, bool *help, char *err,
-                    size_t errlen) {
+                    bool allow_positional, bool *help, char *err, size_t errlen)
+{
     bool        want_help = false;
     const char *file = NULL;
     ds_config_defaults(c);
@@ -995,7 +1024,8 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
 }
 
 size_t
-ds_config_usage(char *buf, size_t len) {
+ds_config_usage(char *buf, size_t len)
+{
     struct s_out o;
     s_out_init(&o, buf, len);
     s_out_str(&o,
@@ -1035,7 +1065,8 @@ ds_config_usage(char *buf, size_t len) {
 // s_json_string writes s as a JSON string: quotes, backslashes and control
 // characters escaped; other bytes (UTF-8) as they are.
 static void
-s_json_string(struct s_out *o, const char *s) {
+s_json_string(struct s_out *o, const char *s)
+{
     s_out_str(o, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
@@ -1072,7 +1103,8 @@ s_json_string(struct s_out *o, const char *s) {
 }
 
 size_t
-ds_config_write_json(const ds_config_t *c, char *buf, size_t len) {
+ds_config_write_json(const ds_config_t *c, char *buf, size_t len)
+{
     struct s_out o;
     s_out_init(&o, buf, len);
     const char *section = NULL;

@@ -26,13 +26,15 @@ typedef struct {
 } s_file_t;
 
 static uint32_t
-s_be32(const unsigned char *p) {
+s_be32(const unsigned char *p)
+{
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
            (uint32_t)p[3];
 }
 
 static int
-s_open(s_file_t *f, char *err, size_t errlen) {
+s_open(s_file_t *f, char *err, size_t errlen)
+{
     // gzopen leaves errno at 0 when only its own allocation failed.
     errno = 0;
     f->gz = gzopen(f->path, "rb");
@@ -46,7 +48,8 @@ s_open(s_file_t *f, char *err, size_t errlen) {
 }
 
 static void
-s_close(s_file_t *f) {
+s_close(s_file_t *f)
+{
     if (f->gz != NULL) {
         gzclose(f->gz);
         f->gz = NULL;
@@ -58,7 +61,8 @@ s_close(s_file_t *f) {
 // an I/O error (-errno) or corrupt compressed data (-EPROTO).
 static int
 s_read(s_file_t *f, void *buf, size_t len, size_t *got, char *err,
-       size_t errlen) {
+       size_t errlen)
+{
     *got = 0;
     while (*got < len) {
         size_t want = len - *got < S_CHUNK ? len - *got : S_CHUNK;
@@ -88,7 +92,8 @@ s_read(s_file_t *f, void *buf, size_t len, size_t *got, char *err,
 // gzip input zlib decompresses up to off on the next read; a position past
 // the end is not an error here, but the next read returns nothing.
 static int
-s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen) {
+s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen)
+{
     if (gzseek(f->gz, (z_off_t)off, SEEK_SET) < 0) {
         int         zerr = Z_OK;
         const char *msg = gzerror(f->gz, &zerr);
@@ -103,7 +108,8 @@ s_seek(s_file_t *f, uint64_t off, char *err, size_t errlen) {
 // checks the magic word.
 static int
 s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
-         size_t errlen) {
+         size_t errlen)
+{
     unsigned char hdr[S_IDX3_HDR];
     size_t        got = 0;
     int           rc = s_read(f, hdr, nwords * 4, &got, err, errlen);
@@ -132,7 +138,8 @@ s_header(s_file_t *f, uint32_t magic, uint32_t *w, size_t nwords, char *err,
 // whole file, and keeps those with index in [first, last) in y.
 static int
 s_labels(s_file_t *f, uint64_t n, uint64_t first, uint64_t last, uint8_t *y,
-         int *classes, char *err, size_t errlen) {
+         int *classes, char *err, size_t errlen)
+{
     unsigned char buf[S_CHUNK];
     unsigned      max = 0;
     for (uint64_t i = 0; i < n;) {
@@ -167,7 +174,8 @@ s_labels(s_file_t *f, uint64_t n, uint64_t first, uint64_t last, uint8_t *y,
 // rejects the same file.
 static int
 s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first, uint64_t last,
-         float *x, char *err, size_t errlen) {
+         float *x, char *err, size_t errlen)
+{
     uint64_t end = S_IDX3_HDR + n * dim; // expected file size, bytes
     uint64_t total = (last - first) * dim;
     uint64_t done = 0;
@@ -208,7 +216,8 @@ s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first, uint64_t last,
 int
 ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
             size_t limit, unsigned part, unsigned nparts, char *err,
-            size_t errlen) {
+            size_t errlen)
+{
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
     }
@@ -314,7 +323,8 @@ out:
 }
 
 void
-ds_dataset_fini(ds_dataset_t *d) {
+ds_dataset_fini(ds_dataset_t *d)
+{
     if (d == NULL) {
         return;
     }

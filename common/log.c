@@ -15,7 +15,8 @@ static void           *s_sink_arg;
 static const char *const s_names[] = {"debug", "info", "warn", "error"};
 
 static void
-s_stderr_sink(int level, const char *who, const char *line, void *arg) {
+s_stderr_sink(int level, const char *who, const char *line, void *arg)
+{
     (void)arg;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -30,7 +31,8 @@ s_stderr_sink(int level, const char *who, const char *line, void *arg) {
 }
 
 void
-ds_log_emit(int level, const char *who, const char *fmt, ...) {
+ds_log_emit(int level, const char *who, const char *fmt, ...)
+{
     char    line[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -44,13 +46,15 @@ ds_log_emit(int level, const char *who, const char *fmt, ...) {
 }
 
 void
-ds_log_set_sink(ds_log_sink_fn *fn, void *arg) {
+ds_log_set_sink(ds_log_sink_fn *fn, void *arg)
+{
     s_sink = fn;
     s_sink_arg = arg;
 }
 
 int
-ds_log_parse_level(const char *name) {
+ds_log_parse_level(const char *name)
+{
     for (int i = 0; i < 4; i++) {
         if (strcmp(name, s_names[i]) == 0) {
             return i;

@@ -10,7 +10,8 @@
 #include "common/util.h"
 
 static bool
-s_more(void *sock) {
+s_more(void *sock)
+{
     int    more = 0;
     size_t len = sizeof more;
     return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &len) == 0 && more;
@@ -18,7 +19,8 @@ s_more(void *sock) {
 
 // s_drain consumes and drops the remaining parts of a message.
 static size_t
-s_drain(void *sock) {
+s_drain(void *sock)
+{
     size_t n = 0;
     while (s_more(sock)) {
         zmq_msg_t part;
@@ -34,7 +36,8 @@ s_drain(void *sock) {
 }
 
 int
-ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen) {
+ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen)
+{
     memset(msg, 0, sizeof *msg);
     if (routed) {
         zmq_msg_init(&msg->route);
@@ -123,14 +126,16 @@ ds_msg_recv(void *sock, bool routed, ds_msg_t *msg, char *err, size_t errlen) {
 }
 
 static bool
-s_carries_values(Descent__Type t) {
+s_carries_values(Descent__Type t)
+{
     return t == DESCENT__TYPE__PUSH || t == DESCENT__TYPE__PULL_REPLY ||
            t == DESCENT__TYPE__PUSH_ACK;
 }
 
 int
 ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
-             Descent__Status *status, char *err, size_t errlen) {
+             Descent__Status *status, char *err, size_t errlen)
+{
     const Descent__Header *h = msg->hdr;
     *status = DESCENT__STATUS__BAD_REQUEST;
     if (!h) {
@@ -162,9 +167,11 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
     if (h->key_count > lim->max_keys || h->value_count > lim->max_values) {
         *status = DESCENT__STATUS__TOO_LARGE;
         ds_err(err, errlen, 0,
-               "%llu keys / %llu values exceed the limit of %llu values",
+               "%llu keys / %llu values exceed the limits of %llu keys / "
+               "%llu values",
                (unsigned long long)h->key_count,
                (unsigned long long)h->value_count,
+               (unsigned long long)lim->max_keys,
                (unsigned long long)lim->max_values);
         return -EMSGSIZE;
     }
@@ -222,7 +229,8 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
 
 int
 ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
-            Descent__Status *status, char *err, size_t errlen) {
+            Descent__Status *status, char *err, size_t errlen)
+{
     *status = DESCENT__STATUS__BAD_REQUEST;
     int rc = ds_msg_recv(sock, routed, msg, err, errlen);
     if (rc == 0) {
@@ -232,7 +240,8 @@ ds_msg_take(void *sock, bool routed, const ds_limits_t *lim, ds_msg_t *msg,
 }
 
 void
-ds_msg_fini(ds_msg_t *msg) {
+ds_msg_fini(ds_msg_t *msg)
+{
     if (msg->flags & DS_MSG_HAS_ROUTE) {
         zmq_msg_close(&msg->route);
     }
@@ -248,7 +257,8 @@ ds_msg_fini(ds_msg_t *msg) {
 }
 
 const float *
-ds_msg_vals(const ds_msg_t *msg) {
+ds_msg_vals(const ds_msg_t *msg)
+{
     if (!(msg->flags & DS_MSG_HAS_VALS)) {
         return NULL;
     }
@@ -257,7 +267,8 @@ ds_msg_vals(const ds_msg_t *msg) {
 }
 
 void
-ds_msg_copy_vals(const ds_msg_t *msg, float *dst) {
+ds_msg_copy_vals(const ds_msg_t *msg, float *dst)
+{
     if (msg->flags & DS_MSG_HAS_VALS) {
         memcpy(dst, zmq_msg_data((zmq_msg_t *)&msg->vals),
                zmq_msg_size((zmq_msg_t *)&msg->vals));
@@ -265,14 +276,16 @@ ds_msg_copy_vals(const ds_msg_t *msg, float *dst) {
 }
 
 void
-ds_msg_header_init(Descent__Header *h, Descent__Type type) {
+ds_msg_header_init(Descent__Header *h, Descent__Type type)
+{
     descent__header__init(h);
     h->version = DS_PROTO_VERSION;
     h->type = type;
 }
 
 static int
-s_send_part(void *sock, zmq_msg_t *part, int flags) {
+s_send_part(void *sock, zmq_msg_t *part, int flags)
+{
     if (zmq_msg_send(part, sock, flags | ZMQ_DONTWAIT) < 0) {
         int e = errno;
         zmq_msg_close(part);
@@ -283,7 +296,8 @@ s_send_part(void *sock, zmq_msg_t *part, int flags) {
 
 int
 ds_msg_send(void *sock, const zmq_msg_t *route, const Descent__Header *h,
-            zmq_msg_t *keys, zmq_msg_t *vals) {
+            zmq_msg_t *keys, zmq_msg_t *vals)
+{
     int       rc = 0;
     zmq_msg_t head;
     size_t    n = descent__header__get_packed_size(h);
@@ -330,7 +344,8 @@ out:
 
 int
 ds_msg_send_f32(void *sock, const zmq_msg_t *route, const Descent__Header *h,
-                const float *vals, size_t n) {
+                const float *vals, size_t n)
+{
     zmq_msg_t v;
     if (zmq_msg_init_size(&v, n * sizeof(float)) != 0) {
         return -ENOMEM;
@@ -341,7 +356,8 @@ ds_msg_send_f32(void *sock, const zmq_msg_t *route, const Descent__Header *h,
 
 int
 ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
-             Descent__Status status, const char *err) {
+             Descent__Status status, const char *err)
+{
     Descent__Header h;
     ds_msg_header_init(&h, type);
     if (req->hdr) {
@@ -360,14 +376,16 @@ ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
 }
 
 const char *
-ds_msg_type_name(int type) {
+ds_msg_type_name(int type)
+{
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&descent__type__descriptor, type);
     return v ? v->name : "UNKNOWN";
 }
 
 const char *
-ds_msg_status_name(int status) {
+ds_msg_status_name(int status)
+{
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
         &descent__status__descriptor, status);
     return v ? v->name : "UNKNOWN";

@@ -14,7 +14,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the wire format is little-endian; add a swap path");
 
 #define DS_PROTO_VERSION 1
-#define DS_MSG_HEADER_MAX (64 * 1024) // bytes; larger header frames refused
+#define DS_MSG_HEADER_MAX (1024 * 1024) // bytes; larger header frames refused
 
 enum {
     DS_MSG_HAS_ROUTE = 1, // a ROUTER identity frame was received

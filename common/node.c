@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/log.h"
 
 static void
-s_on_sched(ds_zsock_t *z, void *arg) {
+s_on_sched(ds_zsock_t *z, void *arg)
+{
     ds_node_t      *n = arg;
     ds_msg_t        msg;
     char            err[256] = "";
@@ -34,6 +36,13 @@ s_on_sched(ds_zsock_t *z, void *arg) {
     switch (h->type) {
     case DESCENT__TYPE__HEARTBEAT:
         break;
+    case DESCENT__TYPE__ERROR: {
+        char why[512];
+        snprintf(why, sizeof why, "the scheduler refused a message: %s (%s)",
+                 h->error, ds_msg_status_name(h->status));
+        ds_node_stop(n, 1, why);
+        break;
+    }
     case DESCENT__TYPE__SHUTDOWN:
         if (h->status != DESCENT__STATUS__OK && h->error[0]) {
             ds_node_stop(n, 1, h->error);
@@ -62,7 +71,8 @@ s_on_sched(ds_zsock_t *z, void *arg) {
 }
 
 static void
-s_on_timer(uv_timer_t *t) {
+s_on_timer(uv_timer_t *t)
+{
     ds_node_t *n = t->data;
     uint64_t   now = uv_now(n->loop);
     if (n->id == 0) {
@@ -89,7 +99,8 @@ s_on_timer(uv_timer_t *t) {
 }
 
 static void
-s_on_signal(uv_signal_t *s, int signum) {
+s_on_signal(uv_signal_t *s, int signum)
+{
     ds_node_t *n = s->data;
     char       why[64];
     snprintf(why, sizeof why, "stopping on signal %d", signum);
@@ -97,9 +108,10 @@ s_on_signal(uv_signal_t *s, int signum) {
 }
 
 int
-ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys) {
+ds_node_start(ds_node_t *n, const char *address)
+{
     n->limits.max_values = (uint64_t)n->cfg->max_message_mb * 1024 * 1024 / 4;
-    n->limits.max_keys = n->limits.max_values;
+    n->limits.max_keys = n->limits.max_values / 2;
     if (!n->ctx) {
         n->ctx = zmq_ctx_new();
     }
@@ -108,6 +120,12 @@ ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys) {
     }
     void *s = ds_zsock_open(n->ctx, ZMQ_DEALER, 1000,
                             (long long)n->cfg->max_message_mb << 20);
+    // A routing id of our own survives TCP reconnects; ids starting with a
+    // zero byte are reserved by ZeroMQ.
+    unsigned char rid[16] = {'n'};
+    if (s && getrandom(rid + 1, sizeof rid - 1, 0) == sizeof rid - 1) {
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, sizeof rid);
+    }
     if (!s || zmq_connect(s, n->cfg->scheduler) != 0) {
         int e = errno;
         ds_log(DS_ERROR, n->who, "cannot connect to the scheduler at %s: %s",
@@ -137,13 +155,13 @@ ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys) {
     ds_msg_header_init(&h, DESCENT__TYPE__REGISTER);
     h.role = n->role;
     h.address = (char *)address;
-    h.num_keys = num_keys;
     ds_node_send(n, &h);
     return 0;
 }
 
 int
-ds_node_send(ds_node_t *n, Descent__Header *h) {
+ds_node_send(ds_node_t *n, Descent__Header *h)
+{
     h->job = (char *)n->cfg->job;
     h->sender = n->id;
     h->seq = ++n->seq;
@@ -157,7 +175,8 @@ ds_node_send(ds_node_t *n, Descent__Header *h) {
 }
 
 void
-ds_node_stop(ds_node_t *n, int code, const char *why) {
+ds_node_stop(ds_node_t *n, int code, const char *why)
+{
     if (n->stopping) {
         return;
     }
@@ -176,7 +195,8 @@ ds_node_stop(ds_node_t *n, int code, const char *why) {
 }
 
 void
-ds_node_fini(ds_node_t *n) {
+ds_node_fini(ds_node_t *n)
+{
     if (n->ctx) {
         zmq_ctx_term(n->ctx);
         n->ctx = NULL;

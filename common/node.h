@@ -48,12 +48,12 @@ struct ds_node {
 };
 
 // ds_node_start creates the context (unless the role made n->ctx), connects to
-// the scheduler and sends REGISTER with our role, advertised address (may be
-// "") and the model size a worker needs (0 for servers). Returns 0 once the
-// link, timers and signals are running (a failed REGISTER send is only logged:
-// the join deadline catches it), or a negative errno, logged, with nothing
-// running.
-int ds_node_start(ds_node_t *n, const char *address, uint64_t num_keys);
+// the scheduler and sends REGISTER with our role and advertised address (may
+// be ""). The link has a random routing id of its own, so that the scheduler
+// recognises us across a TCP reconnect. Returns 0 once the link, timers and
+// signals are running (a failed REGISTER send is only logged: the join
+// deadline catches it), or a negative errno, logged, with nothing running.
+int ds_node_start(ds_node_t *n, const char *address);
 
 // ds_node_send sends h to the scheduler after filling job, sender, seq and
 // epoch. Returns 0 or a negative errno.

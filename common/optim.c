@@ -5,14 +5,16 @@
 #include <math.h>
 
 void
-ds_sgd_apply(float *restrict w, const float *restrict g, size_t n, float lr) {
+ds_sgd_apply(float *restrict w, const float *restrict g, size_t n, float lr)
+{
     for (size_t i = 0; i < n; i++) {
         w[i] -= lr * g[i];
     }
 }
 
 int
-ds_vec_finite(const float *g, size_t n) {
+ds_vec_finite(const float *g, size_t n)
+{
     // Summing g*0 turns any NaN or Inf into NaN without a branch per value,
     // so the loop vectorizes; finite inputs sum to exactly 0.
     float acc = 0.0f;

@@ -10,7 +10,8 @@
 // s_mix64 is the splitmix64 output function: a bijection on 64 bits that
 // maps 0 to 0 and spreads every input bit over the whole word.
 static uint64_t
-s_mix64(uint64_t z) {
+s_mix64(uint64_t z)
+{
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -18,31 +19,36 @@ s_mix64(uint64_t z) {
 
 // s_splitmix64 advances the splitmix64 state *x and returns its next output.
 static uint64_t
-s_splitmix64(uint64_t *x) {
+s_splitmix64(uint64_t *x)
+{
     *x += S_GAMMA;
     return s_mix64(*x);
 }
 
 static uint64_t
-s_rotl(uint64_t x, int k) {
+s_rotl(uint64_t x, int k)
+{
     return (x << k) | (x >> (64 - k));
 }
 
 // s_unit53 maps the top 53 bits of v to a double in [0, 1).
 static double
-s_unit53(uint64_t v) {
+s_unit53(uint64_t v)
+{
     return (double)(v >> 11) * 0x1.0p-53;
 }
 
 // s_box_muller turns two uniforms into one standard normal deviate. u1 must
 // lie in (0, 1] so that the logarithm stays finite.
 static double
-s_box_muller(double u1, double u2) {
+s_box_muller(double u1, double u2)
+{
     return sqrt(-2.0 * log(u1)) * cos(S_TWO_PI * u2);
 }
 
 void
-ds_rng_seed(ds_rng_t *r, uint64_t seed, uint64_t stream) {
+ds_rng_seed(ds_rng_t *r, uint64_t seed, uint64_t stream)
+{
     // Stream 0 is the reference seeding: the state is the first four
     // splitmix64 outputs from seed. Other streams XOR in four outputs of a
     // second splitmix64 chain that starts at a hash of the stream id, so a
@@ -65,7 +71,8 @@ ds_rng_seed(ds_rng_t *r, uint64_t seed, uint64_t stream) {
 }
 
 uint64_t
-ds_rng_next(ds_rng_t *r) {
+ds_rng_next(ds_rng_t *r)
+{
     uint64_t *s = r->s;
     uint64_t  result = s_rotl(s[1] * 5, 7) * 9;
     uint64_t  t = s[1] << 17;
@@ -80,12 +87,14 @@ ds_rng_next(ds_rng_t *r) {
 }
 
 double
-ds_rng_uniform(ds_rng_t *r) {
+ds_rng_uniform(ds_rng_t *r)
+{
     return s_unit53(ds_rng_next(r));
 }
 
 uint64_t
-ds_rng_below(ds_rng_t *r, uint64_t n) {
+ds_rng_below(ds_rng_t *r, uint64_t n)
+{
     if (n == 0) {
         return 0;
     }
@@ -106,7 +115,8 @@ ds_rng_below(ds_rng_t *r, uint64_t n) {
 }
 
 double
-ds_rng_normal(ds_rng_t *r) {
+ds_rng_normal(ds_rng_t *r)
+{
     // Box-Muller with the second deviate thrown away: the state has no slot
     // to keep it, and two draws per deviate keep the stream position simple.
     double u1 = 1.0 - ds_rng_uniform(r);
@@ -115,7 +125,8 @@ ds_rng_normal(ds_rng_t *r) {
 }
 
 void
-ds_rng_shuffle(ds_rng_t *r, uint32_t *idx, size_t n) {
+ds_rng_shuffle(ds_rng_t *r, uint32_t *idx, size_t n)
+{
     for (size_t i = n; i > 1; i--) {
         size_t   j = (size_t)ds_rng_below(r, i);
         uint32_t tmp = idx[i - 1];
@@ -125,7 +136,8 @@ ds_rng_shuffle(ds_rng_t *r, uint32_t *idx, size_t n) {
 }
 
 double
-ds_rng_key_normal(uint64_t seed, uint64_t key) {
+ds_rng_key_normal(uint64_t seed, uint64_t key)
+{
     // The key is hashed before it meets the seed, so that consecutive keys
     // start far-apart splitmix64 chains; for a fixed seed, distinct keys
     // give distinct starting states because s_mix64 is a bijection.

@@ -31,7 +31,8 @@ typedef struct {
 } s_buf_t;
 
 static void
-s_put(s_buf_t *b, const char *s, size_t n) {
+s_put(s_buf_t *b, const char *s, size_t n)
+{
     if (b->oom) {
         return;
     }
@@ -57,12 +58,14 @@ s_put(s_buf_t *b, const char *s, size_t n) {
 }
 
 static void
-s_puts(s_buf_t *b, const char *s) {
+s_puts(s_buf_t *b, const char *s)
+{
     s_put(b, s, strlen(s));
 }
 
 static void
-s_putu64(s_buf_t *b, uint64_t v) {
+s_putu64(s_buf_t *b, uint64_t v)
+{
     char num[24];
     int  len = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
     s_put(b, num, (size_t)len);
@@ -71,7 +74,8 @@ s_putu64(s_buf_t *b, uint64_t v) {
 // s_putstr appends s as a JSON string: quotes, backslashes and control
 // characters escaped, other bytes (checked UTF-8) as they are.
 static void
-s_putstr(s_buf_t *b, const char *s) {
+s_putstr(s_buf_t *b, const char *s)
+{
     s_put(b, "\"", 1);
     for (const char *c = s; *c != '\0'; c++) {
         unsigned char u = (unsigned char)*c;
@@ -93,7 +97,8 @@ s_putstr(s_buf_t *b, const char *s) {
 // surrogates, nothing past U+10FFFF): readers parse the header as JSON
 // text and reject anything else.
 static bool
-s_utf8_ok(const char *s) {
+s_utf8_ok(const char *s)
+{
     const unsigned char *p = (const unsigned char *)s;
     while (*p != 0) {
         unsigned c = *p;
@@ -132,7 +137,8 @@ s_utf8_ok(const char *s) {
 
 // s_check_name rejects a NULL, empty, reserved or ill-formed name.
 static int
-s_check_name(const char *what, const char *s, char *err, size_t errlen) {
+s_check_name(const char *what, const char *s, char *err, size_t errlen)
+{
     if (s == NULL || s[0] == '\0') {
         return ds_err(err, errlen, -EINVAL, "safetensors: %s is %s", what,
                       s == NULL ? "NULL" : "empty");
@@ -148,7 +154,8 @@ s_check_name(const char *what, const char *s, char *err, size_t errlen) {
 // tensor and metadata entry.
 static int
 s_header(s_buf_t *b, const ds_tensor_t *t, size_t n, const char *const *meta,
-         char *err, size_t errlen) {
+         char *err, size_t errlen)
+{
     uint64_t off = 0;
     s_puts(b, "{");
     for (size_t i = 0; i < n; i++) {
@@ -260,7 +267,8 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n, const char *const *meta,
 
 // s_write_all writes len bytes, resuming after short writes and signals.
 static int
-s_write_all(int fd, const void *buf, size_t len) {
+s_write_all(int fd, const void *buf, size_t len)
+{
     const char *p = buf;
     while (len > 0) {
         size_t  chunk = len < S_MAX_WRITE ? len : S_MAX_WRITE;
@@ -282,7 +290,8 @@ s_write_all(int fd, const void *buf, size_t len) {
 
 // s_sync_dir makes the rename of an entry of path's directory durable.
 static void
-s_sync_dir(const char *path) {
+s_sync_dir(const char *path)
+{
     const char *slash = strrchr(path, '/');
     char       *dir = slash == NULL   ? strdup(".")
                       : slash == path ? strdup("/")
@@ -302,7 +311,8 @@ s_sync_dir(const char *path) {
 
 int
 ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
-                     const char *const *meta, char *err, size_t errlen) {
+                     const char *const *meta, char *err, size_t errlen)
+{
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
     }

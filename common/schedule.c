@@ -6,7 +6,8 @@
 #include <string.h>
 
 int
-ds_schedule_parse(const char *name) {
+ds_schedule_parse(const char *name)
+{
     if (strcmp(name, "constant") == 0) {
         return DS_SCHEDULE_CONSTANT;
     }
@@ -17,7 +18,8 @@ ds_schedule_parse(const char *name) {
 }
 
 double
-ds_schedule_lr(const ds_schedule_t *s, uint64_t t) {
+ds_schedule_lr(const ds_schedule_t *s, uint64_t t)
+{
     if (t < s->warmup) {
         return s->lr * (double)(t + 1) / (double)s->warmup;
     }

@@ -10,7 +10,8 @@
 int
 ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
                    const uint32_t *servers, uint32_t nservers,
-                   uint32_t per_server, uint64_t max_keys, uint64_t epoch) {
+                   uint32_t per_server, uint64_t max_keys, uint64_t epoch)
+{
     memset(m, 0, sizeof *m);
     if (num_keys == 0 || nservers == 0 || per_server == 0 || max_keys == 0) {
         return -EINVAL;
@@ -54,7 +55,8 @@ ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
 }
 
 int64_t
-ds_shard_map_find(const ds_shard_map_t *m, uint64_t key) {
+ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
+{
     if (m->nranges == 0 || key >= m->num_keys) {
         return -1;
     }
@@ -71,7 +73,8 @@ ds_shard_map_find(const ds_shard_map_t *m, uint64_t key) {
 }
 
 uint64_t
-ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node) {
+ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node)
+{
     uint64_t n = 0;
     for (uint32_t i = 0; i < m->nranges; i++) {
         if (m->ranges[i].primary == node) {
@@ -82,7 +85,8 @@ ds_shard_map_keys_on(const ds_shard_map_t *m, uint32_t node) {
 }
 
 int
-ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb) {
+ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb)
+{
     descent__shard_map__init(pb);
     pb->epoch = m->epoch;
     pb->num_keys = m->num_keys;
@@ -109,7 +113,8 @@ ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb) {
 }
 
 void
-ds_shard_map_pb_free(Descent__ShardMap *pb) {
+ds_shard_map_pb_free(Descent__ShardMap *pb)
+{
     if (pb->ranges) {
         free(pb->ranges[0]);
         free(pb->ranges);
@@ -119,7 +124,8 @@ ds_shard_map_pb_free(Descent__ShardMap *pb) {
 }
 
 static bool
-s_known_server(const Descent__ShardMap *pb, uint32_t id) {
+s_known_server(const Descent__ShardMap *pb, uint32_t id)
+{
     for (size_t i = 0; i < pb->n_nodes; i++) {
         if (pb->nodes[i]->id == id &&
             pb->nodes[i]->role == DESCENT__ROLE__SERVER) {
@@ -131,7 +137,8 @@ s_known_server(const Descent__ShardMap *pb, uint32_t id) {
 
 int
 ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb, char *err,
-                     size_t errlen) {
+                     size_t errlen)
+{
     memset(m, 0, sizeof *m);
     if (pb->n_ranges == 0 || pb->num_keys == 0) {
         snprintf(err, errlen, "shard map has no ranges or no keys");
@@ -151,10 +158,13 @@ ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb, char *err,
                      (unsigned long long)r->begin, (unsigned long long)r->end);
             return -EPROTO;
         }
-        if (!s_known_server(pb, r->primary) ||
-            (r->backup != 0 && !s_known_server(pb, r->backup))) {
+        uint32_t bad = !s_known_server(pb, r->primary) ? r->primary
+                       : (r->backup != 0 && !s_known_server(pb, r->backup))
+                           ? r->backup
+                           : 0;
+        if (bad != 0 || r->primary == 0) {
             snprintf(err, errlen, "shard map range %zu names unknown server %u",
-                     i, r->primary);
+                     i, bad);
             return -EPROTO;
         }
         next = r->end;
@@ -183,7 +193,8 @@ ds_shard_map_from_pb(ds_shard_map_t *m, const Descent__ShardMap *pb, char *err,
 }
 
 void
-ds_shard_map_fini(ds_shard_map_t *m) {
+ds_shard_map_fini(ds_shard_map_t *m)
+{
     free(m->ranges);
     memset(m, 0, sizeof *m);
 }

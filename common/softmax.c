@@ -13,7 +13,8 @@
 
 int
 ds_softmax_ws_init(ds_softmax_ws_t *ws, size_t max_batch, size_t dim,
-                   int classes) {
+                   int classes)
+{
     if (ws == NULL) {
         return -EINVAL;
     }
@@ -40,7 +41,8 @@ ds_softmax_ws_init(ds_softmax_ws_t *ws, size_t max_batch, size_t dim,
 }
 
 void
-ds_softmax_ws_fini(ds_softmax_ws_t *ws) {
+ds_softmax_ws_fini(ds_softmax_ws_t *ws)
+{
     if (ws == NULL) {
         return;
     }
@@ -52,7 +54,8 @@ ds_softmax_ws_fini(ds_softmax_ws_t *ws) {
 
 // s_logits sets ws->logits (n x K) to xb W^T + b for the n rows of xb.
 static void
-s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n) {
+s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n)
+{
     int          k = ws->classes;
     size_t       d = ws->dim;
     const float *b = w + (size_t)k * d;
@@ -70,7 +73,8 @@ s_logits(ds_softmax_ws_t *ws, const float *w, const float *xb, size_t n) {
 // respect to the logits.
 static double
 s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx, size_t n,
-       bool grad, float scale, size_t *correct) {
+       bool grad, float scale, size_t *correct)
+{
     int    k = ws->classes;
     double loss = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -112,7 +116,8 @@ s_rows(ds_softmax_ws_t *ws, const uint8_t *y, const uint32_t *idx, size_t n,
 double
 ds_softmax_grad(ds_softmax_ws_t *ws, const float *w, const float *x,
                 const uint8_t *y, const uint32_t *idx, size_t n, float *grad,
-                size_t *correct) {
+                size_t *correct)
+{
     assert(n <= ws->max_batch);
     int    k = ws->classes;
     size_t d = ws->dim;
@@ -150,7 +155,8 @@ ds_softmax_grad(ds_softmax_ws_t *ws, const float *w, const float *x,
 
 double
 ds_softmax_eval(ds_softmax_ws_t *ws, const float *w, const float *x,
-                const uint8_t *y, size_t n, double *accuracy) {
+                const uint8_t *y, size_t n, double *accuracy)
+{
     double loss = 0.0;
     size_t ncorrect = 0;
     for (size_t start = 0; start < n; start += ws->max_batch) {

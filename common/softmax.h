@@ -10,7 +10,8 @@
 // W is classes x dim row-major at [0, classes*dim), then the classes
 // biases b at [classes*dim, classes*dim + classes).
 static inline size_t
-ds_softmax_num_params(size_t dim, int classes) {
+ds_softmax_num_params(size_t dim, int classes)
+{
     return (size_t)classes * dim + (size_t)classes;
 }
 

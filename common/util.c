@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 int
-ds_err(char *err, size_t errlen, int rc, const char *fmt, ...) {
+ds_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -21,7 +22,8 @@ ds_err(char *err, size_t errlen, int rc, const char *fmt, ...) {
 }
 
 int
-ds_mkdirs(const char *path) {
+ds_mkdirs(const char *path)
+{
     char tmp[4096];
     int  n = snprintf(tmp, sizeof tmp, "%s", path);
     if (n <= 0 || (size_t)n >= sizeof tmp) {
@@ -43,7 +45,8 @@ ds_mkdirs(const char *path) {
 }
 
 int
-ds_find_file(const char *dir, const char *name, char *out, size_t len) {
+ds_find_file(const char *dir, const char *name, char *out, size_t len)
+{
     snprintf(out, len, "%s/%s.gz", dir, name);
     if (access(out, R_OK) == 0) {
         return 0;

@@ -8,7 +8,8 @@
 #include <zmq.h>
 
 static int
-s_events(ds_zsock_t *self) {
+s_events(ds_zsock_t *self)
+{
     int    events = 0;
     size_t len = sizeof events;
     // ETERM while shutting down reads as "no events"; close() handles it.
@@ -19,19 +20,22 @@ s_events(ds_zsock_t *self) {
 }
 
 static void
-s_noop_poll_cb(uv_poll_t *h, int status, int events) {
+s_noop_poll_cb(uv_poll_t *h, int status, int events)
+{
     (void)h;
     (void)status;
     (void)events;
 }
 
 static void
-s_noop_idle_cb(uv_idle_t *h) {
+s_noop_idle_cb(uv_idle_t *h)
+{
     (void)h;
 }
 
 static void
-s_prepare_cb(uv_prepare_t *h) {
+s_prepare_cb(uv_prepare_t *h)
+{
     ds_zsock_t *self = h->data;
     if (!self->closing && (s_events(self) & ZMQ_POLLIN)) {
         uv_idle_start(&self->idle, s_noop_idle_cb); // poll timeout becomes 0
@@ -39,7 +43,8 @@ s_prepare_cb(uv_prepare_t *h) {
 }
 
 static void
-s_check_cb(uv_check_t *h) {
+s_check_cb(uv_check_t *h)
+{
     ds_zsock_t *self = h->data;
     uv_idle_stop(&self->idle);
     for (int n = 0; n < self->budget && !self->closing; n++) {
@@ -53,7 +58,8 @@ s_check_cb(uv_check_t *h) {
 }
 
 void *
-ds_zsock_open(void *ctx, int type, int linger_ms, long long max_bytes) {
+ds_zsock_open(void *ctx, int type, int linger_ms, long long max_bytes)
+{
     void *sock = zmq_socket(ctx, type);
     if (!sock) {
         return NULL;
@@ -69,7 +75,8 @@ ds_zsock_open(void *ctx, int type, int linger_ms, long long max_bytes) {
 
 int
 ds_zsock_init(ds_zsock_t *z, uv_loop_t *loop, void *sock, ds_zsock_fn *on_msg,
-              void *arg) {
+              void *arg)
+{
     memset(z, 0, sizeof *z);
     z->sock = sock;
     z->on_msg = on_msg;
@@ -96,7 +103,8 @@ ds_zsock_init(ds_zsock_t *z, uv_loop_t *loop, void *sock, ds_zsock_fn *on_msg,
 }
 
 static void
-s_closed_cb(uv_handle_t *h) {
+s_closed_cb(uv_handle_t *h)
+{
     ds_zsock_t *self = h->data;
     if (--self->nopen > 0) {
         return;
@@ -109,7 +117,8 @@ s_closed_cb(uv_handle_t *h) {
 }
 
 void
-ds_zsock_close(ds_zsock_t *z, ds_zsock_done_fn *on_closed) {
+ds_zsock_close(ds_zsock_t *z, ds_zsock_done_fn *on_closed)
+{
     if (z->closing || z->nopen == 0) {
         return;
     }
@@ -123,7 +132,8 @@ ds_zsock_close(ds_zsock_t *z, ds_zsock_done_fn *on_closed) {
 
 int
 ds_zsock_bind(void *sock, const char *endpoint, char *bound, size_t boundlen,
-              char *err, size_t errlen) {
+              char *err, size_t errlen)
+{
     if (zmq_bind(sock, endpoint) != 0) {
         int e = errno;
         snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(e));
@@ -138,7 +148,8 @@ ds_zsock_bind(void *sock, const char *endpoint, char *bound, size_t boundlen,
 
 int
 ds_endpoint_advertise(const char *bound, const char *advertise, char *out,
-                      size_t outlen) {
+                      size_t outlen)
+{
     if (strstr(advertise, "://")) {
         const char *host = strstr(advertise, "://") + 3;
         const char *colon = strrchr(host, ':');

@@ -87,19 +87,22 @@ typedef struct {
 } s_sched_t;
 
 static double
-s_secs(s_sched_t *s, uint64_t ms) {
+s_secs(s_sched_t *s, uint64_t ms)
+{
     return (double)(ms - s->start_ms) / 1000.0;
 }
 
 static const char *
-s_role_name(Descent__Role r) {
+s_role_name(Descent__Role r)
+{
     return r == DESCENT__ROLE__SERVER   ? "server"
            : r == DESCENT__ROLE__WORKER ? "worker"
                                         : "node";
 }
 
 static void
-s_send(s_sched_t *s, s_node_t *n, Descent__Header *h) {
+s_send(s_sched_t *s, s_node_t *n, Descent__Header *h)
+{
     h->job = (char *)s->cfg->job;
     h->epoch = s->map.epoch;
     int rc = ds_msg_send(s->sock.sock, &n->route, h, NULL, NULL);
@@ -111,7 +114,8 @@ s_send(s_sched_t *s, s_node_t *n, Descent__Header *h) {
 }
 
 static void
-s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h) {
+s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h)
+{
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (role == DESCENT__ROLE__ROLE_UNSPECIFIED ||
             s->nodes[i].role == role) {
@@ -121,7 +125,8 @@ s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h) {
 }
 
 static void
-s_json_num(FILE *f, const char *key, double v, bool comma) {
+s_json_num(FILE *f, const char *key, double v, bool comma)
+{
     if (isfinite(v)) {
         fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
     } else {
@@ -130,7 +135,8 @@ s_json_num(FILE *f, const char *key, double v, bool comma) {
 }
 
 static double
-s_examples_per_second(s_sched_t *s) {
+s_examples_per_second(s_sched_t *s)
+{
     uint64_t ex = 0;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         ex += s->nodes[i].examples;
@@ -141,7 +147,8 @@ s_examples_per_second(s_sched_t *s) {
 }
 
 static void
-s_write_summary(s_sched_t *s, const char *error) {
+s_write_summary(s_sched_t *s, const char *error)
+{
     char path[DS_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/summary.json", s->cfg->out);
     FILE *f = fopen(path, "w");
@@ -194,7 +201,8 @@ s_write_summary(s_sched_t *s, const char *error) {
 }
 
 static void
-s_close_all(s_sched_t *s) {
+s_close_all(s_sched_t *s)
+{
     if (s->sock_open) {
         ds_zsock_close(&s->sock, NULL);
         s->sock_open = false;
@@ -208,7 +216,8 @@ s_close_all(s_sched_t *s) {
 // s_stop ends the job: tells every node (with the error, if any), writes
 // the summary and closes our handles.
 static void
-s_stop(s_sched_t *s, const char *error) {
+s_stop(s_sched_t *s, const char *error)
+{
     if (s->stopping) {
         return;
     }
@@ -240,7 +249,8 @@ static void s_fail(s_sched_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-s_fail(s_sched_t *s, const char *fmt, ...) {
+s_fail(s_sched_t *s, const char *fmt, ...)
+{
     char    why[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -250,7 +260,8 @@ s_fail(s_sched_t *s, const char *fmt, ...) {
 }
 
 static s_node_t *
-s_sender(s_sched_t *s, const ds_msg_t *msg) {
+s_sender(s_sched_t *s, const ds_msg_t *msg)
+{
     uint32_t id = msg->hdr->sender;
     if (id == 0 || id > s->nnodes) {
         return NULL;
@@ -265,14 +276,63 @@ s_sender(s_sched_t *s, const ds_msg_t *msg) {
     return n;
 }
 
+// s_find_route returns the node registered from the routing id of msg.
+static s_node_t *
+s_find_route(s_sched_t *s, const ds_msg_t *msg)
+{
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        zmq_msg_t *r = &s->nodes[i].route;
+        if (zmq_msg_size(r) == zmq_msg_size((zmq_msg_t *)&msg->route) &&
+            memcmp(zmq_msg_data(r), zmq_msg_data((zmq_msg_t *)&msg->route),
+                   zmq_msg_size(r)) == 0) {
+            return &s->nodes[i];
+        }
+    }
+    return NULL;
+}
+
 static void
-s_register(s_sched_t *s, const ds_msg_t *msg) {
+s_ack(s_sched_t *s, s_node_t *n, uint64_t seq)
+{
+    Descent__Header r;
+    ds_msg_header_init(&r, DESCENT__TYPE__REGISTER_ACK);
+    r.seq = seq;
+    r.status = DESCENT__STATUS__OK;
+    r.node_id = n->id;
+    r.rank = n->rank;
+    s_send(s, n, &r);
+}
+
+// s_all_ready says whether every node of role has sent READY.
+static bool
+s_all_ready(const s_sched_t *s, Descent__Role role)
+{
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == role && !s->nodes[i].ready) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void s_place(s_sched_t *s);
+
+static void
+s_register(s_sched_t *s, const ds_msg_t *msg)
+{
     const Descent__Header *h = msg->hdr;
-    char                   why[256] = "";
-    Descent__Status        st = DESCENT__STATUS__OK;
-    int want = h->role == DESCENT__ROLE__SERVER   ? s->cfg->servers
-               : h->role == DESCENT__ROLE__WORKER ? s->cfg->workers
-                                                  : 0;
+    s_node_t              *again = s_find_route(s, msg);
+    if (again && again->role == h->role) {
+        // A repeated REGISTER (a retry, or a lost acknowledgement) gets the
+        // same answer; it never takes a second slot.
+        s_ack(s, again, h->seq);
+        return;
+    }
+    char            why[256] = "";
+    Descent__Status st = DESCENT__STATUS__OK;
+    int             want = h->role == DESCENT__ROLE__SERVER   ? s->cfg->servers
+                           : h->role == DESCENT__ROLE__WORKER ? s->cfg->workers
+                                                              : 0;
     int have = h->role == DESCENT__ROLE__SERVER ? s->nservers : s->nworkers;
     if (strcmp(h->job, s->cfg->job) != 0) {
         st = DESCENT__STATUS__REFUSED;
@@ -310,13 +370,7 @@ s_register(s_sched_t *s, const ds_msg_t *msg) {
     } else {
         n->rank = (uint32_t)s->nworkers++;
     }
-    Descent__Header r;
-    ds_msg_header_init(&r, DESCENT__TYPE__REGISTER_ACK);
-    r.seq = h->seq;
-    r.status = DESCENT__STATUS__OK;
-    r.node_id = n->id;
-    r.rank = n->rank;
-    s_send(s, n, &r);
+    s_ack(s, n, h->seq);
     ds_log(DS_INFO, "scheduler",
            "%s %u joined%s%s (%d/%d servers, %d/%d "
            "workers)",
@@ -326,12 +380,18 @@ s_register(s_sched_t *s, const ds_msg_t *msg) {
     if (s->nservers == s->cfg->servers && s->nworkers == s->cfg->workers) {
         s->phase = PHASE_LOADING;
         s->phase_ms = uv_now(s->loop);
+        // Workers that loaded their data while others were still joining
+        // have already said READY.
+        if (s_all_ready(s, DESCENT__ROLE__WORKER)) {
+            s_place(s);
+        }
     }
 }
 
 static int
 s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
-         Descent__Node *store) {
+         Descent__Node *store)
+{
     int rc = ds_shard_map_to_pb(&s->map, pb);
     if (rc != 0) {
         return rc;
@@ -355,7 +415,8 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
 }
 
 static void
-s_send_map(s_sched_t *s, Descent__Role role) {
+s_send_map(s_sched_t *s, Descent__Role role)
+{
     Descent__ShardMap pb;
     Descent__Node   **nodes = calloc(s->nnodes, sizeof *nodes);
     Descent__Node    *store = calloc(s->nnodes, sizeof *store);
@@ -368,14 +429,23 @@ s_send_map(s_sched_t *s, Descent__Role role) {
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__SHARD_MAP);
     h.map = &pb;
-    s_broadcast(s, role, &h);
+    size_t size = descent__header__get_packed_size(&h);
+    if (size > DS_MSG_HEADER_MAX) {
+        s_fail(s,
+               "the shard map of %u ranges needs %zu bytes, over the %d-byte "
+               "header limit: lower cluster.ranges_per_server",
+               s->map.nranges, size, DS_MSG_HEADER_MAX);
+    } else {
+        s_broadcast(s, role, &h);
+    }
     ds_shard_map_pb_free(&pb);
     free(nodes);
     free(store);
 }
 
 static void
-s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
+s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
+{
     if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys)) {
         s_fail(s,
                "worker %u needs a model of %" PRIu64 " parameters, other "
@@ -387,11 +457,15 @@ s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
     s->num_keys = h->num_keys;
     n->planned = h->planned;
     n->ready = true;
-    for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == DESCENT__ROLE__WORKER && !s->nodes[i].ready) {
-            return;
-        }
+    if (s->phase == PHASE_LOADING && s_all_ready(s, DESCENT__ROLE__WORKER)) {
+        s_place(s);
     }
+}
+
+// s_place cuts the model into ranges on the servers and sends them the map.
+static void
+s_place(s_sched_t *s)
+{
     uint32_t servers[1024];
     uint32_t ns = 0;
     for (uint32_t i = 0; i < s->nnodes; i++) {
@@ -416,12 +490,11 @@ s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
 }
 
 static void
-s_server_ready(s_sched_t *s, s_node_t *n) {
+s_server_ready(s_sched_t *s, s_node_t *n)
+{
     n->ready = true;
-    for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].ready) {
-            return;
-        }
+    if (!s_all_ready(s, DESCENT__ROLE__SERVER)) {
+        return;
     }
     ds_log(DS_INFO, "scheduler", "servers ready; training starts");
     s->phase = PHASE_TRAINING;
@@ -430,7 +503,8 @@ s_server_ready(s_sched_t *s, s_node_t *n) {
 }
 
 static void
-s_print_epoch(s_sched_t *s, uint32_t e) {
+s_print_epoch(s_sched_t *s, uint32_t e)
+{
     s_epoch_t *ep = &s->epochs[e - 1];
     if (s->use_bar) {
         printf("\r\033[K");
@@ -448,7 +522,8 @@ s_print_epoch(s_sched_t *s, uint32_t e) {
 }
 
 static void
-s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r) {
+s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
+{
     n->step = r->step;
     n->steps_total = r->steps_total;
     n->examples = r->examples;
@@ -491,7 +566,8 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r) {
 }
 
 static void
-s_barrier(s_sched_t *s, s_node_t *n, const char *name) {
+s_barrier(s_sched_t *s, s_node_t *n, const char *name)
+{
     n->at_barrier = true;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (s->nodes[i].role == DESCENT__ROLE__WORKER &&
@@ -514,7 +590,8 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name) {
 }
 
 static void
-s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
+s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
+{
     if (h->status != DESCENT__STATUS__OK) {
         s_fail(s, "worker %u failed: %s", n->id,
                h->error[0] ? h->error : ds_msg_status_name(h->status));
@@ -534,7 +611,8 @@ s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h) {
 }
 
 static void
-s_on_msg(ds_zsock_t *z, void *arg) {
+s_on_msg(ds_zsock_t *z, void *arg)
+{
     s_sched_t      *s = arg;
     ds_msg_t        msg;
     char            err[256] = "";
@@ -566,11 +644,21 @@ s_on_msg(ds_zsock_t *z, void *arg) {
         return;
     }
     n->heard_ms = uv_now(s->loop);
+    bool worker_only = h->type == DESCENT__TYPE__REPORT ||
+                       h->type == DESCENT__TYPE__BARRIER ||
+                       h->type == DESCENT__TYPE__DONE;
+    if (worker_only && n->role != DESCENT__ROLE__WORKER) {
+        ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
+                     DESCENT__STATUS__REFUSED, "only workers send that");
+        ds_msg_fini(&msg);
+        return;
+    }
     switch (h->type) {
     case DESCENT__TYPE__HEARTBEAT:
         break;
     case DESCENT__TYPE__READY:
-        if (n->role == DESCENT__ROLE__WORKER && s->phase == PHASE_LOADING) {
+        if (n->role == DESCENT__ROLE__WORKER &&
+            (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING)) {
             s_worker_ready(s, n, h);
         } else if (n->role == DESCENT__ROLE__SERVER &&
                    s->phase == PHASE_PLACING) {
@@ -583,6 +671,11 @@ s_on_msg(ds_zsock_t *z, void *arg) {
         }
         break;
     case DESCENT__TYPE__BARRIER:
+        if (strcmp(h->barrier, "trained") != 0) {
+            ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
+                         DESCENT__STATUS__BAD_REQUEST, "unknown barrier");
+            break;
+        }
         s_barrier(s, n, h->barrier);
         break;
     case DESCENT__TYPE__DONE:
@@ -597,7 +690,8 @@ s_on_msg(ds_zsock_t *z, void *arg) {
 }
 
 static void
-s_on_timer(uv_timer_t *t) {
+s_on_timer(uv_timer_t *t)
+{
     s_sched_t *s = t->data;
     uint64_t   now = uv_now(s->loop);
     if (s->phase == PHASE_JOINING &&
@@ -608,6 +702,18 @@ s_on_timer(uv_timer_t *t) {
                s->nservers, s->cfg->servers, s->nworkers, s->cfg->workers,
                s->cfg->join_timeout_ms);
         return;
+    }
+    bool starting = s->phase == PHASE_LOADING || s->phase == PHASE_PLACING;
+    if (starting && now - s->phase_ms > (uint64_t)s->cfg->join_timeout_ms) {
+        Descent__Role r = s->phase == PHASE_LOADING ? DESCENT__ROLE__WORKER
+                                                    : DESCENT__ROLE__SERVER;
+        for (uint32_t i = 0; i < s->nnodes; i++) {
+            if (s->nodes[i].role == r && !s->nodes[i].ready) {
+                s_fail(s, "%s %u did not get ready within %d ms",
+                       s_role_name(r), s->nodes[i].id, s->cfg->join_timeout_ms);
+                return;
+            }
+        }
     }
     for (uint32_t i = 0; i < s->nnodes; i++) {
         s_node_t *n = &s->nodes[i];
@@ -627,7 +733,8 @@ s_on_timer(uv_timer_t *t) {
 }
 
 static void
-s_on_bar(uv_timer_t *t) {
+s_on_bar(uv_timer_t *t)
+{
     s_sched_t *s = t->data;
     if (s->phase != PHASE_TRAINING) {
         return;
@@ -659,14 +766,16 @@ s_on_bar(uv_timer_t *t) {
 }
 
 static void
-s_on_signal(uv_signal_t *sig, int signum) {
+s_on_signal(uv_signal_t *sig, int signum)
+{
     s_fail(sig->data, "stopped by signal %d", signum);
 }
 
 // s_bind_endpoint picks what the scheduler binds: cluster.bind when it names
 // a port, else all interfaces on the port of cluster.scheduler.
 static void
-s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len) {
+s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len)
+{
     const char *port = strrchr(cfg->bind, ':');
     if (port && strcmp(port, ":*") != 0 && strcmp(port, ":0") != 0) {
         snprintf(out, len, "%s", cfg->bind);
@@ -677,7 +786,8 @@ s_bind_endpoint(const ds_config_t *cfg, char *out, size_t len) {
 }
 
 int
-ds_scheduler_main(const ds_config_t *cfg) {
+ds_scheduler_main(const ds_config_t *cfg)
+{
     uv_loop_t loop;
     s_sched_t s;
     memset(&s, 0, sizeof s);
@@ -713,8 +823,13 @@ ds_scheduler_main(const ds_config_t *cfg) {
         goto fail;
     }
     s.ctx = zmq_ctx_new();
-    void *sock = ds_zsock_open(s.ctx, ZMQ_ROUTER, 100, 1 << 20);
-    char  ep[DS_STR_MAX], bound[DS_STR_MAX], err[DS_STR_MAX + 64];
+    void *sock = ds_zsock_open(s.ctx, ZMQ_ROUTER, 100, 2 << 20);
+    int   handover = 1;
+    // A node that reconnects with its routing id takes over its old pipe.
+    if (sock) {
+        zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover);
+    }
+    char ep[DS_STR_MAX], bound[DS_STR_MAX], err[DS_STR_MAX + 64];
     s_bind_endpoint(cfg, ep, sizeof ep);
     rc = sock ? ds_zsock_bind(sock, ep, bound, sizeof bound, err, sizeof err)
               : -ENOMEM;

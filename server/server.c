@@ -15,7 +15,7 @@
 #include "common/schedule.h"
 #include "common/shard_map.h"
 
-#define MAX_SENDER 65536 // node ids above this are refused
+#define MAX_NODE_ID (1u << 20) // maps naming larger node ids are refused
 
 // s_range_t is one range this server holds.
 typedef struct {
@@ -34,8 +34,9 @@ typedef struct {
     ds_shard_map_t map;       // the shard map in force
     s_range_t    **held;      // by range id; NULL when not ours; owned
     ds_schedule_t  lr;        // learning-rate schedule over updates
-    uint64_t      *last_seq;  // [sender * nranges + range]; owned
-    uint32_t       nsenders;  // rows of last_seq
+    int32_t       *row;       // by node id: the worker's row, -1 if none
+    uint32_t       max_id;    // largest node id in the map
+    uint64_t      *last_seq;  // [row * nranges + range]; owned
     float         *scratch;   // aligned copy of a misaligned values frame
     size_t         scratch_n; // floats in scratch
     uint64_t       pushes;    // pushes applied
@@ -46,7 +47,8 @@ typedef struct {
 } s_server_t;
 
 static void
-s_free_ranges(s_server_t *s) {
+s_free_ranges(s_server_t *s)
+{
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         if (s->held[i]) {
             free(s->held[i]->w);
@@ -57,7 +59,9 @@ s_free_ranges(s_server_t *s) {
     s->held = NULL;
     free(s->last_seq);
     s->last_seq = NULL;
-    s->nsenders = 0;
+    free(s->row);
+    s->row = NULL;
+    s->max_id = 0;
     free(s->scratch);
     s->scratch = NULL;
     ds_shard_map_fini(&s->map);
@@ -66,7 +70,8 @@ s_free_ranges(s_server_t *s) {
 // s_take_map installs a shard map from the scheduler: allocates and
 // initializes every range whose primary we are.
 static int
-s_take_map(s_server_t *s, const Descent__ShardMap *pb) {
+s_take_map(s_server_t *s, const Descent__ShardMap *pb)
+{
     char           err[256];
     ds_shard_map_t m;
     int            rc = ds_shard_map_from_pb(&m, pb, err, sizeof err);
@@ -76,8 +81,34 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb) {
     }
     s_free_ranges(s);
     s->map = m;
+    // Only the map's workers may push or pull; each gets a row of the
+    // sequence table, allocated once here and never grown by a peer.
+    uint32_t workers = 0;
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        if (pb->nodes[i]->id > MAX_NODE_ID) {
+            ds_log(DS_ERROR, "server", "bad shard map: node id %u",
+                   pb->nodes[i]->id);
+            return -EPROTO;
+        }
+        if (pb->nodes[i]->id > s->max_id) {
+            s->max_id = pb->nodes[i]->id;
+        }
+    }
+    s->row = malloc(((size_t)s->max_id + 1) * sizeof *s->row);
+    if (!s->row) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i <= s->max_id; i++) {
+        s->row[i] = -1;
+    }
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        if (pb->nodes[i]->role == DESCENT__ROLE__WORKER) {
+            s->row[pb->nodes[i]->id] = (int32_t)workers++;
+        }
+    }
     s->held = calloc(m.nranges, sizeof *s->held);
-    if (!s->held) {
+    s->last_seq = calloc((size_t)workers * m.nranges + 1, sizeof *s->last_seq);
+    if (!s->held || !s->last_seq) {
         return -ENOMEM;
     }
     const ds_config_t *cfg = s->node.cfg;
@@ -120,7 +151,8 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb) {
 }
 
 static void
-s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+{
     s_server_t            *s = n->role_data;
     const Descent__Header *h = msg->hdr;
     if (h->type == DESCENT__TYPE__REGISTER_ACK) {
@@ -148,35 +180,23 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
     ds_node_send(n, &r);
 }
 
-// s_seen_before records (sender, range, seq) and says whether that push was
+// s_seen_before records (row, range, seq) and says whether that push was
 // applied already: a retried push is acknowledged but applied once.
-static int
-s_seen_before(s_server_t *s, uint32_t sender, uint32_t range, uint64_t seq,
-              bool *dup) {
-    if (sender >= s->nsenders) {
-        uint32_t rows =
-            sender + 1 > 2 * s->nsenders ? sender + 1 : 2 * s->nsenders;
-        size_t    nr = s->map.nranges;
-        uint64_t *t = realloc(s->last_seq, (size_t)rows * nr * sizeof *t);
-        if (!t) {
-            return -ENOMEM;
-        }
-        memset(t + (size_t)s->nsenders * nr, 0,
-               (size_t)(rows - s->nsenders) * nr * sizeof *t);
-        s->last_seq = t;
-        s->nsenders = rows;
+static bool
+s_seen_before(s_server_t *s, int32_t row, uint32_t range, uint64_t seq)
+{
+    uint64_t *last = &s->last_seq[(size_t)row * s->map.nranges + range];
+    if (seq <= *last) {
+        return true;
     }
-    uint64_t *last = &s->last_seq[(size_t)sender * s->map.nranges + range];
-    *dup = seq <= *last;
-    if (!*dup) {
-        *last = seq;
-    }
-    return 0;
+    *last = seq;
+    return false;
 }
 
 static void
 s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
-         Descent__Status st, const char *why) {
+         Descent__Status st, const char *why)
+{
     s->refused++;
     ds_log(DS_DEBUG, "server", "refused %s from node %u: %s",
            msg->hdr ? ds_msg_type_name(msg->hdr->type) : "message",
@@ -185,7 +205,8 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
 }
 
 static void
-s_handle(s_server_t *s, const ds_msg_t *msg) {
+s_handle(s_server_t *s, const ds_msg_t *msg)
+{
     const Descent__Header *h = msg->hdr;
     Descent__Type          reply =
         h->type == DESCENT__TYPE__PUSH   ? DESCENT__TYPE__PUSH_ACK
@@ -215,6 +236,17 @@ s_handle(s_server_t *s, const ds_msg_t *msg) {
                  ", the map in force is epoch %" PRIu64,
                  h->epoch, s->map.epoch);
         s_refuse(s, msg, reply, DESCENT__STATUS__STALE_EPOCH, why);
+        return;
+    }
+    if (h->sender > s->max_id || s->row[h->sender] < 0) {
+        snprintf(why, sizeof why, "node %u is not a worker of this job",
+                 h->sender);
+        s_refuse(s, msg, reply, DESCENT__STATUS__REFUSED, why);
+        return;
+    }
+    if (h->type == DESCENT__TYPE__PUSH && h->seq == 0) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST,
+                 "a push needs a sequence number from 1 up");
         return;
     }
     if (h->sparse) {
@@ -265,12 +297,7 @@ s_handle(s_server_t *s, const ds_msg_t *msg) {
                      "gradient has NaN or Inf values; not applied");
             return;
         }
-        bool dup = false;
-        if (s_seen_before(s, h->sender, h->shard, h->seq, &dup) != 0) {
-            s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE,
-                     "out of memory for the sequence table");
-            return;
-        }
+        bool   dup = s_seen_before(s, s->row[h->sender], h->shard, h->seq);
         double lr = ds_schedule_lr(&s->lr, r->updates);
         if (dup) {
             s->dups++;
@@ -300,7 +327,8 @@ s_handle(s_server_t *s, const ds_msg_t *msg) {
 }
 
 static void
-s_on_data(ds_zsock_t *z, void *arg) {
+s_on_data(ds_zsock_t *z, void *arg)
+{
     s_server_t     *s = arg;
     ds_msg_t        msg;
     char            err[256] = "";
@@ -332,7 +360,8 @@ s_on_data(ds_zsock_t *z, void *arg) {
 }
 
 static void
-s_on_stop(ds_node_t *n) {
+s_on_stop(ds_node_t *n)
+{
     s_server_t *s = n->role_data;
     if (s->data_open) {
         ds_zsock_close(&s->data, NULL);
@@ -345,7 +374,8 @@ s_on_stop(ds_node_t *n) {
 }
 
 int
-ds_server_main(const ds_config_t *cfg) {
+ds_server_main(const ds_config_t *cfg)
+{
     uv_loop_t  loop;
     s_server_t s;
     memset(&s, 0, sizeof s);
@@ -392,7 +422,7 @@ ds_server_main(const ds_config_t *cfg) {
     s.data_open = true;
     ds_log(DS_INFO, "server", "serving on %s (advertised as %s)", s.bound,
            s.advertised);
-    rc = ds_node_start(&s.node, s.advertised, 0);
+    rc = ds_node_start(&s.node, s.advertised);
     if (rc != 0) {
         ds_zsock_close(&s.data, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -60,6 +60,7 @@ typedef struct {
     uint32_t        nconns;       // entries in conns
     uint32_t       *range_conn;   // conn index of each range; owned
     uint64_t       *range_seq;    // outstanding request seq per range; owned
+    Descent__Type  *range_want;   // reply type expected per range; owned
     uint32_t        pending;      // replies still awaited
     bool            fresh;        // w was just refreshed by a push's reply
     uv_timer_t      deadline;     // reply deadline
@@ -88,7 +89,8 @@ typedef struct {
 static void s_next(s_worker_t *w);
 
 static void
-s_fail(s_worker_t *w, const char *why) {
+s_fail(s_worker_t *w, const char *why)
+{
     if (w->node.stopping) {
         return;
     }
@@ -102,10 +104,14 @@ s_fail(s_worker_t *w, const char *why) {
 
 static void
 s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
-         Descent__Type type, bool final) {
+         Descent__Type type, bool final)
+{
     Descent__Report r;
     descent__report__init(&r);
-    r.epoch = w->epoch;
+    // After the last epoch w->epoch has moved past it; report the last one.
+    r.epoch = w->epoch <= (uint32_t)w->node.cfg->epochs
+                  ? w->epoch
+                  : (uint32_t)w->node.cfg->epochs;
     r.step = w->step;
     r.steps_total = w->steps_total;
     r.examples = w->examples;
@@ -125,7 +131,8 @@ s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
 // ---- data loading (pool thread) -------------------------------------------
 
 static void
-s_load_work(uv_work_t *req) {
+s_load_work(uv_work_t *req)
+{
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     char               img[DS_STR_MAX + 64], lab[DS_STR_MAX + 64];
@@ -164,7 +171,8 @@ s_load_work(uv_work_t *req) {
 }
 
 static void
-s_load_done(uv_work_t *req, int status) {
+s_load_done(uv_work_t *req, int status)
+{
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     w->busy = false;
@@ -218,7 +226,8 @@ s_load_done(uv_work_t *req, int status) {
 // ---- talking to servers ----------------------------------------------------
 
 static void
-s_on_deadline(uv_timer_t *t) {
+s_on_deadline(uv_timer_t *t)
+{
     s_worker_t *w = t->data;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         if (w->range_seq[i] != 0) {
@@ -235,7 +244,8 @@ s_on_deadline(uv_timer_t *t) {
 
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
-s_send_all(s_worker_t *w, Descent__Type type, bool pull) {
+s_send_all(s_worker_t *w, Descent__Type type, bool pull)
+{
     w->pending = 0;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         const ds_range_t *r = &w->map.ranges[i];
@@ -268,6 +278,9 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull) {
             return;
         }
         w->range_seq[i] = h.seq;
+        w->range_want[i] = type == DESCENT__TYPE__PUSH
+                               ? DESCENT__TYPE__PUSH_ACK
+                               : DESCENT__TYPE__PULL_REPLY;
         w->pending++;
     }
     uv_timer_start(&w->deadline, s_on_deadline,
@@ -275,7 +288,8 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull) {
 }
 
 static void
-s_on_server(ds_zsock_t *z, void *arg) {
+s_on_server(ds_zsock_t *z, void *arg)
+{
     s_conn_t       *c = arg;
     s_worker_t     *w = c->owner;
     ds_msg_t        msg;
@@ -295,7 +309,11 @@ s_on_server(ds_zsock_t *z, void *arg) {
         return;
     }
     const Descent__Header *h = msg.hdr;
-    if (h->shard >= w->map.nranges || w->range_seq[h->shard] != h->seq) {
+    // A reply counts only if it answers the request in flight for that range,
+    // from the server holding it, with the type that request expects.
+    if (h->shard >= w->map.nranges || w->range_seq[h->shard] != h->seq ||
+        c != &w->conns[w->range_conn[h->shard]] ||
+        h->type != w->range_want[h->shard]) {
         ds_log(DS_DEBUG, "worker",
                "late or unknown reply seq %" PRIu64 " from server %u", h->seq,
                c->id);
@@ -336,7 +354,8 @@ s_on_server(ds_zsock_t *z, void *arg) {
 }
 
 static int
-s_connect(s_worker_t *w, const Descent__ShardMap *pb) {
+s_connect(s_worker_t *w, const Descent__ShardMap *pb)
+{
     char err[256];
     int  rc = ds_shard_map_from_pb(&w->map, pb, err, sizeof err);
     if (rc != 0) {
@@ -350,7 +369,8 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb) {
     w->conns = calloc(pb->n_nodes, sizeof *w->conns);
     w->range_conn = calloc(w->map.nranges, sizeof *w->range_conn);
     w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
-    if (!w->conns || !w->range_conn || !w->range_seq) {
+    w->range_want = calloc(w->map.nranges, sizeof *w->range_want);
+    if (!w->conns || !w->range_conn || !w->range_seq || !w->range_want) {
         s_fail(w, "out of memory");
         return -ENOMEM;
     }
@@ -393,7 +413,8 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb) {
 // ---- compute (pool thread) -------------------------------------------------
 
 static void
-s_step_work(uv_work_t *req) {
+s_step_work(uv_work_t *req)
+{
     s_worker_t *w = req->data;
     size_t      n = w->batch_n;
     w->job_loss =
@@ -409,7 +430,8 @@ s_step_work(uv_work_t *req) {
 }
 
 static void
-s_eval_work(uv_work_t *req) {
+s_eval_work(uv_work_t *req)
+{
     s_worker_t *w = req->data;
     w->job_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
                                   w->test.n, &w->job_acc);
@@ -419,20 +441,23 @@ static void s_step_done(uv_work_t *req, int status);
 static void s_eval_done(uv_work_t *req, int status);
 
 static void
-s_queue(s_worker_t *w, uv_work_cb fn, uv_after_work_cb done) {
+s_queue(s_worker_t *w, uv_work_cb fn, uv_after_work_cb done)
+{
     w->busy = true;
     w->work.data = w;
     uv_queue_work(w->node.loop, &w->work, fn, done);
 }
 
 static void
-s_finish(s_worker_t *w) {
+s_finish(s_worker_t *w)
+{
     w->state = W_DONE;
     s_report(w, false, NAN, NAN, DESCENT__TYPE__DONE, false);
 }
 
 static void
-s_write_model(s_worker_t *w, double acc) {
+s_write_model(s_worker_t *w, double acc)
+{
     const ds_config_t *cfg = w->node.cfg;
     char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
@@ -462,7 +487,8 @@ s_write_model(s_worker_t *w, double acc) {
 }
 
 static void
-s_eval_done(uv_work_t *req, int status) {
+s_eval_done(uv_work_t *req, int status)
+{
     s_worker_t *w = req->data;
     w->busy = false;
     if (w->node.stopping || status != 0) {
@@ -483,7 +509,8 @@ s_eval_done(uv_work_t *req, int status) {
 
 // s_end_epoch reports the epoch (rank 0 evaluates first) and reshuffles.
 static void
-s_end_epoch(s_worker_t *w) {
+s_end_epoch(s_worker_t *w)
+{
     w->pos = 0;
     if (w->node.cfg->shuffle) {
         ds_rng_shuffle(&w->rng, w->order, w->train.n);
@@ -501,7 +528,8 @@ s_end_epoch(s_worker_t *w) {
 }
 
 static void
-s_step_done(uv_work_t *req, int status) {
+s_step_done(uv_work_t *req, int status)
+{
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     w->busy = false;
@@ -530,7 +558,8 @@ s_step_done(uv_work_t *req, int status) {
 
 // s_next moves the training state machine one stage on.
 static void
-s_next(s_worker_t *w) {
+s_next(s_worker_t *w)
+{
     const ds_config_t *cfg = w->node.cfg;
     if (w->node.stopping || w->busy || w->pending > 0) {
         return;
@@ -570,7 +599,8 @@ s_next(s_worker_t *w) {
 // ---- scheduler messages ----------------------------------------------------
 
 static void
-s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+{
     s_worker_t            *w = n->role_data;
     const Descent__Header *h = msg->hdr;
     switch (h->type) {
@@ -608,7 +638,8 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg) {
 }
 
 static void
-s_on_progress(uv_timer_t *t) {
+s_on_progress(uv_timer_t *t)
+{
     s_worker_t *w = t->data;
     if (w->state == W_TRAINING) {
         s_report(w, false, NAN, NAN, DESCENT__TYPE__REPORT, false);
@@ -616,7 +647,8 @@ s_on_progress(uv_timer_t *t) {
 }
 
 static void
-s_on_stop(ds_node_t *n) {
+s_on_stop(ds_node_t *n)
+{
     s_worker_t *w = n->role_data;
     for (uint32_t i = 0; i < w->nconns; i++) {
         if (w->conns[i].open) {
@@ -632,7 +664,8 @@ s_on_stop(ds_node_t *n) {
 }
 
 int
-ds_worker_main(const ds_config_t *cfg) {
+ds_worker_main(const ds_config_t *cfg)
+{
     uv_loop_t   loop;
     s_worker_t *w = calloc(1, sizeof *w);
     if (!w) {
@@ -652,7 +685,7 @@ ds_worker_main(const ds_config_t *cfg) {
     uv_timer_init(&loop, &w->deadline);
     uv_timer_init(&loop, &w->progress);
     w->deadline.data = w->progress.data = w;
-    int rc = ds_node_start(&w->node, "", 0);
+    int rc = ds_node_start(&w->node, "");
     if (rc != 0) {
         uv_close((uv_handle_t *)&w->deadline, NULL);
         uv_close((uv_handle_t *)&w->progress, NULL);
@@ -677,6 +710,7 @@ ds_worker_main(const ds_config_t *cfg) {
     free(w->conns);
     free(w->range_conn);
     free(w->range_seq);
+    free(w->range_want);
     free(w);
     return code;
 }

@@ -21,20 +21,23 @@
 extern char **environ;
 
 const char *
-th_bin(void) {
+th_bin(void)
+{
     const char *b = getenv("DESCENT_BIN");
     return b ? b : "build/release/descent";
 }
 
 void
-th_tmpdir(char *buf, size_t len) {
+th_tmpdir(char *buf, size_t len)
+{
     snprintf(buf, len, "/tmp/descent-it-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(buf));
 }
 
 void
 th_spawn(th_proc_t *p, const char *dir, const char *name,
-         const char *const *args) {
+         const char *const *args)
+{
     const char *argv[64];
     int         n = 0;
     argv[n++] = th_bin();
@@ -57,7 +60,8 @@ th_spawn(th_proc_t *p, const char *dir, const char *name,
 }
 
 bool
-th_wait(th_proc_t *p, int timeout_ms) {
+th_wait(th_proc_t *p, int timeout_ms)
+{
     if (p->pid == 0) {
         return true;
     }
@@ -88,14 +92,16 @@ th_wait(th_proc_t *p, int timeout_ms) {
 }
 
 void
-th_kill(th_proc_t *p, int sig) {
+th_kill(th_proc_t *p, int sig)
+{
     if (p->pid > 0) {
         kill(p->pid, sig);
     }
 }
 
 char *
-th_slurp(const char *path) {
+th_slurp(const char *path)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         return NULL;
@@ -113,7 +119,8 @@ th_slurp(const char *path) {
 }
 
 int
-th_free_port(void) {
+th_free_port(void)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -126,7 +133,8 @@ th_free_port(void) {
 }
 
 double
-th_json_number(const char *s, const char *key, const char **next) {
+th_json_number(const char *s, const char *key, const char **next)
+{
     char pat[128];
     snprintf(pat, sizeof pat, "\"%s\":", key);
     const char *p = strstr(s, pat);

@@ -17,7 +17,8 @@
 #include "tests/integration/harness.h"
 
 static void
-s_assert_log_has(const th_proc_t *p, const char *needle) {
+s_assert_log_has(const th_proc_t *p, const char *needle)
+{
     char *log = th_slurp(p->log);
     ck_assert_ptr_nonnull(log);
     ck_assert_msg(strstr(log, needle) != NULL, "%s lacks \"%s\":\n%s", p->log,
@@ -27,7 +28,8 @@ s_assert_log_has(const th_proc_t *p, const char *needle) {
 
 // Mean training loss over the workers' epoch-end lines of metrics.jsonl.
 static double
-s_epoch_loss(const char *metrics, int epoch) {
+s_epoch_loss(const char *metrics, int epoch)
+{
     double      sum = 0;
     int         n = 0;
     const char *line = metrics;
@@ -50,7 +52,8 @@ s_epoch_loss(const char *metrics, int epoch) {
     return n ? sum / n : NAN;
 }
 
-START_TEST(test_cluster_trains) {
+START_TEST(test_cluster_trains)
+{
     char dir[64], out[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(out, sizeof out, "--job.out=%s/out", dir);
@@ -118,7 +121,8 @@ typedef struct {
 } s_peer_t;
 
 static void
-s_recv(void *sock, bool routed, ds_msg_t *m) {
+s_recv(void *sock, bool routed, ds_msg_t *m)
+{
     zmq_pollitem_t it = {.socket = sock, .events = ZMQ_POLLIN};
     ck_assert_msg(zmq_poll(&it, 1, 5000) == 1, "no message within 5 s");
     char err[256] = "";
@@ -127,7 +131,8 @@ s_recv(void *sock, bool routed, ds_msg_t *m) {
 }
 
 static Descent__Header
-s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count) {
+s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count)
+{
     Descent__Header h;
     ds_msg_header_init(&h, type);
     h.job = "descent";
@@ -143,7 +148,8 @@ s_req(s_peer_t *t, Descent__Type type, uint64_t begin, uint64_t count) {
 // s_expect sends nothing; it reads one reply and checks type and status.
 static void
 s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
-         size_t n) {
+         size_t n)
+{
     ds_msg_t m;
     s_recv(t->data, false, &m);
     ck_assert_msg(m.hdr->type == type, "got %s, want %s",
@@ -161,7 +167,8 @@ s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
     ds_msg_fini(&m);
 }
 
-START_TEST(test_server_survives_bad_requests) {
+START_TEST(test_server_survives_bad_requests)
+{
     char dir[64], sched[64], bind[64];
     th_tmpdir(dir, sizeof dir);
     int port = th_free_port();
@@ -201,20 +208,22 @@ START_TEST(test_server_survives_bad_requests) {
     ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
     Descent__Range    r = DESCENT__RANGE__INIT;
     Descent__Range   *rs[1] = {&r};
-    Descent__Node     nd = DESCENT__NODE__INIT;
-    Descent__Node    *nds[1] = {&nd};
+    Descent__Node     nd = DESCENT__NODE__INIT, wk = DESCENT__NODE__INIT;
+    Descent__Node    *nds[2] = {&nd, &wk};
     Descent__ShardMap map = DESCENT__SHARD_MAP__INIT;
     r.end = 100;
     r.primary = 1;
     nd.id = 1;
     nd.role = DESCENT__ROLE__SERVER;
     nd.address = addr;
+    wk.id = 2;
+    wk.role = DESCENT__ROLE__WORKER;
     map.epoch = 1;
     map.num_keys = 100;
     map.ranges = rs;
     map.n_ranges = 1;
     map.nodes = nds;
-    map.n_nodes = 1;
+    map.n_nodes = 2;
     ds_msg_header_init(&h, DESCENT__TYPE__SHARD_MAP);
     h.job = "descent";
     h.epoch = 1;
@@ -285,6 +294,22 @@ START_TEST(test_server_survives_bad_requests) {
     ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
     s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__REFUSED, NULL, 0);
 
+    // 6. A sender that is not a worker of the map, and a push numbered 0.
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    h.sender = 4000000000u;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__REFUSED, NULL, 0);
+    h.sender = 1;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__REFUSED, NULL, 0);
+    h.sender = 2;
+    h.seq = 0;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_REQUEST, NULL,
+             0);
+
     // Still serving: a good push of the whole range at lr 0.5, sent twice
     // with the same sequence number, is applied exactly once.
     h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
@@ -311,7 +336,7 @@ START_TEST(test_server_survives_bad_requests) {
     ck_assert(th_wait(&srv, 5000));
     ck_assert_int_eq(srv.signal, 0);
     ck_assert_int_eq(srv.status, 0);
-    s_assert_log_has(&srv, "8 refused (1 non-finite)");
+    s_assert_log_has(&srv, "11 refused (1 non-finite)");
     s_assert_log_has(&srv, "1 pushes applied");
     s_assert_log_has(&srv, "1 duplicates");
     zmq_msg_close(&t.route);
@@ -333,7 +358,8 @@ typedef struct {
 // s_small starts a scheduler, one server and one long-running worker with
 // sub-second failure detection.
 static void
-s_small(s_small_t *c) {
+s_small(s_small_t *c)
+{
     th_tmpdir(c->dir, sizeof c->dir);
     int port = th_free_port();
     snprintf(c->sched, sizeof c->sched,
@@ -364,7 +390,8 @@ s_small(s_small_t *c) {
 }
 
 static void
-s_small_reap(s_small_t *c) {
+s_small_reap(s_small_t *c)
+{
     th_kill(&c->scheduler, SIGKILL);
     th_kill(&c->server, SIGKILL);
     th_kill(&c->worker, SIGKILL);
@@ -373,7 +400,8 @@ s_small_reap(s_small_t *c) {
     th_wait(&c->worker, 1000);
 }
 
-START_TEST(test_dead_server_ends_the_job) {
+START_TEST(test_dead_server_ends_the_job)
+{
     s_small_t c;
     s_small(&c);
     sleep(2);
@@ -405,7 +433,8 @@ START_TEST(test_dead_server_ends_the_job) {
 }
 END_TEST
 
-START_TEST(test_dead_scheduler_ends_the_nodes) {
+START_TEST(test_dead_scheduler_ends_the_nodes)
+{
     s_small_t c;
     s_small(&c);
     sleep(2);
@@ -420,7 +449,47 @@ START_TEST(test_dead_scheduler_ends_the_nodes) {
 }
 END_TEST
 
-START_TEST(test_missing_nodes_time_out) {
+// A worker that has loaded its data before the last server joins must still
+// be counted: the job starts once everyone is there.
+START_TEST(test_late_server_joins)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *sa[] = {
+        "scheduler",           sched, bind, out, "--cluster.servers=1",
+        "--cluster.workers=1", NULL};
+    const char *wa[] = {"worker",
+                        sched,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--data.limit=2000",
+                        "--train.epochs=2",
+                        out,
+                        NULL};
+    const char *na[] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.advertise=127.0.0.1", NULL};
+    th_proc_t   s, w, n;
+    th_spawn(&s, dir, "scheduler", sa);
+    th_spawn(&w, dir, "worker", wa);
+    sleep(2);
+    th_spawn(&n, dir, "server", na);
+    ck_assert_msg(th_wait(&s, 20000), "the job hung waiting for a late server");
+    ck_assert(th_wait(&w, 5000));
+    ck_assert(th_wait(&n, 5000));
+    ck_assert_int_eq(s.status, 0);
+    ck_assert_int_eq(w.status, 0);
+    ck_assert_int_eq(n.status, 0);
+    s_assert_log_has(&s, "test accuracy");
+}
+END_TEST
+
+START_TEST(test_missing_nodes_time_out)
+{
     char dir[64], bind[64], out[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d",
@@ -443,7 +512,8 @@ END_TEST
 
 // ---- bad input from a user ------------------------------------------------
 
-START_TEST(test_missing_dataset) {
+START_TEST(test_missing_dataset)
+{
     char dir[64];
     th_tmpdir(dir, sizeof dir);
     const char *args[] = {"run", "--data.data_dir=/nonexistent/fmnist", NULL};
@@ -457,7 +527,8 @@ START_TEST(test_missing_dataset) {
 }
 END_TEST
 
-START_TEST(test_bad_config_line) {
+START_TEST(test_bad_config_line)
+{
     char dir[64], job[128];
     th_tmpdir(dir, sizeof dir);
     snprintf(job, sizeof job, "%s/job.ini", dir);
@@ -487,7 +558,8 @@ START_TEST(test_bad_config_line) {
 }
 END_TEST
 
-START_TEST(test_port_in_use) {
+START_TEST(test_port_in_use)
+{
     char dir[64], flag[64], out[128];
     th_tmpdir(dir, sizeof dir);
     int                fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -516,7 +588,8 @@ START_TEST(test_port_in_use) {
 }
 END_TEST
 
-START_TEST(test_help_and_unknown_command) {
+START_TEST(test_help_and_unknown_command)
+{
     char dir[64];
     th_tmpdir(dir, sizeof dir);
     const char *roles[] = {"run", "scheduler", "server", "worker"};
@@ -538,7 +611,8 @@ START_TEST(test_help_and_unknown_command) {
 END_TEST
 
 static Suite *
-s_suite(void) {
+s_suite(void)
+{
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("processes");
     tcase_set_timeout(tc, 120);
@@ -546,6 +620,7 @@ s_suite(void) {
     tcase_add_test(tc, test_server_survives_bad_requests);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
+    tcase_add_test(tc, test_late_server_joins);
     tcase_add_test(tc, test_missing_nodes_time_out);
     tcase_add_test(tc, test_missing_dataset);
     tcase_add_test(tc, test_bad_config_line);
@@ -556,7 +631,8 @@ s_suite(void) {
 }
 
 int
-main(void) {
+main(void)
+{
     SRunner *sr = srunner_create(s_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -5,7 +5,8 @@
 #include "tests/unit/suites.h"
 
 int
-main(void) {
+main(void)
+{
     Suite *(*const suites[])(void) = {
         ds_config_suite,    ds_rng_suite,         ds_idx_suite,
         ds_softmax_suite,   ds_safetensors_suite, ds_msg_suite,

@@ -18,7 +18,8 @@
 // s_write_file writes text to a new file /tmp/ds_config_XXXXXX and leaves
 // its name in path (at least 32 bytes). The caller unlinks it.
 static void
-s_write_file(char *path, const char *text) {
+s_write_file(char *path, const char *text)
+{
     strcpy(path, "/tmp/ds_config_XXXXXX");
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -29,7 +30,8 @@ s_write_file(char *path, const char *text) {
 
 // s_expect_at checks that err is exactly "path:line: rest".
 static void
-s_expect_at(const char *err, const char *path, int line, const char *rest) {
+s_expect_at(const char *err, const char *path, int line, const char *rest)
+{
     char want[S_ERR_MAX];
     snprintf(want, sizeof want, "%s:%d: %s", path, line, rest);
     ck_assert_str_eq(err, want);
@@ -39,12 +41,14 @@ s_expect_at(const char *err, const char *path, int line, const char *rest) {
 // leaving the config in *c and the message in err.
 static int
 s_set(ds_config_t *c, const char *section, const char *key, const char *value,
-      char *err) {
+      char *err)
+{
     ds_config_defaults(c);
     return ds_config_set(c, section, key, value, err, S_ERR_MAX);
 }
 
-START_TEST(test_defaults) {
+START_TEST(test_defaults)
+{
     ds_config_t c;
     memset(&c, 0xA5, sizeof c);
     ds_config_defaults(&c);
@@ -84,7 +88,8 @@ START_TEST(test_defaults) {
 }
 END_TEST
 
-START_TEST(test_int_parsing) {
+START_TEST(test_int_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -128,7 +133,8 @@ START_TEST(test_int_parsing) {
 }
 END_TEST
 
-START_TEST(test_int64_parsing) {
+START_TEST(test_int64_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -148,7 +154,8 @@ START_TEST(test_int64_parsing) {
 }
 END_TEST
 
-START_TEST(test_uint64_parsing) {
+START_TEST(test_uint64_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -169,7 +176,8 @@ START_TEST(test_uint64_parsing) {
 }
 END_TEST
 
-START_TEST(test_double_parsing) {
+START_TEST(test_double_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -203,7 +211,8 @@ START_TEST(test_double_parsing) {
 }
 END_TEST
 
-START_TEST(test_bool_parsing) {
+START_TEST(test_bool_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
     const char *yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
@@ -228,7 +237,8 @@ START_TEST(test_bool_parsing) {
 }
 END_TEST
 
-START_TEST(test_enum_parsing) {
+START_TEST(test_enum_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -255,7 +265,8 @@ START_TEST(test_enum_parsing) {
 }
 END_TEST
 
-START_TEST(test_string_parsing) {
+START_TEST(test_string_parsing)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
     char        v[DS_STR_MAX + 1];
@@ -289,7 +300,8 @@ START_TEST(test_string_parsing) {
 }
 END_TEST
 
-START_TEST(test_set_unknown_and_unprefixed) {
+START_TEST(test_set_unknown_and_unprefixed)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
 
@@ -308,7 +320,8 @@ START_TEST(test_set_unknown_and_unprefixed) {
 }
 END_TEST
 
-START_TEST(test_error_text_is_bounded) {
+START_TEST(test_error_text_is_bounded)
+{
     ds_config_t c;
     char        err[S_ERR_MAX];
     char        v[200];
@@ -339,7 +352,8 @@ START_TEST(test_error_text_is_bounded) {
 }
 END_TEST
 
-START_TEST(test_file_loads) {
+START_TEST(test_file_loads)
+{
     char        path[32];
     char        err[S_ERR_MAX];
     ds_config_t c;
@@ -381,7 +395,8 @@ END_TEST
 // s_load_bad writes text, loads it over defaults, expects -EINVAL and an
 // unchanged config, and checks err is "path:line: rest".
 static void
-s_load_bad(const char *text, int line, const char *rest) {
+s_load_bad(const char *text, int line, const char *rest)
+{
     char        path[32];
     char        err[S_ERR_MAX];
     ds_config_t c;
@@ -396,7 +411,8 @@ s_load_bad(const char *text, int line, const char *rest) {
     unlink(path);
 }
 
-START_TEST(test_file_unknown_key) {
+START_TEST(test_file_unknown_key)
+{
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "\n"
@@ -409,7 +425,8 @@ START_TEST(test_file_unknown_key) {
 }
 END_TEST
 
-START_TEST(test_file_malformed_line) {
+START_TEST(test_file_malformed_line)
+{
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "batch_size 8\n"
@@ -427,7 +444,8 @@ START_TEST(test_file_malformed_line) {
 }
 END_TEST
 
-START_TEST(test_file_bad_value) {
+START_TEST(test_file_bad_value)
+{
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "[optimizer]\n"
@@ -439,7 +457,8 @@ START_TEST(test_file_bad_value) {
 }
 END_TEST
 
-START_TEST(test_file_unknown_section) {
+START_TEST(test_file_unknown_section)
+{
     s_load_bad("[train]\n"
                "epochs = 3\n"
                "\n"
@@ -452,7 +471,8 @@ START_TEST(test_file_unknown_section) {
 }
 END_TEST
 
-START_TEST(test_file_indented_and_sectionless) {
+START_TEST(test_file_indented_and_sectionless)
+{
     // inih would set advertise to "servers = 4"; we refuse the line.
     s_load_bad("[cluster]\n"
                "advertise = 10.0.0.1\n"
@@ -464,7 +484,8 @@ START_TEST(test_file_indented_and_sectionless) {
 }
 END_TEST
 
-START_TEST(test_file_line_length) {
+START_TEST(test_file_line_length)
+{
     // ini_max_line is the size of inih's line buffer, NUL included. A line
     // that fills it exactly (its newline not counted) loads; one character
     // more is refused instead of being split in two by inih.
@@ -502,7 +523,8 @@ START_TEST(test_file_line_length) {
 }
 END_TEST
 
-START_TEST(test_file_missing) {
+START_TEST(test_file_missing)
+{
     char        err[S_ERR_MAX];
     ds_config_t c;
 
@@ -518,7 +540,8 @@ START_TEST(test_file_missing) {
 }
 END_TEST
 
-START_TEST(test_env) {
+START_TEST(test_env)
+{
     char        err[S_ERR_MAX];
     ds_config_t c;
     char       *envp[] = {
@@ -544,7 +567,8 @@ START_TEST(test_env) {
 }
 END_TEST
 
-START_TEST(test_env_errors) {
+START_TEST(test_env_errors)
+{
     char        err[S_ERR_MAX];
     ds_config_t c;
     ds_config_t before;
@@ -569,7 +593,8 @@ START_TEST(test_env_errors) {
 }
 END_TEST
 
-START_TEST(test_precedence) {
+START_TEST(test_precedence)
+{
     char        path[32];
     char        err[S_ERR_MAX];
     ds_config_t c;
@@ -608,7 +633,8 @@ START_TEST(test_precedence) {
 }
 END_TEST
 
-START_TEST(test_descent_config) {
+START_TEST(test_descent_config)
+{
     char        a[32];
     char        b[32];
     char        err[S_ERR_MAX];
@@ -651,7 +677,8 @@ START_TEST(test_descent_config) {
 }
 END_TEST
 
-START_TEST(test_flag_forms) {
+START_TEST(test_flag_forms)
+{
     char        path[32];
     char        err[S_ERR_MAX];
     ds_config_t c;
@@ -694,7 +721,8 @@ END_TEST
 // s_args_fail runs from_args with no environment and expects rc and err.
 static void
 s_args_fail(char **argv, int argc, bool allow_positional, int rc,
-            const char *want) {
+            const char *want)
+{
     char        err[S_ERR_MAX];
     ds_config_t c;
     bool        help = true;
@@ -707,7 +735,8 @@ s_args_fail(char **argv, int argc, bool allow_positional, int rc,
     ck_assert(!help);
 }
 
-START_TEST(test_flag_errors) {
+START_TEST(test_flag_errors)
+{
     char *unknown[] = {"run", "--train.epoch=3", NULL};
     s_args_fail(unknown, 2, false, -EINVAL, "--train.epoch: unknown option");
     char *unknown2[] = {"run", "--epoch", "3", NULL};
@@ -735,7 +764,8 @@ START_TEST(test_flag_errors) {
 }
 END_TEST
 
-START_TEST(test_positional) {
+START_TEST(test_positional)
+{
     char        path[32];
     char        err[S_ERR_MAX];
     ds_config_t c;
@@ -771,7 +801,8 @@ START_TEST(test_positional) {
 }
 END_TEST
 
-START_TEST(test_missing_file_from_args) {
+START_TEST(test_missing_file_from_args)
+{
     char *argv[] = {"run", "--config", "/nonexistent/job.ini", NULL};
     s_args_fail(argv, 3, false, -ENOENT,
                 "/nonexistent/job.ini: cannot open: No such file or "
@@ -789,7 +820,8 @@ START_TEST(test_missing_file_from_args) {
 }
 END_TEST
 
-START_TEST(test_help) {
+START_TEST(test_help)
+{
     char        err[S_ERR_MAX];
     ds_config_t c;
     bool        help = false;
@@ -829,7 +861,8 @@ END_TEST
 // never be ambiguous yet (the "ambiguous: [a] k, [b] k" path is unreachable
 // through the public API). This test proves every key works unprefixed,
 // and will fail, asking for an ambiguity test, the day a key is shared.
-START_TEST(test_unprefixed_keys_unambiguous) {
+START_TEST(test_unprefixed_keys_unambiguous)
+{
     char   usage[8192];
     size_t n = ds_config_usage(usage, sizeof usage);
     ck_assert_uint_lt(n, sizeof usage);
@@ -858,7 +891,8 @@ START_TEST(test_unprefixed_keys_unambiguous) {
 }
 END_TEST
 
-START_TEST(test_usage) {
+START_TEST(test_usage)
+{
     char   buf[8192];
     size_t n = ds_config_usage(buf, sizeof buf);
     ck_assert_uint_eq(n, strlen(buf));
@@ -899,7 +933,8 @@ END_TEST
 static const char *s_json_value(const char *p);
 
 static const char *
-s_json_ws(const char *p) {
+s_json_ws(const char *p)
+{
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         p++;
     }
@@ -907,7 +942,8 @@ s_json_ws(const char *p) {
 }
 
 static const char *
-s_json_string(const char *p) {
+s_json_string(const char *p)
+{
     if (*p++ != '"') {
         return NULL;
     }
@@ -936,7 +972,8 @@ s_json_string(const char *p) {
 }
 
 static const char *
-s_json_digits(const char *p) {
+s_json_digits(const char *p)
+{
     if (*p < '0' || *p > '9') {
         return NULL;
     }
@@ -947,7 +984,8 @@ s_json_digits(const char *p) {
 }
 
 static const char *
-s_json_number(const char *p) {
+s_json_number(const char *p)
+{
     if (*p == '-') {
         p++;
     }
@@ -970,7 +1008,8 @@ s_json_number(const char *p) {
 }
 
 static const char *
-s_json_object(const char *p) {
+s_json_object(const char *p)
+{
     p = s_json_ws(p + 1);
     if (*p == '}') {
         return p + 1;
@@ -994,7 +1033,8 @@ s_json_object(const char *p) {
 }
 
 static const char *
-s_json_value(const char *p) {
+s_json_value(const char *p)
+{
     p = s_json_ws(p);
     if (*p == '{') {
         return s_json_object(p);
@@ -1012,12 +1052,14 @@ s_json_value(const char *p) {
 }
 
 static bool
-s_json_valid(const char *s) {
+s_json_valid(const char *s)
+{
     const char *end = s_json_value(s);
     return end != NULL && *s_json_ws(end) == '\0';
 }
 
-START_TEST(test_json_checker) {
+START_TEST(test_json_checker)
+{
     // The checker itself must refuse what %g could print for bad doubles.
     ck_assert(s_json_valid("{\"a\":{\"b\":1.5e-05,\"c\":\"x\\u0001\"}}"));
     ck_assert(!s_json_valid("{\"a\":nan}"));
@@ -1029,7 +1071,8 @@ START_TEST(test_json_checker) {
 }
 END_TEST
 
-START_TEST(test_json) {
+START_TEST(test_json)
+{
     ds_config_t c;
     char        buf[8192];
 
@@ -1092,7 +1135,8 @@ START_TEST(test_json) {
 END_TEST
 
 Suite *
-ds_config_suite(void) {
+ds_config_suite(void)
+{
     Suite *s = suite_create("config");
     TCase *values = tcase_create("values");
     tcase_add_test(values, test_defaults);

@@ -16,13 +16,15 @@
 static char s_dir[64]; // per-test temporary directory
 
 static void
-s_setup(void) {
+s_setup(void)
+{
     snprintf(s_dir, sizeof s_dir, "/tmp/ds_idx_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(s_dir));
 }
 
 static void
-s_teardown(void) {
+s_teardown(void)
+{
     DIR *dir = opendir(s_dir);
     if (dir == NULL) {
         return;
@@ -42,7 +44,8 @@ s_teardown(void) {
 }
 
 static const char *
-s_path(const char *name) {
+s_path(const char *name)
+{
     static char p[4][256];
     static int  next;
     char       *out = p[next++ % 4];
@@ -51,7 +54,8 @@ s_path(const char *name) {
 }
 
 static void
-s_be32(unsigned char *p, uint32_t v) {
+s_be32(unsigned char *p, uint32_t v)
+{
     p[0] = (unsigned char)(v >> 24);
     p[1] = (unsigned char)(v >> 16);
     p[2] = (unsigned char)(v >> 8);
@@ -62,7 +66,8 @@ s_be32(unsigned char *p, uint32_t v) {
 // only the first keep bytes of that (SIZE_MAX: all), plain or gzip.
 static void
 s_write(const char *path, int gz, const uint32_t *hdr, int nh,
-        const unsigned char *data, size_t len, size_t keep) {
+        const unsigned char *data, size_t len, size_t keep)
+{
     size_t         total = 4 * (size_t)nh + len;
     unsigned char *buf = malloc(total);
     ck_assert_ptr_nonnull(buf);
@@ -94,7 +99,8 @@ s_write(const char *path, int gz, const uint32_t *hdr, int nh,
 // s_pixel is the value of pixel j of image i in the generated files: the
 // first two pixels spell the image index, so a loaded row names itself.
 static unsigned char
-s_pixel(size_t i, size_t j) {
+s_pixel(size_t i, size_t j)
+{
     if (j == 0) {
         return (unsigned char)(i & 0xff);
     }
@@ -105,7 +111,8 @@ s_pixel(size_t i, size_t j) {
 }
 
 static unsigned char
-s_label(size_t i) {
+s_label(size_t i)
+{
     return (unsigned char)((i * 7 + 3) % 10);
 }
 
@@ -114,7 +121,8 @@ s_label(size_t i) {
 static void
 s_make(const char *images, const char *labels, int gz, uint32_t n,
        uint32_t rows, uint32_t cols, unsigned char (*label)(size_t),
-       size_t img_keep) {
+       size_t img_keep)
+{
     size_t         dim = (size_t)rows * cols;
     unsigned char *px = malloc(n * dim + 1);
     unsigned char *lb = malloc(n + 1);
@@ -138,7 +146,8 @@ s_make(const char *images, const char *labels, int gz, uint32_t n,
 // the generated data, with their labels.
 static void
 s_check_rows(const ds_dataset_t *d, size_t first,
-             unsigned char (*label)(size_t)) {
+             unsigned char (*label)(size_t))
+{
     for (size_t r = 0; r < d->n; r++) {
         size_t i = first + r;
         for (size_t j = 0; j < d->dim; j++) {
@@ -150,7 +159,8 @@ s_check_rows(const ds_dataset_t *d, size_t first,
 }
 
 static void
-s_roundtrip(int gz) {
+s_roundtrip(int gz)
+{
     const char *im = s_path(gz ? "im.gz" : "im");
     const char *lb = s_path(gz ? "lb.gz" : "lb");
     s_make(im, lb, gz, 300, 4, 3, s_label, SIZE_MAX);
@@ -179,18 +189,21 @@ s_roundtrip(int gz) {
     ds_dataset_fini(&d);
 }
 
-START_TEST(test_roundtrip_plain) {
+START_TEST(test_roundtrip_plain)
+{
     s_roundtrip(0);
 }
 END_TEST
 
-START_TEST(test_roundtrip_gzip) {
+START_TEST(test_roundtrip_gzip)
+{
     s_roundtrip(1);
 }
 END_TEST
 
 // Pixel 0 and 255 map to exactly 0 and 1.
-START_TEST(test_pixel_scale) {
+START_TEST(test_pixel_scale)
+{
     const unsigned char px[4] = {0, 51, 128, 255};
     const unsigned char lb[1] = {1};
     uint32_t            ih[4] = {0x00000803, 1, 2, 2};
@@ -215,7 +228,8 @@ END_TEST
 // that cover each example exactly once, sizes differing by at most one, and
 // all agree on the number of classes of the whole file.
 static void
-s_partitions(int gz, size_t limit, size_t want_m) {
+s_partitions(int gz, size_t limit, size_t want_m)
+{
     const char *im = s_path("pim");
     const char *lb = s_path("plb");
     s_make(im, lb, gz, 103, 2, 2, s_label, SIZE_MAX);
@@ -240,13 +254,15 @@ s_partitions(int gz, size_t limit, size_t want_m) {
     }
 }
 
-START_TEST(test_partitions_cover_once) {
+START_TEST(test_partitions_cover_once)
+{
     s_partitions(0, 0, 103);
     s_partitions(1, 0, 103);
 }
 END_TEST
 
-START_TEST(test_limit) {
+START_TEST(test_limit)
+{
     s_partitions(0, 50, 50);
     s_partitions(1, 1000, 103);
 
@@ -262,13 +278,15 @@ START_TEST(test_limit) {
 END_TEST
 
 static unsigned char
-s_label_max_last(size_t i) {
+s_label_max_last(size_t i)
+{
     return i == 99 ? 6 : (unsigned char)(i % 2);
 }
 
 // The number of classes comes from the whole label file, even when the
 // limit or the partition never sees the largest label.
-START_TEST(test_classes_from_whole_file) {
+START_TEST(test_classes_from_whole_file)
+{
     s_make(s_path("im"), s_path("lb"), 0, 100, 1, 2, s_label_max_last,
            SIZE_MAX);
     ds_dataset_t d;
@@ -284,12 +302,14 @@ START_TEST(test_classes_from_whole_file) {
 END_TEST
 
 static unsigned char
-s_label_zero(size_t i) {
+s_label_zero(size_t i)
+{
     (void)i;
     return 0;
 }
 
-START_TEST(test_at_least_two_classes) {
+START_TEST(test_at_least_two_classes)
+{
     s_make(s_path("im"), s_path("lb"), 1, 4, 1, 1, s_label_zero, SIZE_MAX);
     ds_dataset_t d;
     char         err[256];
@@ -305,8 +325,8 @@ END_TEST
 // left empty, and that err contains both substrings (NULL: skip).
 static void
 s_expect_fail(const char *im, const char *lb, size_t limit, unsigned part,
-              unsigned nparts, int want_rc, const char *sub1,
-              const char *sub2) {
+              unsigned nparts, int want_rc, const char *sub1, const char *sub2)
+{
     ds_dataset_t d;
     char         err[512];
     memset(err, 'x', sizeof err);
@@ -326,7 +346,8 @@ s_expect_fail(const char *im, const char *lb, size_t limit, unsigned part,
 
 // A cut image file fails in every partition, including those whose slice
 // is complete, so workers agree on whether the file is usable.
-START_TEST(test_truncated_images) {
+START_TEST(test_truncated_images)
+{
     for (int gz = 0; gz <= 1; gz++) {
         const char *im = s_path("tim");
         const char *lb = s_path("tlb");
@@ -344,7 +365,8 @@ START_TEST(test_truncated_images) {
 }
 END_TEST
 
-START_TEST(test_truncated_labels) {
+START_TEST(test_truncated_labels)
+{
     unsigned char lb[5] = {1, 2, 3, 4, 5};
     uint32_t      lh[2] = {0x00000801, 10};
     s_make(s_path("im"), s_path("lb"), 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -355,7 +377,8 @@ START_TEST(test_truncated_labels) {
 END_TEST
 
 // A gzip file cut in the middle of its compressed stream.
-START_TEST(test_truncated_gzip_stream) {
+START_TEST(test_truncated_gzip_stream)
+{
     const char *im = s_path("cim.gz");
     const char *lb = s_path("clb.gz");
     s_make(im, lb, 1, 2000, 28, 28, s_label, SIZE_MAX);
@@ -367,7 +390,8 @@ START_TEST(test_truncated_gzip_stream) {
 }
 END_TEST
 
-START_TEST(test_bad_magic) {
+START_TEST(test_bad_magic)
+{
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -385,7 +409,8 @@ START_TEST(test_bad_magic) {
 }
 END_TEST
 
-START_TEST(test_bad_dims) {
+START_TEST(test_bad_dims)
+{
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -402,7 +427,8 @@ START_TEST(test_bad_dims) {
 }
 END_TEST
 
-START_TEST(test_count_mismatch) {
+START_TEST(test_count_mismatch)
+{
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 1, 10, 2, 2, s_label, SIZE_MAX);
@@ -413,7 +439,8 @@ START_TEST(test_count_mismatch) {
 }
 END_TEST
 
-START_TEST(test_missing_file) {
+START_TEST(test_missing_file)
+{
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 10, 2, 2, s_label, SIZE_MAX);
@@ -425,7 +452,8 @@ START_TEST(test_missing_file) {
 }
 END_TEST
 
-START_TEST(test_bad_arguments) {
+START_TEST(test_bad_arguments)
+{
     const char *im = s_path("im");
     const char *lb = s_path("lb");
     s_make(im, lb, 0, 3, 2, 2, s_label, SIZE_MAX);
@@ -448,7 +476,8 @@ START_TEST(test_bad_arguments) {
 END_TEST
 
 Suite *
-ds_idx_suite(void) {
+ds_idx_suite(void)
+{
     Suite *s = suite_create("idx");
     TCase *tc = tcase_create("core");
 

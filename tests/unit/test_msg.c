@@ -12,7 +12,8 @@
 static void *s_ctx, *s_a, *s_b;
 
 static void
-s_setup(void) {
+s_setup(void)
+{
     s_ctx = zmq_ctx_new();
     s_a = zmq_socket(s_ctx, ZMQ_PAIR);
     s_b = zmq_socket(s_ctx, ZMQ_PAIR);
@@ -24,7 +25,8 @@ s_setup(void) {
 }
 
 static void
-s_teardown(void) {
+s_teardown(void)
+{
     zmq_close(s_a);
     zmq_close(s_b);
     zmq_ctx_term(s_ctx);
@@ -34,7 +36,8 @@ static const ds_limits_t s_lim = {.max_values = 1000, .max_keys = 1000};
 
 // s_send_frames sends raw frames (the last one without SNDMORE).
 static void
-s_send_frames(const void *const *data, const size_t *len, int n) {
+s_send_frames(const void *const *data, const size_t *len, int n)
+{
     for (int i = 0; i < n; i++) {
         ck_assert_int_ge(
             zmq_send(s_a, data[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0), 0);
@@ -42,7 +45,8 @@ s_send_frames(const void *const *data, const size_t *len, int n) {
 }
 
 static size_t
-s_pack(Descent__Header *h, uint8_t *buf) {
+s_pack(Descent__Header *h, uint8_t *buf)
+{
     size_t n = descent__header__get_packed_size(h);
     ck_assert_uint_le(n, 4096);
     descent__header__pack(h, buf);
@@ -52,7 +56,8 @@ s_pack(Descent__Header *h, uint8_t *buf) {
 // s_recv_check receives one message on b and runs the checks; returns the
 // first nonzero rc and leaves the error text in err.
 static int
-s_recv_check(ds_msg_t *m, Descent__Status *st, char *err, size_t errlen) {
+s_recv_check(ds_msg_t *m, Descent__Status *st, char *err, size_t errlen)
+{
     zmq_pollitem_t it = {.socket = s_b, .events = ZMQ_POLLIN};
     ck_assert_int_eq(zmq_poll(&it, 1, 2000), 1);
     int rc = ds_msg_recv(s_b, false, m, err, errlen);
@@ -62,7 +67,8 @@ s_recv_check(ds_msg_t *m, Descent__Status *st, char *err, size_t errlen) {
     return rc;
 }
 
-START_TEST(test_round_trip_push) {
+START_TEST(test_round_trip_push)
+{
     float           vals[5] = {1.5f, -2.0f, 0.0f, 3.25f, 1e-7f};
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PUSH);
@@ -99,7 +105,8 @@ START_TEST(test_round_trip_push) {
 }
 END_TEST
 
-START_TEST(test_round_trip_sparse_keys) {
+START_TEST(test_round_trip_sparse_keys)
+{
     uint64_t        keys[3] = {5, 1ull << 40, 9};
     float           vals[3] = {1, 2, 3};
     Descent__Header h;
@@ -124,7 +131,8 @@ START_TEST(test_round_trip_sparse_keys) {
 }
 END_TEST
 
-START_TEST(test_garbage_header) {
+START_TEST(test_garbage_header)
+{
     const char *junk = "\xff\xff\xff\xff not protobuf";
     const void *d[] = {junk};
     size_t      l[] = {strlen(junk)};
@@ -139,7 +147,8 @@ START_TEST(test_garbage_header) {
 }
 END_TEST
 
-START_TEST(test_oversized_header) {
+START_TEST(test_oversized_header)
+{
     static uint8_t big[DS_MSG_HEADER_MAX + 1];
     const void    *d[] = {big};
     size_t         l[] = {sizeof big};
@@ -154,7 +163,8 @@ START_TEST(test_oversized_header) {
 END_TEST
 
 // A header that announces values followed by a frame of the wrong size.
-START_TEST(test_short_values_frame) {
+START_TEST(test_short_values_frame)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PUSH);
     h.key_count = 4;
@@ -175,7 +185,8 @@ START_TEST(test_short_values_frame) {
 }
 END_TEST
 
-START_TEST(test_missing_values_frame) {
+START_TEST(test_missing_values_frame)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PUSH);
     h.key_count = 4;
@@ -195,7 +206,8 @@ START_TEST(test_missing_values_frame) {
 END_TEST
 
 // Extra frames are consumed, so the next message still parses.
-START_TEST(test_extra_frames_then_good) {
+START_TEST(test_extra_frames_then_good)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PULL);
     h.key_count = 2;
@@ -217,7 +229,8 @@ START_TEST(test_extra_frames_then_good) {
 }
 END_TEST
 
-START_TEST(test_count_mismatch) {
+START_TEST(test_count_mismatch)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PUSH);
     h.key_count = 3;
@@ -234,7 +247,8 @@ START_TEST(test_count_mismatch) {
 }
 END_TEST
 
-START_TEST(test_wrong_dtype) {
+START_TEST(test_wrong_dtype)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PUSH);
     h.key_count = 2;
@@ -251,7 +265,8 @@ START_TEST(test_wrong_dtype) {
 }
 END_TEST
 
-START_TEST(test_oversized_counts) {
+START_TEST(test_oversized_counts)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PULL);
     h.key_count = 1001;
@@ -268,7 +283,8 @@ START_TEST(test_oversized_counts) {
 }
 END_TEST
 
-START_TEST(test_range_overflow) {
+START_TEST(test_range_overflow)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PULL);
     h.key_begin = UINT64_MAX - 1;
@@ -286,7 +302,8 @@ START_TEST(test_range_overflow) {
 }
 END_TEST
 
-START_TEST(test_bad_version_and_type) {
+START_TEST(test_bad_version_and_type)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);
     h.version = 9;
@@ -309,7 +326,8 @@ START_TEST(test_bad_version_and_type) {
 }
 END_TEST
 
-START_TEST(test_zero_key_pull) {
+START_TEST(test_zero_key_pull)
+{
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__PULL);
     uint8_t     hb[4096];
@@ -325,7 +343,8 @@ START_TEST(test_zero_key_pull) {
 }
 END_TEST
 
-START_TEST(test_names) {
+START_TEST(test_names)
+{
     ck_assert_str_eq(ds_msg_type_name(DESCENT__TYPE__PUSH), "PUSH");
     ck_assert_str_eq(ds_msg_status_name(DESCENT__STATUS__OUT_OF_RANGE),
                      "OUT_OF_RANGE");
@@ -334,7 +353,8 @@ START_TEST(test_names) {
 END_TEST
 
 Suite *
-ds_msg_suite(void) {
+ds_msg_suite(void)
+{
     Suite *s = suite_create("msg");
     TCase *tc = tcase_create("codec");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);

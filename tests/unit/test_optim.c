@@ -7,7 +7,8 @@
 #include "tests/unit/suites.h"
 
 static void
-s_close(const float *got, const double *want, int n) {
+s_close(const float *got, const double *want, int n)
+{
     for (int i = 0; i < n; i++) {
         ck_assert_msg(fabs(got[i] - want[i]) <= 1e-6 + 1e-5 * fabs(want[i]),
                       "element %d: got %.9g want %.9g", i, got[i], want[i]);
@@ -15,7 +16,8 @@ s_close(const float *got, const double *want, int n) {
 }
 
 // ALGORITHMS.md section 1, SGD lr=0.1 from theta0 = [1, -2, 0.5].
-START_TEST(test_sgd_vectors) {
+START_TEST(test_sgd_vectors)
+{
     float       w[3] = {1.0f, -2.0f, 0.5f};
     const float g[3][3] = {
         {0.1f, -0.2f, 0.0f}, {-0.5f, 0.4f, 0.3f}, {0.25f, 0.1f, -0.05f}};
@@ -31,7 +33,8 @@ END_TEST
 // The Downpour sanity identity of ALGORITHMS.md section 9: on
 // f = 0.5 * sum a_i x_i^2 with a = [1, 3, 0.25], SGD at 0.1 gives
 // step 0 [0.9, -1.4, 0.4875] ... step 5 [0.531441, -0.235298, 0.429534151].
-START_TEST(test_sgd_quadratic) {
+START_TEST(test_sgd_quadratic)
+{
     float        w[3] = {1.0f, -2.0f, 0.5f};
     const float  a[3] = {1.0f, 3.0f, 0.25f};
     const double want[6][3] = {{0.9, -1.4, 0.4875},
@@ -51,7 +54,8 @@ START_TEST(test_sgd_quadratic) {
 }
 END_TEST
 
-START_TEST(test_cosine) {
+START_TEST(test_cosine)
+{
     ds_schedule_t s = {
         .kind = DS_SCHEDULE_COSINE, .lr = 0.2, .lr_min = 0.0, .total = 1000};
     ck_assert_double_eq_tol(ds_schedule_lr(&s, 0), 0.2, 1e-15);
@@ -72,7 +76,8 @@ START_TEST(test_cosine) {
 }
 END_TEST
 
-START_TEST(test_constant_and_parse) {
+START_TEST(test_constant_and_parse)
+{
     ds_schedule_t s = {.kind = DS_SCHEDULE_CONSTANT, .lr = 0.05};
     ck_assert_double_eq(ds_schedule_lr(&s, 0), 0.05);
     ck_assert_double_eq(ds_schedule_lr(&s, 123456), 0.05);
@@ -82,7 +87,8 @@ START_TEST(test_constant_and_parse) {
 }
 END_TEST
 
-START_TEST(test_finite) {
+START_TEST(test_finite)
+{
     float g[37];
     for (int i = 0; i < 37; i++) {
         g[i] = (float)i - 18.5f;
@@ -99,7 +105,8 @@ START_TEST(test_finite) {
 END_TEST
 
 Suite *
-ds_optim_suite(void) {
+ds_optim_suite(void)
+{
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("rules");
     tcase_add_test(tc, test_sgd_vectors);

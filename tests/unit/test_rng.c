@@ -21,7 +21,8 @@
 #define S_CHI2_DF23 57.07
 
 static double
-s_chi2(const long *counts, int bins, double expected) {
+s_chi2(const long *counts, int bins, double expected)
+{
     double chi2 = 0.0;
     for (int i = 0; i < bins; i++) {
         double d = (double)counts[i] - expected;
@@ -34,7 +35,8 @@ s_chi2(const long *counts, int bins, double expected) {
 // outputs in the reference C implementation by Blackman and Vigna (also
 // the test vector of Rust's rand_xoshiro). Recomputed independently in
 // Python before being written here.
-START_TEST(test_xoshiro_reference_vector) {
+START_TEST(test_xoshiro_reference_vector)
+{
     ds_rng_t       r = {.s = {1, 2, 3, 4}};
     const uint64_t want[] = {
         11520ULL,
@@ -54,7 +56,8 @@ END_TEST
 // seed. splitmix64 from 0 gives 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4,
 // 0x06c45d188009454f, 0xf88bb8a8724c81ec (published; recomputed in Python),
 // and xoshiro256** from that state was computed in Python too.
-START_TEST(test_seed_is_splitmix64) {
+START_TEST(test_seed_is_splitmix64)
+{
     ds_rng_t r;
     ds_rng_seed(&r, 0, 0);
     ck_assert_uint_eq(r.s[0], 0xe220a8397b1dcdafULL);
@@ -68,7 +71,8 @@ START_TEST(test_seed_is_splitmix64) {
 }
 END_TEST
 
-START_TEST(test_same_seed_same_sequence) {
+START_TEST(test_same_seed_same_sequence)
+{
     ds_rng_t a, b;
     ds_rng_seed(&a, 12345, 7);
     ds_rng_seed(&b, 12345, 7);
@@ -92,7 +96,8 @@ END_TEST
 // their first 256 draws, neither at the same position nor shifted (a
 // shifted copy would mean overlapping sequences); by chance that would
 // happen with probability about 2^-40.
-START_TEST(test_streams_differ) {
+START_TEST(test_streams_differ)
+{
     enum { NGEN = 6, LEN = 256 };
     const uint64_t  seeds[NGEN] = {42, 42, 42, 42, 43, 41};
     const uint64_t  streams[NGEN] = {0, 1, 2, 1000, 0, 1};
@@ -119,7 +124,8 @@ END_TEST
 
 // Uniforms of two streams of one seed are uncorrelated: the sample
 // correlation of n independent pairs has standard error 1/sqrt(n).
-START_TEST(test_streams_uncorrelated) {
+START_TEST(test_streams_uncorrelated)
+{
     ds_rng_t a, b;
     ds_rng_seed(&a, 9, 0);
     ds_rng_seed(&b, 9, 1);
@@ -146,7 +152,8 @@ END_TEST
 // standard error sqrt(1/12/n) = 0.00091 and the sample variance
 // sqrt((1/80 - 1/144)/n) = 0.00024 (fourth central moment 1/80); ten equal
 // bins must pass a chi-square test.
-START_TEST(test_uniform_moments) {
+START_TEST(test_uniform_moments)
+{
     ds_rng_t r;
     ds_rng_seed(&r, 2024, 3);
     double sum = 0, sum2 = 0;
@@ -168,7 +175,8 @@ START_TEST(test_uniform_moments) {
 }
 END_TEST
 
-START_TEST(test_below_small) {
+START_TEST(test_below_small)
+{
     ds_rng_t r;
     ds_rng_seed(&r, 5, 0);
     for (int i = 0; i < 100; i++) {
@@ -187,7 +195,8 @@ END_TEST
 // For n = 2/3 of 2^64, "next() % n" would return a value below n/2 with
 // probability 2/3 instead of 1/2: a biased generator fails by 40 standard
 // errors.
-START_TEST(test_below_large_is_unbiased) {
+START_TEST(test_below_large_is_unbiased)
+{
     ds_rng_t r;
     ds_rng_seed(&r, 77, 0);
     const uint64_t n = 0xaaaaaaaaaaaaaaaaULL;
@@ -211,7 +220,8 @@ END_TEST
 // N(0,1) raw moments: E z = 0 (se 1/sqrt(n)), E z^2 = 1 (se sqrt(2/n)),
 // E z^3 = 0 (se sqrt(15/n)), E z^4 = 3 (se sqrt(96/n)); P(|z| < 1) is
 // 0.682689.
-START_TEST(test_normal_moments) {
+START_TEST(test_normal_moments)
+{
     ds_rng_t r;
     ds_rng_seed(&r, 31337, 0);
     double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
@@ -235,7 +245,8 @@ START_TEST(test_normal_moments) {
 }
 END_TEST
 
-START_TEST(test_shuffle_is_permutation) {
+START_TEST(test_shuffle_is_permutation)
+{
     enum { N = 1000 };
     static uint32_t idx[N];
     static int      seen[N];
@@ -266,7 +277,8 @@ END_TEST
 
 // Shuffling 4 elements 48000 times: each of the 24 permutations should
 // appear about 2000 times (chi-square with 23 degrees of freedom).
-START_TEST(test_shuffle_all_permutations_equally_likely) {
+START_TEST(test_shuffle_all_permutations_equally_likely)
+{
     enum { TRIALS = 48000 };
     long     counts[256] = {0};
     ds_rng_t r;
@@ -295,7 +307,8 @@ END_TEST
 
 // Shuffling 5 elements: every value lands at every position with
 // probability 1/5, so each count is 10000 with standard error 89.
-START_TEST(test_shuffle_positions_uniform) {
+START_TEST(test_shuffle_positions_uniform)
+{
     enum { N = 5, TRIALS = 50000 };
     long     counts[N][N] = {{0}};
     ds_rng_t r;
@@ -320,7 +333,8 @@ START_TEST(test_shuffle_positions_uniform) {
 }
 END_TEST
 
-START_TEST(test_key_normal_deterministic_and_order_free) {
+START_TEST(test_key_normal_deterministic_and_order_free)
+{
     enum { N = 1000 };
     static double fwd[N];
     for (uint64_t k = 0; k < N; k++) {
@@ -351,7 +365,8 @@ END_TEST
 
 // Over consecutive keys the values are N(0,1) and neighbouring keys are
 // uncorrelated (lag-1 correlation se 1/sqrt(n)); so are two seeds.
-START_TEST(test_key_normal_moments) {
+START_TEST(test_key_normal_moments)
+{
     double s1 = 0, s2 = 0, lag = 0, cross = 0, prev = 0;
     for (uint64_t k = 0; k < S_DRAWS; k++) {
         double z = ds_rng_key_normal(7, k);
@@ -370,7 +385,8 @@ START_TEST(test_key_normal_moments) {
 END_TEST
 
 Suite *
-ds_rng_suite(void) {
+ds_rng_suite(void)
+{
     Suite *s = suite_create("rng");
     TCase *tc = tcase_create("core");
 

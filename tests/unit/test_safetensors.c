@@ -15,13 +15,15 @@
 static char s_dir[64]; // per-test temporary directory
 
 static void
-s_setup(void) {
+s_setup(void)
+{
     snprintf(s_dir, sizeof s_dir, "/tmp/ds_st_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(s_dir));
 }
 
 static void
-s_teardown(void) {
+s_teardown(void)
+{
     DIR *dir = opendir(s_dir);
     if (dir == NULL) {
         return;
@@ -43,7 +45,8 @@ s_teardown(void) {
 }
 
 static const char *
-s_path(const char *name) {
+s_path(const char *name)
+{
     static char p[2][256];
     static int  next;
     char       *out = p[next++ % 2];
@@ -53,7 +56,8 @@ s_path(const char *name) {
 
 // s_slurp returns the whole file (caller frees) and its size in *len.
 static unsigned char *
-s_slurp(const char *path, size_t *len) {
+s_slurp(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
@@ -70,7 +74,8 @@ s_slurp(const char *path, size_t *len) {
 
 // s_entries counts the directory entries of s_dir besides . and ..
 static int
-s_entries(void) {
+s_entries(void)
+{
     DIR *dir = opendir(s_dir);
     ck_assert_ptr_nonnull(dir);
     int            n = 0;
@@ -87,7 +92,8 @@ s_entries(void) {
 // followed by at most 7 spaces, then exactly the data bytes given.
 static void
 s_check_file(const char *path, const char *json, const unsigned char *data,
-             size_t data_len) {
+             size_t data_len)
+{
     size_t         len = 0;
     unsigned char *buf = s_slurp(path, &len);
     ck_assert_uint_ge(len, 8);
@@ -112,7 +118,8 @@ s_check_file(const char *path, const char *json, const unsigned char *data,
 // s_le32 appends the little-endian bytes of float v, built from its bit
 // pattern by shifts so the expectation does not depend on the host.
 static void
-s_le32(unsigned char *out, float v) {
+s_le32(unsigned char *out, float v)
+{
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 4; i++) {
@@ -120,7 +127,8 @@ s_le32(unsigned char *out, float v) {
     }
 }
 
-START_TEST(test_two_tensors_with_metadata) {
+START_TEST(test_two_tensors_with_metadata)
+{
     const float       w[6] = {1.0f, -2.0f, 0.5f, 3.25f, -0.0f, 1e-3f};
     const float       b[3] = {0.25f, -1.5f, 100.0f};
     const ds_tensor_t t[2] = {
@@ -169,7 +177,8 @@ START_TEST(test_two_tensors_with_metadata) {
 }
 END_TEST
 
-START_TEST(test_no_metadata) {
+START_TEST(test_no_metadata)
+{
     const float       v[1] = {2.0f};
     const ds_tensor_t t[1] = {
         {.name = "x", .data = v, .ndim = 1, .shape = {1}}};
@@ -193,7 +202,8 @@ START_TEST(test_no_metadata) {
 END_TEST
 
 // Shapes of up to four dimensions, and an empty tensor with no data.
-START_TEST(test_shapes) {
+START_TEST(test_shapes)
+{
     float         v[24];
     unsigned char data[96];
     for (int i = 0; i < 24; i++) {
@@ -217,7 +227,8 @@ START_TEST(test_shapes) {
 END_TEST
 
 // Quotes, backslashes and control characters are escaped; UTF-8 passes.
-START_TEST(test_json_escaping) {
+START_TEST(test_json_escaping)
+{
     const float       v[1] = {0.0f};
     const ds_tensor_t t[1] = {
         {.name = "a\"b\\c\nd", .data = v, .ndim = 1, .shape = {1}}};
@@ -235,7 +246,8 @@ START_TEST(test_json_escaping) {
 END_TEST
 
 // Every header length is padded so that the data starts 8-byte aligned.
-START_TEST(test_padding_all_lengths) {
+START_TEST(test_padding_all_lengths)
+{
     const float   v[1] = {1.0f};
     unsigned char data[4];
     s_le32(data, 1.0f);
@@ -259,7 +271,8 @@ START_TEST(test_padding_all_lengths) {
 END_TEST
 
 // A second write replaces the first whole, and leaves no temporary file.
-START_TEST(test_replace) {
+START_TEST(test_replace)
+{
     const float       a[2] = {1.0f, 2.0f};
     const float       b[1] = {3.0f};
     const ds_tensor_t ta[1] = {
@@ -282,7 +295,8 @@ START_TEST(test_replace) {
 }
 END_TEST
 
-START_TEST(test_unwritable_directory) {
+START_TEST(test_unwritable_directory)
+{
     const float       v[1] = {1.0f};
     const ds_tensor_t t[1] = {
         {.name = "x", .data = v, .ndim = 1, .shape = {1}}};
@@ -325,7 +339,8 @@ END_TEST
 // sub, and that no file was created.
 static void
 s_expect_einval(const ds_tensor_t *t, size_t n, const char *const *meta,
-                const char *sub) {
+                const char *sub)
+{
     char err[256];
     memset(err, 'x', sizeof err);
     ck_assert_int_eq(
@@ -336,7 +351,8 @@ s_expect_einval(const ds_tensor_t *t, size_t n, const char *const *meta,
     ck_assert_int_eq(s_entries(), 0);
 }
 
-START_TEST(test_bad_arguments) {
+START_TEST(test_bad_arguments)
+{
     const float v[4] = {0};
     ds_tensor_t t[2] = {
         {.name = "a", .data = v, .ndim = 1, .shape = {2}},
@@ -383,7 +399,8 @@ START_TEST(test_bad_arguments) {
 END_TEST
 
 Suite *
-ds_safetensors_suite(void) {
+ds_safetensors_suite(void)
+{
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("core");
 

@@ -6,7 +6,8 @@
 #include "common/shard_map.h"
 #include "tests/unit/suites.h"
 
-START_TEST(test_cover_and_balance) {
+START_TEST(test_cover_and_balance)
+{
     uint32_t       servers[3] = {4, 7, 9};
     ds_shard_map_t m;
     ck_assert_int_eq(ds_shard_map_build(&m, 7850, servers, 3, 2, 1 << 20, 1),
@@ -40,7 +41,8 @@ START_TEST(test_cover_and_balance) {
 }
 END_TEST
 
-START_TEST(test_split_long_ranges) {
+START_TEST(test_split_long_ranges)
+{
     uint32_t       servers[1] = {1};
     ds_shard_map_t m;
     // 10.5M keys on one server in one base range, pieces of at most 1M.
@@ -56,7 +58,8 @@ START_TEST(test_split_long_ranges) {
 }
 END_TEST
 
-START_TEST(test_fewer_keys_than_ranges) {
+START_TEST(test_fewer_keys_than_ranges)
+{
     uint32_t       servers[2] = {1, 2};
     ds_shard_map_t m;
     ck_assert_int_eq(ds_shard_map_build(&m, 3, servers, 2, 4, 100, 1), 0);
@@ -66,7 +69,8 @@ START_TEST(test_fewer_keys_than_ranges) {
 }
 END_TEST
 
-START_TEST(test_pb_round_trip_and_validation) {
+START_TEST(test_pb_round_trip_and_validation)
+{
     uint32_t       servers[2] = {1, 2};
     ds_shard_map_t m, back;
     ck_assert_int_eq(ds_shard_map_build(&m, 1000, servers, 2, 2, 100, 5), 0);
@@ -108,7 +112,8 @@ START_TEST(test_pb_round_trip_and_validation) {
 END_TEST
 
 Suite *
-ds_shard_map_suite(void) {
+ds_shard_map_suite(void)
+{
     Suite *s = suite_create("shard_map");
     TCase *tc = tcase_create("placement");
     tcase_add_test(tc, test_cover_and_balance);

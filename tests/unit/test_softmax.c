@@ -14,7 +14,8 @@
 // s_lcg is a tiny local generator, so these tests do not depend on
 // common/rng: uniform in [lo, hi).
 static double
-s_lcg(uint64_t *state, double lo, double hi) {
+s_lcg(uint64_t *state, double lo, double hi)
+{
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     return lo + (hi - lo) * (double)(*state >> 11) * 0x1.0p-53;
 }
@@ -24,7 +25,8 @@ s_lcg(uint64_t *state, double lo, double hi) {
 static double
 s_ref_loss(const double *w, const float *x, const uint8_t *y,
            const uint32_t *idx, size_t n, size_t dim, int classes,
-           size_t *correct) {
+           size_t *correct)
+{
     double total = 0.0;
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -51,7 +53,8 @@ s_ref_loss(const double *w, const float *x, const uint8_t *y,
     return total / (double)n;
 }
 
-START_TEST(test_ws_init) {
+START_TEST(test_ws_init)
+{
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 0, 5, 3), -EINVAL);
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 8, 0, 3), -EINVAL);
@@ -86,7 +89,8 @@ END_TEST
 // The analytic gradient matches central differences of the double
 // reference loss: with h = 1e-5 the difference quotient is exact to about
 // 1e-10, so the tolerance only has to cover float rounding in the module.
-START_TEST(test_gradient_matches_finite_differences) {
+START_TEST(test_gradient_matches_finite_differences)
+{
     enum { DIM = 5, K = 3, NX = 10, N = 4 };
     const size_t np = ds_softmax_num_params(DIM, K);
     uint64_t     st = 12345;
@@ -142,7 +146,8 @@ END_TEST
 // ln K, the bias gradient is 1/K - (frequency of the class in the batch),
 // and grad W[j] = mean_i (1/K - [y_i = j]) x_i. All logits tie, and the
 // first largest logit, class 0, is the prediction.
-START_TEST(test_zero_params_hand_values) {
+START_TEST(test_zero_params_hand_values)
+{
     enum { DIM = 5, K = 3, N = 4 };
     const float x[N * DIM] = {
         1, 0, 2, 0, -1, //
@@ -188,7 +193,8 @@ START_TEST(test_zero_params_hand_values) {
 END_TEST
 
 // W = 10 I on one-hot inputs predicts the hot index; 3 of 6 labels agree.
-START_TEST(test_accuracy_counting) {
+START_TEST(test_accuracy_counting)
+{
     enum { K = 4, N = 6 };
     float w[K * K + K] = {0};
     for (int j = 0; j < K; j++) {
@@ -227,7 +233,8 @@ END_TEST
 // Logits 2000 apart: the naive exp() would overflow to inf; the stable form
 // gives loss = 2000 for the wrong label and 0 for the right one, and the
 // gradient is (p - onehot) x = (1, -1) for the wrong label.
-START_TEST(test_stable_for_huge_logits) {
+START_TEST(test_stable_for_huge_logits)
+{
     const float     w[4] = {1000.0f, -1000.0f, 0.0f, 0.0f}; // W (2x1), b
     const float     x[2] = {1.0f, 1.0f};
     const uint8_t   y[2] = {1, 0};
@@ -258,7 +265,8 @@ END_TEST
 // ds_softmax_eval in blocks of max_batch equals the size-weighted mean of
 // the losses ds_softmax_grad reports for those blocks (with equal blocks,
 // their plain mean), and the double reference over all rows.
-START_TEST(test_eval_equals_block_grads) {
+START_TEST(test_eval_equals_block_grads)
+{
     enum { DIM = 7, K = 4, NMAX = 23, B = 5 };
     uint64_t st = 777;
     float    x[NMAX * DIM];
@@ -313,7 +321,8 @@ START_TEST(test_eval_equals_block_grads) {
 }
 END_TEST
 
-START_TEST(test_empty_batch) {
+START_TEST(test_empty_batch)
+{
     ds_softmax_ws_t ws;
     ck_assert_int_eq(ds_softmax_ws_init(&ws, 4, 2, 2), 0);
     const float   w[6] = {1, 2, 3, 4, 5, 6};
@@ -335,7 +344,8 @@ START_TEST(test_empty_batch) {
 END_TEST
 
 Suite *
-ds_softmax_suite(void) {
+ds_softmax_suite(void)
+{
     Suite *s = suite_create("softmax");
     TCase *tc = tcase_create("core");
 

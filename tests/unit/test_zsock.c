@@ -21,7 +21,8 @@ typedef struct {
 } s_pp_t;
 
 static void
-s_send_some(s_pp_t *p, int n) {
+s_send_some(s_pp_t *p, int n)
+{
     for (int i = 0; i < n && p->sent < TOTAL && p->sent - p->received < WINDOW;
          i++) {
         ck_assert_int_eq(
@@ -32,7 +33,8 @@ s_send_some(s_pp_t *p, int n) {
 }
 
 static void
-s_on_router(ds_zsock_t *z, void *arg) {
+s_on_router(ds_zsock_t *z, void *arg)
+{
     (void)arg;
     char id[256], body[64];
     int  idn = zmq_recv(z->sock, id, sizeof id, ZMQ_DONTWAIT);
@@ -44,14 +46,16 @@ s_on_router(ds_zsock_t *z, void *arg) {
 }
 
 static void
-s_closed(ds_zsock_t *z, void *arg) {
+s_closed(ds_zsock_t *z, void *arg)
+{
     (void)z;
     s_pp_t *p = arg;
     p->closed++;
 }
 
 static void
-s_finish(s_pp_t *p) {
+s_finish(s_pp_t *p)
+{
     uv_timer_stop(&p->tick);
     uv_timer_stop(&p->watchdog);
     uv_close((uv_handle_t *)&p->tick, NULL);
@@ -61,7 +65,8 @@ s_finish(s_pp_t *p) {
 }
 
 static void
-s_on_dealer(ds_zsock_t *z, void *arg) {
+s_on_dealer(ds_zsock_t *z, void *arg)
+{
     s_pp_t *p = arg;
     int     v;
     ck_assert_int_eq(zmq_recv(z->sock, &v, sizeof v, ZMQ_DONTWAIT), sizeof v);
@@ -75,19 +80,22 @@ s_on_dealer(ds_zsock_t *z, void *arg) {
 }
 
 static void
-s_on_tick(uv_timer_t *t) {
+s_on_tick(uv_timer_t *t)
+{
     s_send_some(t->data, 50);
 }
 
 static void
-s_on_watchdog(uv_timer_t *t) {
+s_on_watchdog(uv_timer_t *t)
+{
     s_pp_t *p = t->data;
     p->timed_out = true;
     s_finish(p);
 }
 
 static void
-s_ping_pong(const char *endpoint) {
+s_ping_pong(const char *endpoint)
+{
     s_pp_t p;
     memset(&p, 0, sizeof p);
     void *ctx = zmq_ctx_new();
@@ -114,17 +122,20 @@ s_ping_pong(const char *endpoint) {
     ck_assert_int_eq(zmq_ctx_term(ctx), 0);
 }
 
-START_TEST(test_ping_pong_inproc) {
+START_TEST(test_ping_pong_inproc)
+{
     s_ping_pong("inproc://pp");
 }
 END_TEST
 
-START_TEST(test_ping_pong_tcp) {
+START_TEST(test_ping_pong_tcp)
+{
     s_ping_pong("tcp://127.0.0.1:*");
 }
 END_TEST
 
-START_TEST(test_advertise) {
+START_TEST(test_advertise)
+{
     char out[256];
     ck_assert_int_eq(ds_endpoint_advertise("tcp://0.0.0.0:41234", "10.0.0.5",
                                            out, sizeof out),
@@ -144,7 +155,8 @@ START_TEST(test_advertise) {
 }
 END_TEST
 
-START_TEST(test_bind_in_use) {
+START_TEST(test_bind_in_use)
+{
     void *ctx = zmq_ctx_new();
     void *a = ds_zsock_open(ctx, ZMQ_ROUTER, 0, 0);
     void *b = ds_zsock_open(ctx, ZMQ_ROUTER, 0, 0);
@@ -164,7 +176,8 @@ START_TEST(test_bind_in_use) {
 END_TEST
 
 Suite *
-ds_zsock_suite(void) {
+ds_zsock_suite(void)
+{
     Suite *s = suite_create("zsock");
     TCase *tc = tcase_create("loop");
     tcase_set_timeout(tc, 30);
