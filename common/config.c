@@ -133,7 +133,7 @@ static const ds_opt_t s_opts[] = {
     S_INT("cluster", timeout_ms, 50, 3600000, "10000",
           "a peer silent this long is dead, ms"),
     S_INT("cluster", join_timeout_ms, 100, 3600000, "30000",
-          "deadline for the cluster to form, ms"),
+          "deadline of each start-up phase, ms"),
     S_INT("cluster", request_timeout_ms, 10, 3600000, "10000",
           "deadline for a push or pull reply, ms"),
     S_INT("cluster", max_message_mb, 1, 2048, "256",

@@ -164,7 +164,9 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
                (int)h->dtype);
         return -EPROTO;
     }
-    if (h->key_count > lim->max_keys || h->value_count > lim->max_values) {
+    // Dense ranges send no keys frame: their key count is bounded like values.
+    uint64_t key_limit = h->sparse ? lim->max_keys : lim->max_values;
+    if (h->key_count > key_limit || h->value_count > lim->max_values) {
         *status = DESCENT__STATUS__TOO_LARGE;
         ds_err(err, errlen, 0,
                "%llu keys / %llu values exceed the limits of %llu keys / "
