@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // main - the descent binary: subcommand dispatch and --help.
+#include <cblas.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,14 @@ main(int argc, char **argv)
         return 0;
     }
     ds_log_level = ds_log_parse_level(cfg.log_level);
+    // Values travel in frames of up to 4 MiB. By default glibc serves such
+    // buffers with a fresh mmap and returns them on free, so every message
+    // page-faults; keeping them on the heap avoids that.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    // No role needs BLAS threads: workers compute on libuv's thread pool and
+    // the others do no dense math. Idle OpenBLAS threads only spin.
+    openblas_set_num_threads(1);
     if (strcmp(cmd->name, "scheduler") == 0) {
         return ds_scheduler_main(&cfg);
     }

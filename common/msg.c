@@ -357,6 +357,27 @@ ds_msg_send_f32(void *sock, const zmq_msg_t *route, const Descent__Header *h,
 }
 
 int
+ds_msg_send_f32_reply(void *sock, ds_msg_t *req, const Descent__Header *h,
+                      const float *vals, size_t n)
+{
+    const zmq_msg_t *route =
+        (req->flags & DS_MSG_HAS_ROUTE) ? &req->route : NULL;
+    if (!(req->flags & DS_MSG_HAS_VALS) ||
+        zmq_msg_size(&req->vals) != n * sizeof(float)) {
+        return ds_msg_send_f32(sock, route, h, vals, n);
+    }
+    if (zmq_msg_data(&req->vals) != (void *)vals) {
+        memcpy(zmq_msg_data(&req->vals), vals, n * sizeof(float));
+    }
+    zmq_msg_t v;
+    zmq_msg_init(&v);
+    zmq_msg_move(&v, &req->vals);
+    zmq_msg_close(&req->vals);
+    req->flags &= ~(unsigned)DS_MSG_HAS_VALS;
+    return ds_msg_send(sock, route, h, NULL, &v);
+}
+
+int
 ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
              Descent__Status status, const char *err)
 {

@@ -86,6 +86,13 @@ int ds_msg_send(void *sock, const zmq_msg_t *route, const Descent__Header *h,
 int ds_msg_send_f32(void *sock, const zmq_msg_t *route,
                     const Descent__Header *h, const float *vals, size_t n);
 
+// ds_msg_send_f32_reply answers req with a message whose values frame holds
+// vals[0..n). When req's own values frame has exactly n floats, the values
+// are written into it and it is sent back (no allocation, no page faults);
+// otherwise a new frame is made. req's values frame is consumed either way.
+int ds_msg_send_f32_reply(void *sock, ds_msg_t *req, const Descent__Header *h,
+                          const float *vals, size_t n);
+
 // ds_msg_reply sends a reply of `type` to req (same route, seq, shard and
 // keys), with status and error text (err may be NULL).
 int ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,

@@ -205,7 +205,7 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
 }
 
 static void
-s_handle(s_server_t *s, const ds_msg_t *msg)
+s_handle(s_server_t *s, ds_msg_t *msg)
 {
     const Descent__Header *h = msg->hdr;
     Descent__Type          reply =
@@ -316,7 +316,7 @@ s_handle(s_server_t *s, const ds_msg_t *msg)
     if (with_values) {
         out.value_count = n;
         out.dtype = DESCENT__DTYPE__F32;
-        rc = ds_msg_send_f32(s->data.sock, &msg->route, &out, w, n);
+        rc = ds_msg_send_f32_reply(s->data.sock, msg, &out, w, n);
     } else {
         rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
     }

@@ -672,8 +672,6 @@ ds_worker_main(const ds_config_t *cfg)
         return 1;
     }
     uv_loop_init(&loop);
-    // Two workers share two cores here; BLAS threads would only fight.
-    openblas_set_num_threads(1);
     w->node = (ds_node_t){.cfg = cfg,
                           .loop = &loop,
                           .who = "worker",
