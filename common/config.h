@@ -34,6 +34,7 @@ typedef struct ds_config {
     char    data_dir[DS_STR_MAX]; // directory with the IDX files
     int64_t limit;                // max training examples, 0 = all
     int64_t test_limit;           // max test examples, 0 = all
+    int64_t validation;           // examples held out for validation
     bool    shuffle;              // reshuffle the partition every epoch
     // [model]
     char   model[32];  // softmax
@@ -46,11 +47,34 @@ typedef struct ds_config {
     int  n_fetch;       // pull every n_fetch steps
     int  n_push;        // push every n_push steps
     // [optimizer]
-    char   optimizer[32]; // sgd
-    double lr;            // base learning rate
-    char   schedule[16];  // constant|cosine
-    double lr_min;        // final rate of the cosine schedule
-    int    warmup;        // linear warm-up over this many updates
+    char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
+    double lr;                  // base learning rate
+    double momentum;            // momentum, nag; rmsprop's momentum buffer
+    double dampening;           // momentum (PyTorch form)
+    bool   nesterov;            // momentum with nesterov = the nag rule
+    double beta1;               // adam: first-moment decay
+    double beta2;               // adam: second-moment decay
+    double rho;                 // adadelta: decay of the averages
+    double alpha;               // rmsprop: decay of the squared average
+    double eps;                 // adaptive rules; 0 = the rule's default
+    double weight_decay;        // coupled L2
+    double lr_decay;            // adagrad: lr / (1 + (t-1) lr_decay)
+    double initial_accumulator; // adagrad: starting sum of squares
+    bool   centered;            // rmsprop: centered variant
+    bool   amsgrad;             // adam: AMSGrad variant
+    char   form[16];            // pytorch|paper conventions
+    double clip_norm;           // clip gradients to this global norm; 0 off
+    double noise_eta;           // gradient noise variance eta; 0 off
+    double noise_gamma;         // gradient noise decay exponent
+    char   schedule[16];        // constant|step|exponential|inverse|...
+    double lr_min;              // cosine: final rate; all: floor
+    int    warmup;              // linear warm-up over this many updates
+    double lr_gamma;            // step/exponential/plateau: factor
+    double lr_step;             // step: epochs between decays
+    double lr_k;                // inverse: lr / (1 + k * epoch)
+    int    plateau_patience;    // plateau: epochs without improvement
+    double plateau_threshold;   // plateau: relative improvement needed
+    int    plateau_cooldown;    // plateau: epochs to wait after a cut
 } ds_config_t;
 
 // ds_config_defaults fills c with the embedded default job: softmax

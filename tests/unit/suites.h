@@ -14,5 +14,6 @@ Suite *ds_msg_suite(void);
 Suite *ds_shard_map_suite(void);
 Suite *ds_zsock_suite(void);
 Suite *ds_optim_suite(void);
+Suite *ds_schedule_suite(void);
 
 #endif

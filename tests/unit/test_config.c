@@ -80,7 +80,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.batch_size, 64);
     ck_assert_int_eq(c.n_fetch, 1);
     ck_assert_int_eq(c.n_push, 1);
-    ck_assert_str_eq(c.optimizer, "sgd");
+    ck_assert_str_eq(c.name, "sgd");
     ck_assert_double_eq(c.lr, 0.2);
     ck_assert_str_eq(c.schedule, "cosine");
     ck_assert_double_eq(c.lr_min, 0.0);
@@ -887,7 +887,7 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 33); // every field of ds_config_t
+    ck_assert_int_eq(count, 55); // every field of ds_config_t
 }
 END_TEST
 
@@ -1087,15 +1087,16 @@ START_TEST(test_json)
     ck_assert_int_eq(strncmp(buf, head, strlen(head)), 0);
     ck_assert_ptr_nonnull(strstr(buf, "\"servers\":2,\"workers\":2,"));
     ck_assert_ptr_nonnull(strstr(buf, "\"max_message_mb\":256},\"data\":{"));
-    ck_assert_ptr_nonnull(strstr(buf, "\"limit\":0,\"test_limit\":0,"
-                                      "\"shuffle\":true},"));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "\"limit\":0,\"test_limit\":0,\"validation\":0,"
+                    "\"shuffle\":true},"));
     ck_assert_ptr_nonnull(strstr(buf, "\"init_scale\":0.01}"));
     ck_assert_ptr_nonnull(strstr(buf, "\"lr\":0.20000000000000001,"));
     ck_assert_ptr_nonnull(strstr(buf, "\"lr_min\":0,"));
     ck_assert_ptr_nonnull(
         strstr(buf, "},\"train\":{\"algorithm\":\"downpour\""));
-    size_t tail = strlen("\"warmup\":0}}");
-    ck_assert_str_eq(buf + n - tail, "\"warmup\":0}}");
+    size_t tail = strlen("\"plateau_cooldown\":0}}");
+    ck_assert_str_eq(buf + n - tail, "\"plateau_cooldown\":0}}");
 
     // Escapes, extreme numbers and false.
     char err[S_ERR_MAX];
