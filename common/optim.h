@@ -40,8 +40,8 @@ typedef struct {
     double          weight_decay; // coupled L2: g += weight_decay * w first
     double          lr_decay;     // adagrad: lr / (1 + (t - 1) * lr_decay)
     double          initial_accumulator; // adagrad: starting sum of squares
-    bool            centered;     // rmsprop: subtract the squared mean
-    bool            amsgrad;      // adam: keep the maximum second moment
+    bool            centered;            // rmsprop: subtract the squared mean
+    bool            amsgrad;             // adam: keep the maximum second moment
 } ds_optim_t;
 
 // ds_optim_state_t is the per-parameter state of one rule over n parameters:
@@ -86,7 +86,7 @@ void ds_optim_state_fini(ds_optim_state_t *s);
 // with gradient g[0..n), using the state from index off (so a push may cover
 // part of a range), and counts it in s->t. w and g must not overlap; g is
 // not modified. off + n <= s->n.
-void ds_optim_step(const ds_optim_t *o, ds_optim_state_t *s, size_t off,
+void ds_optim_step(const ds_optim_t *o, ds_optim_state_t *s, size_t   off,
                    float *restrict w, const float *restrict g, size_t n,
                    double lr);
 
