@@ -213,10 +213,56 @@ s_images(s_file_t *f, uint64_t n, uint64_t dim, uint64_t first, uint64_t last,
                   (unsigned long long)end);
 }
 
-int
-ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
-            size_t limit, unsigned part, unsigned nparts, char *err,
-            size_t errlen)
+// s_pick_fn chooses [first, last) among the n examples of the files, or
+// returns a negative errno with err set.
+typedef int s_pick_fn(uint64_t n, const void *arg, uint64_t *first,
+                      uint64_t *last, char *err, size_t errlen);
+
+// s_part_t picks partition part of nparts among the first limit examples.
+typedef struct {
+    size_t   limit;  // examples considered, 0 = all
+    unsigned part;   // which partition
+    unsigned nparts; // how many partitions
+} s_part_t;
+
+static int
+s_pick_part(uint64_t n, const void *arg, uint64_t *first, uint64_t *last,
+            char *err, size_t errlen)
+{
+    const s_part_t *p = arg;
+    // n < 2^32 and part < nparts < 2^32, so the products fit in 64 bits.
+    uint64_t m = p->limit == 0 || p->limit > n ? n : (uint64_t)p->limit;
+    *first = (uint64_t)p->part * m / p->nparts;
+    *last = ((uint64_t)p->part + 1) * m / p->nparts;
+    if (*last == *first) {
+        return ds_err(err, errlen, -EINVAL,
+                      "partition %u of %u of %llu examples is empty", p->part,
+                      p->nparts, (unsigned long long)m);
+    }
+    return 0;
+}
+
+static int
+s_pick_range(uint64_t n, const void *arg, uint64_t *first, uint64_t *last,
+             char *err, size_t errlen)
+{
+    const uint64_t *r = arg;
+    if (r[0] >= r[1] || r[1] > n) {
+        return ds_err(err, errlen, -EINVAL,
+                      "examples [%llu, %llu) are not within the %llu of the "
+                      "file",
+                      (unsigned long long)r[0], (unsigned long long)r[1],
+                      (unsigned long long)n);
+    }
+    *first = r[0];
+    *last = r[1];
+    return 0;
+}
+
+// s_load reads the examples pick chooses; see ds_idx_load.
+static int
+s_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
+       s_pick_fn *pick, const void *arg, char *err, size_t errlen)
 {
     if (err != NULL && errlen > 0) {
         err[0] = '\0';
@@ -227,11 +273,6 @@ ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
     if (d == NULL || images_path == NULL || labels_path == NULL) {
         return ds_err(err, errlen, -EINVAL, "idx: NULL argument");
     }
-    if (nparts == 0 || part >= nparts) {
-        return ds_err(err, errlen, -EINVAL, "idx: bad partition %u of %u", part,
-                      nparts);
-    }
-
     s_file_t img = {.path = images_path};
     s_file_t lab = {.path = labels_path};
     float   *x = NULL;
@@ -274,17 +315,12 @@ ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
         goto out;
     }
 
-    // n < 2^32 and part < nparts < 2^32, so the products fit in 64 bits.
-    uint64_t m = limit == 0 || limit > n ? n : (uint64_t)limit;
-    uint64_t first = (uint64_t)part * m / nparts;
-    uint64_t last = ((uint64_t)part + 1) * m / nparts;
-    uint64_t count = last - first;
-    if (count == 0) {
-        rc = ds_err(err, errlen, -EINVAL,
-                    "%s: partition %u of %u of %llu examples is empty",
-                    images_path, part, nparts, (unsigned long long)m);
+    uint64_t first, last;
+    rc = pick(n, arg, &first, &last, err, errlen);
+    if (rc != 0) {
         goto out;
     }
+    uint64_t count = last - first;
     if (count > SIZE_MAX / sizeof(float) / dim) {
         rc = ds_err(err, errlen, -ENOMEM, "%s: %llu images do not fit",
                     images_path, (unsigned long long)count);
@@ -319,6 +355,45 @@ out:
     free(y);
     s_close(&img);
     s_close(&lab);
+    return rc;
+}
+
+int
+ds_idx_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
+            size_t limit, unsigned part, unsigned nparts, char *err,
+            size_t errlen)
+{
+    if (nparts == 0 || part >= nparts) {
+        if (d != NULL) {
+            memset(d, 0, sizeof *d);
+        }
+        return ds_err(err, errlen, -EINVAL, "idx: bad partition %u of %u", part,
+                      nparts);
+    }
+    s_part_t p = {.limit = limit, .part = part, .nparts = nparts};
+    return s_load(d, images_path, labels_path, s_pick_part, &p, err, errlen);
+}
+
+int
+ds_idx_load_range(ds_dataset_t *d, const char *images_path,
+                  const char *labels_path, uint64_t first, uint64_t last,
+                  char *err, size_t errlen)
+{
+    uint64_t r[2] = {first, last};
+    return s_load(d, images_path, labels_path, s_pick_range, r, err, errlen);
+}
+
+int
+ds_idx_count(const char *images_path, uint64_t *n, char *err, size_t errlen)
+{
+    s_file_t img = {.path = images_path};
+    uint32_t ih[4];
+    int      rc = s_open(&img, err, errlen);
+    if (rc == 0) {
+        rc = s_header(&img, S_IDX3_MAGIC, ih, 4, err, errlen);
+    }
+    s_close(&img);
+    *n = rc == 0 ? ih[1] : 0;
     return rc;
 }
 

@@ -28,6 +28,17 @@ int ds_idx_load(ds_dataset_t *d, const char *images_path,
                 const char *labels_path, size_t limit, unsigned part,
                 unsigned nparts, char *err, size_t errlen);
 
+// ds_idx_load_range reads examples [first, last) of the files, like
+// ds_idx_load otherwise. Returns -EINVAL (err set) unless first < last <= n.
+int ds_idx_load_range(ds_dataset_t *d, const char *images_path,
+                      const char *labels_path, uint64_t first, uint64_t last,
+                      char *err, size_t errlen);
+
+// ds_idx_count reads the header of an IDX3 image file and stores its number
+// of images in *n. Returns 0 or a negative errno with err set.
+int ds_idx_count(const char *images_path, uint64_t *n, char *err,
+                 size_t errlen);
+
 // ds_dataset_fini frees the arrays of d and zeroes it. Idempotent.
 void ds_dataset_fini(ds_dataset_t *d);
 

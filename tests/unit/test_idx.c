@@ -254,6 +254,33 @@ s_partitions(int gz, size_t limit, size_t want_m)
     }
 }
 
+// A range and the header count: what a validation split is made of.
+START_TEST(test_range_and_count)
+{
+    const char *im = s_path("im.gz");
+    const char *lb = s_path("lb.gz");
+    s_make(im, lb, 1, 50, 2, 2, s_label, SIZE_MAX);
+    uint64_t n = 0;
+    char     err[256] = "";
+    ck_assert_int_eq(ds_idx_count(im, &n, err, sizeof err), 0);
+    ck_assert_uint_eq(n, 50);
+    ds_dataset_t d;
+    ck_assert_int_eq(ds_idx_load_range(&d, im, lb, 40, 50, err, sizeof err),
+                     0);
+    ck_assert_uint_eq(d.n, 10);
+    s_check_rows(&d, 40, s_label);
+    ds_dataset_fini(&d);
+    ck_assert_int_eq(ds_idx_load_range(&d, im, lb, 40, 51, err, sizeof err),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "[40, 51)"));
+    ck_assert_int_eq(ds_idx_load_range(&d, im, lb, 5, 5, err, sizeof err),
+                     -EINVAL);
+    ck_assert_int_eq(ds_idx_count(s_path("nope"), &n, err, sizeof err),
+                     -ENOENT);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 START_TEST(test_partitions_cover_once)
 {
     s_partitions(0, 0, 103);
@@ -487,6 +514,7 @@ ds_idx_suite(void)
     tcase_add_test(tc, test_pixel_scale);
     tcase_add_test(tc, test_partitions_cover_once);
     tcase_add_test(tc, test_limit);
+    tcase_add_test(tc, test_range_and_count);
     tcase_add_test(tc, test_classes_from_whole_file);
     tcase_add_test(tc, test_at_least_two_classes);
     tcase_add_test(tc, test_truncated_images);
