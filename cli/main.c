@@ -9,6 +9,7 @@
 
 #include "cli/run.h"
 #include "common/config.h"
+#include "common/job.h"
 #include "common/log.h"
 #include "server/scheduler.h"
 #include "server/server.h"
@@ -87,6 +88,11 @@ main(int argc, char **argv)
     if (help) {
         s_command_help(cmd);
         return 0;
+    }
+    rc = ds_job_check(&cfg, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "descent %s: %s\n", cmd->name, err);
+        return 2;
     }
     ds_log_level = ds_log_parse_level(cfg.log_level);
     // Values travel in frames of up to 4 MiB. By default glibc serves such

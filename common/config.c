@@ -161,8 +161,9 @@ static const ds_opt_t s_opts[] = {
     S_ENUM("optimizer", name, "sgd|momentum|nag|adagrad|adadelta|rmsprop|adam",
            "sgd", "update rule the servers apply"),
     S_DBL("optimizer", lr, 0.0, true, DBL_MAX, "0.2", "base learning rate"),
-    S_DBL("optimizer", momentum, 0.0, false, 1.0, "0.9",
-          "momentum of momentum and nag; rmsprop: 0 = off unless set"),
+    S_DBL("optimizer", momentum, 0.0, false, 1.0, "0",
+          "momentum; 0 = the rule's default (0.9 for momentum and nag, "
+          "none for rmsprop)"),
     S_DBL("optimizer", dampening, 0.0, false, 1.0, "0",
           "dampening of the momentum buffer (PyTorch form)"),
     S_BOOL("optimizer", nesterov, "false",

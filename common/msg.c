@@ -148,8 +148,9 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
                h->version, DS_PROTO_VERSION);
         return -EPROTONOSUPPORT;
     }
-    if (h->type <= DESCENT__TYPE__TYPE_UNSPECIFIED ||
-        h->type > DESCENT__TYPE__ERROR) {
+    if (h->type == DESCENT__TYPE__TYPE_UNSPECIFIED ||
+        !protobuf_c_enum_descriptor_get_value(&descent__type__descriptor,
+                                              (int)h->type)) {
         ds_err(err, errlen, 0, "unknown message type %d", (int)h->type);
         return -EPROTO;
     }

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/msg.h"
+#include "common/schedule.h"
 #include "common/shard_map.h"
 #include "common/util.h"
 #include "common/zsock.h"
@@ -52,6 +53,8 @@ typedef struct {
     double acc_sum;   // sum of their training accuracies
     double test_loss; // rank 0's test loss, NaN if none
     double test_acc;  // rank 0's test accuracy, NaN if none
+    double val_loss;  // rank 0's validation loss, NaN if none
+    double val_acc;   // rank 0's validation accuracy, NaN if none
 } s_epoch_t;
 
 typedef struct {
@@ -78,6 +81,8 @@ typedef struct {
     s_epoch_t         *epochs;         // per epoch; owned
     FILE              *metrics;        // metrics.jsonl; owned
     bool               use_bar;        // draw a progress bar (a terminal)
+    bool               plateau;        // the schedule is reduce-on-plateau
+    ds_plateau_t       pl;             // its state, fed one loss per epoch
     bool               have_final;     // final evaluation received
     double             final_loss;     // final test loss
     double             final_acc;      // final test accuracy
@@ -512,6 +517,10 @@ s_print_epoch(s_sched_t *s, uint32_t e)
     printf("epoch %u/%d: train loss %.4f, train accuracy %.4f", e,
            s->cfg->epochs, ep->loss_sum / ep->reports,
            ep->acc_sum / ep->reports);
+    if (isfinite(ep->val_acc)) {
+        printf(", validation loss %.4f, validation accuracy %.4f",
+               ep->val_loss, ep->val_acc);
+    }
     if (isfinite(ep->test_acc)) {
         printf(", test loss %.4f, test accuracy %.4f", ep->test_loss,
                ep->test_acc);
@@ -539,6 +548,8 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
         s_json_num(s->metrics, "accuracy", r->train_accuracy, true);
         s_json_num(s->metrics, "test_loss", r->test_loss, true);
         s_json_num(s->metrics, "test_accuracy", r->test_accuracy, true);
+        s_json_num(s->metrics, "val_loss", r->val_loss, true);
+        s_json_num(s->metrics, "val_accuracy", r->val_accuracy, true);
         fprintf(s->metrics, "\"final\":%s}\n", r->final ? "true" : "false");
         fflush(s->metrics);
     }
@@ -560,8 +571,26 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
         ep->test_loss = r->test_loss;
         ep->test_acc = r->test_accuracy;
     }
-    if (ep->reports == s->cfg->workers && s->cfg->progress[0] != 'o') {
+    if (isfinite(r->val_loss)) {
+        ep->val_loss = r->val_loss;
+        ep->val_acc = r->val_accuracy;
+    }
+    if (ep->reports != s->cfg->workers) {
+        return;
+    }
+    if (s->cfg->progress[0] != 'o') {
         s_print_epoch(s, r->epoch);
+    }
+    if (s->plateau && isfinite(ep->val_loss) &&
+        ds_plateau_observe(&s->pl, ep->val_loss)) {
+        ds_log(DS_INFO, "scheduler",
+               "validation loss %.4f has not improved for %d epochs: "
+               "learning rate scaled to %g of the base",
+               ep->val_loss, s->cfg->plateau_patience + 1, s->pl.scale);
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__SET_LR);
+        h.lr_scale = s->pl.scale;
+        s_broadcast(s, DESCENT__ROLE__SERVER, &h);
     }
 }
 
@@ -805,6 +834,7 @@ ds_scheduler_main(const ds_config_t *cfg)
     }
     for (int e = 0; e < cfg->epochs; e++) {
         s.epochs[e].test_loss = s.epochs[e].test_acc = NAN;
+        s.epochs[e].val_loss = s.epochs[e].val_acc = NAN;
     }
     int rc = ds_mkdirs(cfg->out);
     if (rc != 0) {
@@ -848,6 +878,10 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.timer.data = s.bar.data = &s;
     uv_timer_start(&s.timer, s_on_timer, (uint64_t)cfg->heartbeat_ms,
                    (uint64_t)cfg->heartbeat_ms);
+    s.plateau = strcmp(cfg->schedule, "plateau") == 0;
+    ds_plateau_init(&s.pl, cfg->lr_gamma, cfg->plateau_patience,
+                    cfg->plateau_threshold, cfg->plateau_cooldown,
+                    cfg->lr_min / cfg->lr);
     s.use_bar = strcmp(cfg->progress, "bar") == 0 ||
                 (strcmp(cfg->progress, "auto") == 0 && isatty(STDOUT_FILENO));
     if (s.use_bar) {

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/job.h"
 #include "common/log.h"
 #include "common/node.h"
+#include "common/noise.h"
 #include "common/optim.h"
 #include "common/rng.h"
 #include "common/schedule.h"
@@ -19,9 +21,11 @@
 
 // s_range_t is one range this server holds.
 typedef struct {
-    ds_range_t r;       // the range and its placement
-    float     *w;       // end - begin parameters; owned
-    uint64_t   updates; // pushes applied so far
+    ds_range_t       r;       // the range and its placement
+    float           *w;       // end - begin parameters; owned
+    uint64_t         updates; // pushes applied so far
+    ds_optim_state_t st;      // the update rule's state for the range
+    ds_rng_t         noise;   // gradient noise draws for the range
 } s_range_t;
 
 typedef struct {
@@ -34,6 +38,7 @@ typedef struct {
     ds_shard_map_t map;       // the shard map in force
     s_range_t    **held;      // by range id; NULL when not ours; owned
     ds_schedule_t  lr;        // learning-rate schedule over updates
+    ds_optim_t     opt;       // the job's update rule
     int32_t       *row;       // by node id: the worker's row, -1 if none
     uint32_t       max_id;    // largest node id in the map
     uint64_t      *last_seq;  // [row * nranges + range]; owned
@@ -51,6 +56,7 @@ s_free_ranges(s_server_t *s)
 {
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         if (s->held[i]) {
+            ds_optim_state_fini(&s->held[i]->st);
             free(s->held[i]->w);
             free(s->held[i]);
         }
@@ -121,11 +127,16 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         }
         s_range_t *r = calloc(1, sizeof *r);
         uint64_t   n = m.ranges[i].end - m.ranges[i].begin;
-        if (!r || !(r->w = calloc(n, sizeof(float)))) {
+        if (!r || !(r->w = calloc(n, sizeof(float))) ||
+            ds_optim_state_init(&r->st, &s->opt, n) != 0) {
+            if (r) {
+                free(r->w);
+            }
             free(r);
             return -ENOMEM;
         }
         r->r = m.ranges[i];
+        ds_rng_seed(&r->noise, cfg->seed, 0x6e6f697365ull + r->r.id);
         // Values depend only on (seed, key), so the model is the same
         // whichever server holds which range.
         for (uint64_t k = 0; random && k < n; k++) {
@@ -136,13 +147,14 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         nkeys += n;
         nheld++;
     }
-    s->lr = (ds_schedule_t){
-        .kind = (ds_schedule_kind_t)ds_schedule_parse(cfg->schedule),
-        .lr = cfg->lr,
-        .lr_min = cfg->lr_min,
-        .warmup = (uint64_t)cfg->warmup,
-        .total = pb->total_updates,
-    };
+    // The schedule counts updates per range; total_updates is the number
+    // of pushes every range will see in the whole job.
+    char serr[256];
+    if (ds_schedule_from_config(&s->lr, cfg, pb->total_updates, cfg->epochs,
+                                serr, sizeof serr) != 0) {
+        ds_log(DS_ERROR, "server", "%s", serr);
+        return -EINVAL;
+    }
     ds_log(DS_INFO, "server",
            "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u of %u "
            "ranges (map epoch %" PRIu64 ")",
@@ -156,6 +168,17 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     s_server_t            *s = n->role_data;
     const Descent__Header *h = msg->hdr;
     if (h->type == DESCENT__TYPE__REGISTER_ACK) {
+        return;
+    }
+    if (h->type == DESCENT__TYPE__SET_LR) {
+        if (!(h->lr_scale > 0 && h->lr_scale <= 1)) {
+            ds_log(DS_WARN, "server", "ignoring a learning-rate scale of %g",
+                   h->lr_scale);
+            return;
+        }
+        s->lr.scale = h->lr_scale;
+        ds_log(DS_INFO, "server", "learning rate scaled by %g on a plateau",
+               h->lr_scale);
         return;
     }
     if (h->type != DESCENT__TYPE__SHARD_MAP || !h->map) {
@@ -277,7 +300,8 @@ s_handle(s_server_t *s, ds_msg_t *msg)
     bool with_values = h->type == DESCENT__TYPE__PULL || h->pull;
     if (h->type == DESCENT__TYPE__PUSH) {
         const float *g = ds_msg_vals(msg);
-        if (!g) {
+        bool noisy = s->node.cfg->noise_eta > 0;
+        if (!g || noisy) {
             if (s->scratch_n < n) {
                 float *t = realloc(s->scratch, n * sizeof *t);
                 if (!t) {
@@ -302,7 +326,16 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         if (dup) {
             s->dups++;
         } else {
-            ds_sgd_apply(w, g, n, (float)lr);
+            if (noisy) {
+                // Noise is drawn here, once per applied update, so that
+                // its variance anneals with the range's own update count.
+                ds_noise_add(&r->noise, s->scratch, n,
+                             ds_noise_sigma(s->node.cfg->noise_eta,
+                                            s->node.cfg->noise_gamma,
+                                            r->updates));
+            }
+            ds_optim_step(&s->opt, &r->st, h->key_begin - r->r.begin, w, g, n,
+                          lr);
             r->updates++;
             s->pushes++;
         }
@@ -387,6 +420,12 @@ ds_server_main(const ds_config_t *cfg)
                          .on_msg = s_on_sched_msg,
                          .on_stop = s_on_stop,
                          .role_data = &s};
+    char oerr[256];
+    if (ds_job_optim(&s.opt, cfg, oerr, sizeof oerr) != 0) {
+        ds_log(DS_ERROR, "server", "%s", oerr);
+        uv_loop_close(&loop);
+        return 2;
+    }
     s.node.ctx = zmq_ctx_new();
     char  err[1024];
     int   rc = -ENOMEM;

@@ -18,6 +18,7 @@
 #include "common/idx.h"
 #include "common/log.h"
 #include "common/node.h"
+#include "common/optim.h"
 #include "common/rng.h"
 #include "common/safetensors.h"
 #include "common/shard_map.h"
@@ -47,6 +48,7 @@ typedef struct {
     s_state_t       state;        // where we are
     ds_dataset_t    train;        // our partition; owned
     ds_dataset_t    test;         // the test set (rank 0); owned
+    ds_dataset_t    val;          // the validation split (rank 0); owned
     uint64_t        num_keys;     // model size
     float          *w;            // local parameters; owned
     float          *grad;         // last mini-batch gradient; owned
@@ -71,7 +73,10 @@ typedef struct {
     char            job_err[512]; // pool job error
     double          job_loss;     // pool job: mini-batch loss or eval loss
     size_t          job_correct;  // pool job: correct predictions
-    double          job_acc;      // pool job: eval accuracy
+    double          test_loss;    // last evaluation: test loss
+    double          test_acc;     // last evaluation: test accuracy
+    double          val_loss;     // last evaluation: validation loss, or NaN
+    double          val_acc;      // last evaluation: validation accuracy
     size_t          batch_n;      // examples in the current mini-batch
     uint64_t        step;         // steps done
     uint64_t        steps_total;  // steps planned
@@ -103,8 +108,8 @@ s_fail(s_worker_t *w, const char *why)
 }
 
 static void
-s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
-         Descent__Type type, bool final)
+s_report(s_worker_t *w, bool epoch_end, bool evaluated, Descent__Type type,
+         bool final)
 {
     Descent__Report r;
     descent__report__init(&r);
@@ -117,8 +122,10 @@ s_report(s_worker_t *w, bool epoch_end, double test_loss, double test_acc,
     r.examples = w->examples;
     r.train_loss = w->seen ? w->loss_sum / (double)(w->seen) : NAN;
     r.train_accuracy = w->seen ? (double)w->correct / (double)w->seen : NAN;
-    r.test_loss = test_loss;
-    r.test_accuracy = test_acc;
+    r.test_loss = evaluated ? w->test_loss : NAN;
+    r.test_accuracy = evaluated ? w->test_acc : NAN;
+    r.val_loss = evaluated ? w->val_loss : NAN;
+    r.val_accuracy = evaluated ? w->val_acc : NAN;
     r.epoch_end = epoch_end;
     r.final = final;
     Descent__Header h;
@@ -152,11 +159,38 @@ s_load_work(uv_work_t *req)
     }
     ds_find_file(cfg->data_dir, names[0], img, sizeof img);
     ds_find_file(cfg->data_dir, names[1], lab, sizeof lab);
-    w->job_rc =
-        ds_idx_load(&w->train, img, lab, (size_t)cfg->limit, w->node.rank,
-                    (unsigned)cfg->workers, w->job_err, sizeof w->job_err);
+    // Of the first m examples, the last `validation` are held out; the rest
+    // are cut into one contiguous partition per worker.
+    uint64_t n = 0;
+    w->job_rc = ds_idx_count(img, &n, w->job_err, sizeof w->job_err);
+    if (w->job_rc != 0) {
+        return;
+    }
+    uint64_t m = cfg->limit > 0 && (uint64_t)cfg->limit < n
+                     ? (uint64_t)cfg->limit
+                     : n;
+    uint64_t v = (uint64_t)cfg->validation;
+    if (v >= m) {
+        snprintf(w->job_err, sizeof w->job_err,
+                 "[data] validation: %llu held-out examples leave none of "
+                 "the %llu to train on",
+                 (unsigned long long)v, (unsigned long long)m);
+        w->job_rc = -EINVAL;
+        return;
+    }
+    uint64_t nw = (uint64_t)cfg->workers, rank = w->node.rank;
+    w->job_rc = ds_idx_load_range(&w->train, img, lab, rank * (m - v) / nw,
+                                  (rank + 1) * (m - v) / nw, w->job_err,
+                                  sizeof w->job_err);
     if (w->job_rc != 0 || w->node.rank != 0) {
         return;
+    }
+    if (v > 0) {
+        w->job_rc = ds_idx_load_range(&w->val, img, lab, m - v, m, w->job_err,
+                                      sizeof w->job_err);
+        if (w->job_rc != 0) {
+            return;
+        }
     }
     ds_find_file(cfg->data_dir, names[2], img, sizeof img);
     ds_find_file(cfg->data_dir, names[3], lab, sizeof lab);
@@ -420,6 +454,8 @@ s_step_work(uv_work_t *req)
     w->job_loss =
         ds_softmax_grad(&w->ws, w->w, w->train.x, w->train.y, w->order + w->pos,
                         n, w->grad, &w->job_correct);
+    // Clipping needs the whole gradient, which only a worker has.
+    ds_clip_norm(w->grad, w->num_keys, w->node.cfg->clip_norm);
     // Downpour: accrue the gradient for the next push and step locally with
     // the rate the servers last applied.
     float lr = (float)w->lr;
@@ -433,8 +469,13 @@ static void
 s_eval_work(uv_work_t *req)
 {
     s_worker_t *w = req->data;
-    w->job_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
-                                  w->test.n, &w->job_acc);
+    w->test_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
+                                   w->test.n, &w->test_acc);
+    w->val_loss = w->val_acc = NAN;
+    if (w->val.n > 0) {
+        w->val_loss = ds_softmax_eval(&w->ews, w->w, w->val.x, w->val.y,
+                                      w->val.n, &w->val_acc);
+    }
 }
 
 static void s_step_done(uv_work_t *req, int status);
@@ -452,7 +493,7 @@ static void
 s_finish(s_worker_t *w)
 {
     w->state = W_DONE;
-    s_report(w, false, NAN, NAN, DESCENT__TYPE__DONE, false);
+    s_report(w, false, false, DESCENT__TYPE__DONE, false);
 }
 
 static void
@@ -495,12 +536,12 @@ s_eval_done(uv_work_t *req, int status)
         return;
     }
     if (w->final_eval) {
-        s_write_model(w, w->job_acc);
+        s_write_model(w, w->test_acc);
         w->state = W_DONE;
-        s_report(w, false, w->job_loss, w->job_acc, DESCENT__TYPE__DONE, true);
+        s_report(w, false, true, DESCENT__TYPE__DONE, true);
         return;
     }
-    s_report(w, true, w->job_loss, w->job_acc, DESCENT__TYPE__REPORT, false);
+    s_report(w, true, true, DESCENT__TYPE__REPORT, false);
     w->loss_sum = 0;
     w->correct = w->seen = 0;
     w->epoch++;
@@ -520,7 +561,7 @@ s_end_epoch(s_worker_t *w)
         s_queue(w, s_eval_work, s_eval_done);
         return;
     }
-    s_report(w, true, NAN, NAN, DESCENT__TYPE__REPORT, false);
+    s_report(w, true, false, DESCENT__TYPE__REPORT, false);
     w->loss_sum = 0;
     w->correct = w->seen = 0;
     w->epoch++;
@@ -642,7 +683,7 @@ s_on_progress(uv_timer_t *t)
 {
     s_worker_t *w = t->data;
     if (w->state == W_TRAINING) {
-        s_report(w, false, NAN, NAN, DESCENT__TYPE__REPORT, false);
+        s_report(w, false, false, DESCENT__TYPE__REPORT, false);
     }
 }
 
@@ -698,6 +739,7 @@ ds_worker_main(const ds_config_t *cfg)
     uv_loop_close(&loop);
     ds_dataset_fini(&w->train);
     ds_dataset_fini(&w->test);
+    ds_dataset_fini(&w->val);
     ds_softmax_ws_fini(&w->ws);
     ds_softmax_ws_fini(&w->ews);
     ds_shard_map_fini(&w->map);
