@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "common/msg.h"
+#include "common/optim.h"
 #include "tests/integration/harness.h"
 
 static void
@@ -167,45 +168,51 @@ s_expect(s_peer_t *t, Descent__Type type, Descent__Status st, float *vals,
     ds_msg_fini(&m);
 }
 
-START_TEST(test_server_survives_bad_requests)
+// s_fake_start plays the scheduler for one `descent server` started with
+// the extra flags: it registers the server as node 1, gives it one range of
+// 100 keys with node 2 as the only worker, waits for READY and connects
+// t->data to the server.
+static void
+s_fake_start(s_peer_t *t, th_proc_t *srv, const char *dir,
+             const char *const *extra)
 {
-    char dir[64], sched[64], bind[64];
-    th_tmpdir(dir, sizeof dir);
-    int port = th_free_port();
+    char sched[64], bind[64];
+    int  port = th_free_port();
     snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
              port);
     snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
-    s_peer_t t = {.ctx = zmq_ctx_new()};
-    t.sched = zmq_socket(t.ctx, ZMQ_ROUTER);
+    t->ctx = zmq_ctx_new();
+    t->seq = 0;
+    t->sched = zmq_socket(t->ctx, ZMQ_ROUTER);
     int zero = 0;
-    zmq_setsockopt(t.sched, ZMQ_LINGER, &zero, sizeof zero);
-    ck_assert_int_eq(zmq_bind(t.sched, bind), 0);
-    const char *args[] = {"server",
-                          sched,
-                          "--cluster.bind=tcp://127.0.0.1:*",
-                          "--cluster.advertise=127.0.0.1",
-                          "--optimizer.schedule=constant",
-                          "--optimizer.lr=0.5",
-                          NULL};
-    th_proc_t   srv;
-    th_spawn(&srv, dir, "server", args);
+    zmq_setsockopt(t->sched, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_bind(t->sched, bind), 0);
+    const char *args[32] = {"server", sched,
+                            "--cluster.bind=tcp://127.0.0.1:*",
+                            "--cluster.advertise=127.0.0.1"};
+    int         n = 4;
+    for (int i = 0; extra[i] && n < 31; i++) {
+        args[n++] = extra[i];
+    }
+    args[n] = NULL;
+    th_spawn(srv, dir, "server", args);
 
     // REGISTER -> REGISTER_ACK (node 1) -> SHARD_MAP of 100 keys -> READY.
     ds_msg_t m;
-    s_recv(t.sched, true, &m);
+    s_recv(t->sched, true, &m);
     ck_assert_int_eq(m.hdr->type, DESCENT__TYPE__REGISTER);
     ck_assert_int_eq(m.hdr->role, DESCENT__ROLE__SERVER);
     char addr[256];
     snprintf(addr, sizeof addr, "%s", m.hdr->address);
-    zmq_msg_init(&t.route);
-    zmq_msg_copy(&t.route, &m.route);
+    zmq_msg_init(&t->route);
+    zmq_msg_copy(&t->route, &m.route);
     ds_msg_fini(&m);
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__REGISTER_ACK);
     h.job = "descent";
     h.status = DESCENT__STATUS__OK;
     h.node_id = 1;
-    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
+    ck_assert_int_eq(ds_msg_send(t->sched, &t->route, &h, NULL, NULL), 0);
     Descent__Range    r = DESCENT__RANGE__INIT;
     Descent__Range   *rs[1] = {&r};
     Descent__Node     nd = DESCENT__NODE__INIT, wk = DESCENT__NODE__INIT;
@@ -224,23 +231,53 @@ START_TEST(test_server_survives_bad_requests)
     map.n_ranges = 1;
     map.nodes = nds;
     map.n_nodes = 2;
+    map.total_updates = 100;
     ds_msg_header_init(&h, DESCENT__TYPE__SHARD_MAP);
     h.job = "descent";
     h.epoch = 1;
     h.map = &map;
-    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
+    ck_assert_int_eq(ds_msg_send(t->sched, &t->route, &h, NULL, NULL), 0);
     for (;;) {
-        s_recv(t.sched, true, &m);
+        s_recv(t->sched, true, &m);
         bool ready = m.hdr->type == DESCENT__TYPE__READY;
         ds_msg_fini(&m);
         if (ready) {
             break;
         }
     }
+    t->data = zmq_socket(t->ctx, ZMQ_DEALER);
+    zmq_setsockopt(t->data, ZMQ_LINGER, &zero, sizeof zero);
+    ck_assert_int_eq(zmq_connect(t->data, addr), 0);
+}
 
-    t.data = zmq_socket(t.ctx, ZMQ_DEALER);
-    zmq_setsockopt(t.data, ZMQ_LINGER, &zero, sizeof zero);
-    ck_assert_int_eq(zmq_connect(t.data, addr), 0);
+// s_fake_stop sends SHUTDOWN and expects the server to exit 0.
+static void
+s_fake_stop(s_peer_t *t, th_proc_t *srv)
+{
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__SHUTDOWN);
+    h.job = "descent";
+    h.status = DESCENT__STATUS__OK;
+    ck_assert_int_eq(ds_msg_send(t->sched, &t->route, &h, NULL, NULL), 0);
+    ck_assert(th_wait(srv, 5000));
+    ck_assert_int_eq(srv->signal, 0);
+    ck_assert_int_eq(srv->status, 0);
+    zmq_msg_close(&t->route);
+    zmq_close(t->data);
+    zmq_close(t->sched);
+    zmq_ctx_term(t->ctx);
+}
+
+START_TEST(test_server_survives_bad_requests)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    s_peer_t           t;
+    th_proc_t          srv;
+    const char *const extra[] = {"--optimizer.schedule=constant",
+                                 "--optimizer.lr=0.5", NULL};
+    s_fake_start(&t, &srv, dir, extra);
+    Descent__Header h;
 
     // 1. Garbage instead of a header.
     ck_assert_int_eq(zmq_send(t.data, "\xff\x01garbage", 9, 0), 9);
@@ -329,20 +366,62 @@ START_TEST(test_server_survives_bad_requests)
     }
 
     // SHUTDOWN ends it cleanly.
-    ds_msg_header_init(&h, DESCENT__TYPE__SHUTDOWN);
-    h.job = "descent";
-    h.status = DESCENT__STATUS__OK;
-    ck_assert_int_eq(ds_msg_send(t.sched, &t.route, &h, NULL, NULL), 0);
-    ck_assert(th_wait(&srv, 5000));
-    ck_assert_int_eq(srv.signal, 0);
-    ck_assert_int_eq(srv.status, 0);
+    s_fake_stop(&t, &srv);
     s_assert_log_has(&srv, "11 refused (1 non-finite)");
     s_assert_log_has(&srv, "1 pushes applied");
     s_assert_log_has(&srv, "1 duplicates");
-    zmq_msg_close(&t.route);
-    zmq_close(t.data);
-    zmq_close(t.sched);
-    zmq_ctx_term(t.ctx);
+}
+END_TEST
+
+// Each update rule applied by a server through the protocol gives the same
+// parameters as the rule applied here with common/optim.h: same pushes, same
+// rate, same order.
+START_TEST(test_server_rules_match_local)
+{
+    static const char *const rules[] = {"sgd",      "momentum", "nag",
+                                        "adagrad",  "adadelta", "rmsprop",
+                                        "adam"};
+    char                     dir[64];
+    th_tmpdir(dir, sizeof dir);
+    for (int k = 0; k < 7; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "--optimizer.name=%s", rules[k]);
+        const char *const extra[] = {name, "--optimizer.schedule=constant",
+                                     "--optimizer.lr=0.05",
+                                     "--optimizer.weight_decay=0.01", NULL};
+        s_peer_t          t;
+        th_proc_t         srv;
+        s_fake_start(&t, &srv, dir, extra);
+
+        ds_optim_t o;
+        ds_optim_defaults(&o, (ds_optim_kind_t)ds_optim_parse(rules[k]));
+        o.weight_decay = 0.01;
+        ds_optim_state_t st;
+        ck_assert_int_eq(ds_optim_state_init(&st, &o, 100), 0);
+        float local[100] = {0};
+        for (int step = 0; step < 20; step++) {
+            float g[100];
+            for (int i = 0; i < 100; i++) {
+                g[i] = (float)sin(0.37 * i + 1.3 * step) + 0.01f * (float)i;
+            }
+            Descent__Header h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
+            h.value_count = 100;
+            h.dtype = DESCENT__DTYPE__F32;
+            h.pull = true;
+            ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 100), 0);
+            float got[100];
+            s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OK, got,
+                     100);
+            ds_optim_step(&o, &st, 0, local, g, 100, 0.05);
+            for (int i = 0; i < 100; i++) {
+                ck_assert_msg(got[i] == local[i],
+                              "%s step %d key %d: server %.9g, local %.9g",
+                              rules[k], step, i, got[i], local[i]);
+            }
+        }
+        ds_optim_state_fini(&st);
+        s_fake_stop(&t, &srv);
+    }
 }
 END_TEST
 
@@ -618,6 +697,7 @@ s_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cluster_trains);
     tcase_add_test(tc, test_server_survives_bad_requests);
+    tcase_add_test(tc, test_server_rules_match_local);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
