@@ -69,23 +69,30 @@ void ds_optim_defaults(ds_optim_t *o, ds_optim_kind_t kind);
 // (Adadelta 1.0, Adagrad and RMSprop 1e-2, the others 1e-3).
 double ds_optim_default_lr(ds_optim_kind_t kind);
 
-// ds_optim_check validates o: decays in [0, 1), eps and weight decay >= 0,
-// dampening in [0, 1], NAG without dampening, ... Returns 0 or -EINVAL with
-// err naming the setting, e.g. "[optimizer] beta1: must be in [0, 1)".
+// ds_optim_check validates o: every field is range-checked whatever the rule
+// (decays in [0, 1), weight decay >= 0, dampening in [0, 1], all finite), eps
+// must be > 0 where a zero gradient would otherwise give 0/0, NAG takes no
+// dampening and has no paper form, paper RMSprop has no momentum and is not
+// centered. Returns 0 or -EINVAL with err naming the setting, e.g.
+// "[optimizer] beta1: must be in [0, 1) (got 1.5)".
 int ds_optim_check(const ds_optim_t *o, char *err, size_t errlen);
 
 // ds_optim_state_arrays returns how many float arrays per parameter o keeps.
 int ds_optim_state_arrays(const ds_optim_t *o);
 
 // ds_optim_state_init allocates and initializes the state of o for n
-// parameters (zeros, or Adagrad's initial accumulator). Returns 0 or -ENOMEM.
+// parameters (zeros, or Adagrad's initial accumulator), 64-byte aligned.
+// Returns 0 or -ENOMEM (nothing allocated). o must not change afterwards.
 int  ds_optim_state_init(ds_optim_state_t *s, const ds_optim_t *o, size_t n);
 void ds_optim_state_fini(ds_optim_state_t *s);
 
 // ds_optim_step applies one update of o at learning rate lr to w[0..n)
 // with gradient g[0..n), using the state from index off (so a push may cover
 // part of a range), and counts it in s->t. w and g must not overlap; g is
-// not modified. off + n <= s->n.
+// not modified. off + n <= s->n. s->t is one count for the whole state:
+// Adam's bias correction, the first momentum step and Adagrad's lr_decay
+// assume that every step covers the whole state, as a worker's push of a
+// whole range does; a partial push still counts as one step.
 void ds_optim_step(const ds_optim_t *o, ds_optim_state_t *s, size_t   off,
                    float *restrict w, const float *restrict g, size_t n,
                    double lr);
@@ -98,8 +105,8 @@ void ds_sgd_apply(float *restrict w, const float *restrict g, size_t n,
 int ds_vec_finite(const float *g, size_t n);
 
 // ds_clip_norm scales g[0..n) so that its Euclidean norm is at most
-// max_norm (no change when max_norm <= 0 or the norm is smaller) and
-// returns the norm before clipping.
+// max_norm, to float rounding (no change when max_norm <= 0, the norm is
+// smaller or the norm is not finite) and returns the norm before clipping.
 double ds_clip_norm(float *g, size_t n, double max_norm);
 
 #endif
