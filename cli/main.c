@@ -30,7 +30,25 @@ static const s_cmd_t s_cmds[] = {
      "coordinate a job: membership, shard map, barriers, job end"},
     {"server", "[options]", "hold parameter ranges and apply pushes"},
     {"worker", "[options]", "train a model replica on a data partition"},
+    {"config", "[--markdown] [job.ini] [options]",
+     "print the settings a job would use, as JSON (--markdown: the option "
+     "reference of docs/configuration.md)"},
 };
+
+// s_print_sized prints what a snprintf-like writer produces.
+static int
+s_print_sized(size_t (*fn)(char *, size_t))
+{
+    size_t need = fn(NULL, 0);
+    char  *buf = malloc(need + 1);
+    if (!buf) {
+        return 1;
+    }
+    fn(buf, need + 1);
+    fputs(buf, stdout);
+    free(buf);
+    return 0;
+}
 
 static void
 s_usage(FILE *f)
@@ -75,7 +93,11 @@ main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
-    bool        is_run = strcmp(cmd->name, "run") == 0;
+    bool        is_config = strcmp(cmd->name, "config") == 0;
+    if (is_config && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
+        return s_print_sized(ds_config_markdown);
+    }
+    bool        is_run = strcmp(cmd->name, "run") == 0 || is_config;
     ds_config_t cfg;
     bool        help = false;
     char        err[1024];
@@ -93,6 +115,17 @@ main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "descent %s: %s\n", cmd->name, err);
         return 2;
+    }
+    if (is_config) {
+        size_t need = ds_config_write_json(&cfg, NULL, 0);
+        char  *js = malloc(need + 1);
+        if (!js) {
+            return 1;
+        }
+        ds_config_write_json(&cfg, js, need + 1);
+        printf("%s\n", js);
+        free(js);
+        return 0;
     }
     ds_log_level = ds_log_parse_level(cfg.log_level);
     // Values travel in frames of up to 4 MiB. By default glibc serves such

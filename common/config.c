@@ -217,6 +217,8 @@ static const ds_opt_t s_opts[] = {
 
 #define S_NOPTS (sizeof s_opts / sizeof s_opts[0])
 
+static void s_env_name(const ds_opt_t *o, char *buf, size_t len);
+
 // s_out accumulates text in a caller's buffer like snprintf: it writes what
 // fits, keeps the buffer NUL-terminated and counts what it would have needed.
 struct s_out {
@@ -1069,6 +1071,77 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
         }
     }
     return 0;
+}
+
+// s_allowed writes the "allowed" column of the reference for row o.
+static void
+s_allowed(const ds_opt_t *o, struct s_out *out)
+{
+    switch (o->type) {
+    case DS_OPT_STRING:
+        s_out_printf(out, "1 to %zu characters", o->size - 1);
+        break;
+    case DS_OPT_ENUM: {
+        const char *p = o->choices;
+        while (*p) {
+            size_t n = strcspn(p, "|");
+            s_out_printf(out, "%s`%.*s`", p == o->choices ? "" : ", ", (int)n,
+                         p);
+            p += n + (p[n] == '|');
+        }
+        break;
+    }
+    case DS_OPT_INT:
+    case DS_OPT_INT64:
+        s_out_printf(out, "%" PRId64 " to %" PRId64, o->min, o->max);
+        break;
+    case DS_OPT_UINT64:
+        s_out_printf(out, "0 to %" PRIu64, UINT64_MAX);
+        break;
+    case DS_OPT_DOUBLE:
+        if (o->dmax >= DBL_MAX) {
+            s_out_printf(out, "%s %g", o->dmin_open ? ">" : ">=", o->dmin);
+        } else if (o->dmin_open) {
+            s_out_printf(out, "> %g, <= %g", o->dmin, o->dmax);
+        } else {
+            s_out_printf(out, "%g to %g", o->dmin, o->dmax);
+        }
+        break;
+    case DS_OPT_BOOL:
+        s_out_str(out, "`true` or `false`");
+        break;
+    }
+}
+
+size_t
+ds_config_markdown(char *buf, size_t len)
+{
+    static const char *const types[] = {
+        [DS_OPT_STRING] = "string", [DS_OPT_INT] = "int",
+        [DS_OPT_INT64] = "int64",   [DS_OPT_UINT64] = "uint64",
+        [DS_OPT_DOUBLE] = "double", [DS_OPT_BOOL] = "bool",
+        [DS_OPT_ENUM] = "enum",
+    };
+    struct s_out o;
+    s_out_init(&o, buf, len);
+    const char *section = "";
+    for (size_t i = 0; i < S_NOPTS; i++) {
+        const ds_opt_t *opt = &s_opts[i];
+        if (strcmp(opt->section, section) != 0) {
+            section = opt->section;
+            s_out_printf(&o,
+                         "%s### [%s]\n\n| key | type | default | allowed | "
+                         "meaning | environment |\n|---|---|---|---|---|---|\n",
+                         i == 0 ? "" : "\n", section);
+        }
+        char env[S_NAME_MAX];
+        s_env_name(opt, env, sizeof env);
+        s_out_printf(&o, "| `%s` | %s | `%s` | ", opt->key, types[opt->type],
+                     opt->def);
+        s_allowed(opt, &o);
+        s_out_printf(&o, " | %s | `%s` |\n", opt->help, env);
+    }
+    return o.need;
 }
 
 size_t

