@@ -637,6 +637,39 @@ START_TEST(test_bad_config_line)
 }
 END_TEST
 
+// Bad optimizer settings are refused at start-up by every role, with the
+// setting named, before anything binds or trains.
+START_TEST(test_bad_optimizer_settings)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const struct {
+        const char *role, *flag, *want;
+    } cases[] = {
+        {"run", "--optimizer.lr=-1", "[optimizer] lr: must be > 0"},
+        {"server", "--optimizer.name=adamw", "[optimizer] name"},
+        {"worker", "--optimizer.beta1=1", "[optimizer] beta1: must be in [0, 1)"},
+        {"scheduler", "--optimizer.rho=1.5", "[optimizer] rho"},
+        {"run", "--optimizer.schedule=plateau", "[data] validation"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {cases[i].role, cases[i].flag,
+                              "--optimizer.name=adam", NULL};
+        if (strstr(cases[i].flag, "name=")) {
+            args[2] = NULL;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "case%zu", i);
+        th_proc_t p;
+        th_spawn(&p, dir, name, args);
+        ck_assert(th_wait(&p, 5000));
+        ck_assert_int_eq(p.signal, 0);
+        ck_assert_int_eq(p.status, 2);
+        s_assert_log_has(&p, cases[i].want);
+    }
+}
+END_TEST
+
 START_TEST(test_port_in_use)
 {
     char dir[64], flag[64], out[128];
@@ -704,6 +737,7 @@ s_suite(void)
     tcase_add_test(tc, test_missing_nodes_time_out);
     tcase_add_test(tc, test_missing_dataset);
     tcase_add_test(tc, test_bad_config_line);
+    tcase_add_test(tc, test_bad_optimizer_settings);
     tcase_add_test(tc, test_port_in_use);
     tcase_add_test(tc, test_help_and_unknown_command);
     suite_add_tcase(s, tc);
