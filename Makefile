@@ -7,7 +7,7 @@ Q       := $(if $(V),,@)
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libuv1-dev check libopenblas-dev zlib1g-dev \
             libinih-dev libmicrohttpd-dev dataset-fashion-mnist \
-            clang-format
+            clang-format gnuplot-nox
 PKGS     := libzmq libuv libprotobuf-c inih check openblas zlib
 
 # gcc 12 vectorizes at -O2 only loops of known length; the dynamic cost model

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/optimizers.h"
 #include "cli/run.h"
 #include "common/config.h"
 #include "common/job.h"
@@ -30,6 +31,8 @@ static const s_cmd_t s_cmds[] = {
      "coordinate a job: membership, shard map, barriers, job end"},
     {"server", "[options]", "hold parameter ranges and apply pushes"},
     {"worker", "[options]", "train a model replica on a data partition"},
+    {"optimizers", "[--out DIR] [--steps N] [--lr X] [--grid]",
+     "the seven update rules on Beale and a saddle (Ruder's Figure 4)"},
     {"config", "[--markdown] [job.ini] [options]",
      "print the settings a job would use, as JSON (--markdown: the option "
      "reference of docs/configuration.md)"},
@@ -93,7 +96,10 @@ main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
-    bool        is_config = strcmp(cmd->name, "config") == 0;
+    if (strcmp(cmd->name, "optimizers") == 0) {
+        return ds_optimizers_main(argc - 1, argv + 1);
+    }
+    bool is_config = strcmp(cmd->name, "config") == 0;
     if (is_config && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
         return s_print_sized(ds_config_markdown);
     }

@@ -15,5 +15,6 @@ Suite *ds_shard_map_suite(void);
 Suite *ds_zsock_suite(void);
 Suite *ds_optim_suite(void);
 Suite *ds_schedule_suite(void);
+Suite *ds_surfaces_suite(void);
 
 #endif

@@ -265,8 +265,7 @@ START_TEST(test_range_and_count)
     ck_assert_int_eq(ds_idx_count(im, &n, err, sizeof err), 0);
     ck_assert_uint_eq(n, 50);
     ds_dataset_t d;
-    ck_assert_int_eq(ds_idx_load_range(&d, im, lb, 40, 50, err, sizeof err),
-                     0);
+    ck_assert_int_eq(ds_idx_load_range(&d, im, lb, 40, 50, err, sizeof err), 0);
     ck_assert_uint_eq(d.n, 10);
     s_check_rows(&d, 40, s_label);
     ds_dataset_fini(&d);

@@ -143,8 +143,7 @@ END_TEST
 START_TEST(test_noise_sigma_table)
 {
     ck_assert_double_eq_tol(ds_noise_sigma(0.01, 0.55, 0), 0.1, 1e-12);
-    ck_assert_double_eq_tol(ds_noise_sigma(0.01, 0.55, 1), 0.0826450318,
-                            1e-10);
+    ck_assert_double_eq_tol(ds_noise_sigma(0.01, 0.55, 1), 0.0826450318, 1e-10);
     ck_assert_double_eq_tol(ds_noise_sigma(0.01, 0.55, 9999), 0.00794328235,
                             1e-11);
     ck_assert_double_eq_tol(ds_noise_sigma(0.3, 0.55, 9), 0.290777386, 1e-9);
