@@ -518,8 +518,8 @@ s_print_epoch(s_sched_t *s, uint32_t e)
            s->cfg->epochs, ep->loss_sum / ep->reports,
            ep->acc_sum / ep->reports);
     if (isfinite(ep->val_acc)) {
-        printf(", validation loss %.4f, validation accuracy %.4f",
-               ep->val_loss, ep->val_acc);
+        printf(", validation loss %.4f, validation accuracy %.4f", ep->val_loss,
+               ep->val_acc);
     }
     if (isfinite(ep->test_acc)) {
         printf(", test loss %.4f, test accuracy %.4f", ep->test_loss,

@@ -300,7 +300,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
     bool with_values = h->type == DESCENT__TYPE__PULL || h->pull;
     if (h->type == DESCENT__TYPE__PUSH) {
         const float *g = ds_msg_vals(msg);
-        bool noisy = s->node.cfg->noise_eta > 0;
+        bool         noisy = s->node.cfg->noise_eta > 0;
         if (!g || noisy) {
             if (s->scratch_n < n) {
                 float *t = realloc(s->scratch, n * sizeof *t);

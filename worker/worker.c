@@ -166,9 +166,8 @@ s_load_work(uv_work_t *req)
     if (w->job_rc != 0) {
         return;
     }
-    uint64_t m = cfg->limit > 0 && (uint64_t)cfg->limit < n
-                     ? (uint64_t)cfg->limit
-                     : n;
+    uint64_t m =
+        cfg->limit > 0 && (uint64_t)cfg->limit < n ? (uint64_t)cfg->limit : n;
     uint64_t v = (uint64_t)cfg->validation;
     if (v >= m) {
         snprintf(w->job_err, sizeof w->job_err,

@@ -187,8 +187,7 @@ s_fake_start(s_peer_t *t, th_proc_t *srv, const char *dir,
     int zero = 0;
     zmq_setsockopt(t->sched, ZMQ_LINGER, &zero, sizeof zero);
     ck_assert_int_eq(zmq_bind(t->sched, bind), 0);
-    const char *args[32] = {"server", sched,
-                            "--cluster.bind=tcp://127.0.0.1:*",
+    const char *args[32] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
                             "--cluster.advertise=127.0.0.1"};
     int         n = 4;
     for (int i = 0; extra[i] && n < 31; i++) {
@@ -272,8 +271,8 @@ START_TEST(test_server_survives_bad_requests)
 {
     char dir[64];
     th_tmpdir(dir, sizeof dir);
-    s_peer_t           t;
-    th_proc_t          srv;
+    s_peer_t          t;
+    th_proc_t         srv;
     const char *const extra[] = {"--optimizer.schedule=constant",
                                  "--optimizer.lr=0.5", NULL};
     s_fake_start(&t, &srv, dir, extra);
@@ -378,10 +377,9 @@ END_TEST
 // rate, same order.
 START_TEST(test_server_rules_match_local)
 {
-    static const char *const rules[] = {"sgd",      "momentum", "nag",
-                                        "adagrad",  "adadelta", "rmsprop",
-                                        "adam"};
-    char                     dir[64];
+    static const char *const rules[] = {
+        "sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam"};
+    char dir[64];
     th_tmpdir(dir, sizeof dir);
     for (int k = 0; k < 7; k++) {
         char name[64];
@@ -648,7 +646,8 @@ START_TEST(test_bad_optimizer_settings)
     } cases[] = {
         {"run", "--optimizer.lr=-1", "[optimizer] lr: must be > 0"},
         {"server", "--optimizer.name=adamw", "[optimizer] name"},
-        {"worker", "--optimizer.beta1=1", "[optimizer] beta1: must be in [0, 1)"},
+        {"worker", "--optimizer.beta1=1",
+         "[optimizer] beta1: must be in [0, 1)"},
         {"scheduler", "--optimizer.rho=1.5", "[optimizer] rho"},
         {"run", "--optimizer.schedule=plateau", "[data] validation"},
     };
