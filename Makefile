@@ -38,7 +38,7 @@ INTOBJ  := $(INTSRC:%.c=$(B)/%.o)
 BENCHSRC:= $(wildcard bench/*.c)
 BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
 
-.PHONY: all deps test unit integration asan run bench lint format clean help
+.PHONY: all deps test unit integration asan run bench lint format docs clean help
 
 all: $(B)/descent
 
@@ -53,6 +53,7 @@ help:
 	@echo "make bench        benchmarks, printed as ratios against raw ZeroMQ"
 	@echo "make lint         check formatting with clang-format (.clang-format)"
 	@echo "make format       reformat the sources in place"
+	@echo "make docs         regenerate the option reference in docs/configuration.md"
 	@echo "make clean        remove build/"
 
 # Installs whatever of DEB_PKGS is missing: with apt-get when root, otherwise
@@ -123,6 +124,16 @@ lint:
 
 format:
 	$(Q)clang-format -i $(SOURCES)
+
+# The option reference in docs/configuration.md is printed by the option
+# table itself; a unit test fails when the two disagree.
+docs: $(B)/descent
+	$(Q)$(B)/descent config --markdown > $(B)/config-ref.md
+	$(Q)awk -v ref=$(B)/config-ref.md \
+	  '/^### \[job\]/ { while ((getline l < ref) > 0) print l; print ""; skip = 1; next } \
+	   /^The options are defined/ { skip = 0 } !skip' \
+	  docs/configuration.md > $(B)/configuration.md
+	$(Q)mv $(B)/configuration.md docs/configuration.md
 
 clean:
 	rm -rf build/

@@ -157,6 +157,13 @@ static const ds_opt_t s_opts[] = {
     S_INT("train", batch_size, 1, 1048576, "64", "examples per mini-batch"),
     S_INT("train", n_fetch, 1, 1000000, "1", "pull every n_fetch steps"),
     S_INT("train", n_push, 1, 1000000, "1", "push every n_push steps"),
+    S_ENUM("train", consistency, "async|bsp|ssp", "async",
+           "async: never wait; bsp: a barrier every step; ssp: bounded "
+           "staleness"),
+    S_INT("train", staleness, 0, 1000000, "3",
+          "ssp: clocks the fastest worker may lead the slowest"),
+    S_INT("train", delay, 0, 1000000, "0",
+          "hold each push back by this many steps (delay experiments)"),
 
     S_ENUM("optimizer", name, "sgd|momentum|nag|adagrad|adadelta|rmsprop|adam",
            "sgd", "update rule the servers apply"),

@@ -41,11 +41,14 @@ typedef struct ds_config {
     char   init[16];   // zeros|random
     double init_scale; // stddev of the random init
     // [train]
-    char algorithm[32]; // downpour
-    int  epochs;        // passes over the training set
-    int  batch_size;    // examples per mini-batch
-    int  n_fetch;       // pull every n_fetch steps
-    int  n_push;        // push every n_push steps
+    char algorithm[32];   // downpour
+    int  epochs;          // passes over the training set
+    int  batch_size;      // examples per mini-batch
+    int  n_fetch;         // pull every n_fetch steps
+    int  n_push;          // push every n_push steps
+    char consistency[16]; // async|bsp|ssp
+    int  staleness;       // ssp: clocks the fastest may lead
+    int  delay;           // hold each push back by this many steps
     // [optimizer]
     char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
     double lr;                  // base learning rate

@@ -58,6 +58,12 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
     if (rc != 0) {
         return rc;
     }
+    if (strcmp(c->consistency, "async") != 0 && c->n_fetch != 1) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] n_fetch: %s bounds what every step reads, so "
+                      "every step must read: n_fetch must be 1 (got %d)",
+                      c->consistency, c->n_fetch);
+    }
     if (c->limit > 0 && c->validation >= c->limit) {
         return ds_err(err, errlen, -EINVAL,
                       "[data] validation: %lld held-out examples leave none "

@@ -19,6 +19,8 @@
 #include "common/zsock.h"
 
 #define MAX_RANGE_KEYS (1u << 20) // 4 MiB of float32 per range at most
+#define STALE_BUCKETS 64          // staleness histogram buckets (as servers)
+#define STATS_WAIT_MS 2000        // how long the end waits for statistics
 
 // s_node_t is one registered node as the scheduler sees it.
 typedef struct {
@@ -36,6 +38,7 @@ typedef struct {
     uint64_t      steps_total;         // worker: steps planned
     uint64_t      examples;            // worker: examples processed
     uint32_t      epoch;               // worker: epochs completed
+    bool          stats;               // server: its statistics arrived
 } s_node_t;
 
 typedef enum {
@@ -82,13 +85,18 @@ typedef struct {
     FILE              *metrics;        // metrics.jsonl; owned
     bool               use_bar;        // draw a progress bar (a terminal)
     bool               plateau;        // the schedule is reduce-on-plateau
-    ds_plateau_t       pl;             // its state, fed one loss per epoch
-    bool               have_final;     // final evaluation received
-    double             final_loss;     // final test loss
-    double             final_acc;      // final test accuracy
-    int                exit_code;      // process exit status
-    bool               stopping;       // s_stop was called
-    ds_limits_t        limits;         // what we accept
+    bool               all_done;       // every worker sent DONE
+    uint64_t           stats_wait_ms;  // loop time the end began waiting
+    uint64_t           stale_upd[STALE_BUCKETS]; // pushes by staleness in
+                                                 // updates, all servers
+    uint64_t     stale_clk[STALE_BUCKETS];       // ... in clocks
+    ds_plateau_t pl;         // its state, fed one loss per epoch
+    bool         have_final; // final evaluation received
+    double       final_loss; // final test loss
+    double       final_acc;  // final test accuracy
+    int          exit_code;  // process exit status
+    bool         stopping;   // s_stop was called
+    ds_limits_t  limits;     // what we accept
 } s_sched_t;
 
 static double
@@ -139,6 +147,29 @@ s_json_num(FILE *f, const char *key, double v, bool comma)
     }
 }
 
+// s_json_hist writes "name":{"max":M,"histogram":{"0":n0,...}} with the
+// non-empty buckets; the last bucket holds that value or more.
+static void
+s_json_hist(FILE *f, const char *name, const uint64_t *hist)
+{
+    int max = -1;
+    for (int i = 0; i < STALE_BUCKETS; i++) {
+        if (hist[i]) {
+            max = i;
+        }
+    }
+    fprintf(f, "\"%s\":{\"max\":%d,\"histogram\":{", name, max);
+    const char *sep = "";
+    for (int i = 0; i < STALE_BUCKETS; i++) {
+        if (hist[i]) {
+            fprintf(f, "%s\"%d%s\":%" PRIu64, sep, i,
+                    i == STALE_BUCKETS - 1 ? "+" : "", hist[i]);
+            sep = ",";
+        }
+    }
+    fprintf(f, "}},");
+}
+
 static double
 s_examples_per_second(s_sched_t *s)
 {
@@ -183,6 +214,8 @@ s_write_summary(s_sched_t *s, const char *error)
     fprintf(f, "\"examples\":%" PRIu64 ",\"num_keys\":%" PRIu64 ",", ex,
             s->num_keys);
     fprintf(f, "\"ok\":%s,", error ? "false" : "true");
+    s_json_hist(f, "staleness_updates", s->stale_upd);
+    s_json_hist(f, "staleness_clocks", s->stale_clk);
     if (error) {
         fprintf(f, "\"error\":\"");
         for (const char *p = error; *p; p++) {
@@ -607,6 +640,10 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name)
     if (s->train_end_ms == 0) {
         s->train_end_ms = uv_now(s->loop);
     }
+    // Every push has been acknowledged: the servers' statistics are final.
+    Descent__Header q;
+    ds_msg_header_init(&q, DESCENT__TYPE__STATS);
+    s_broadcast(s, DESCENT__ROLE__SERVER, &q);
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__BARRIER_RELEASE);
     h.barrier = (char *)name;
@@ -616,6 +653,47 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name)
             s_send(s, &s->nodes[i], &h);
         }
     }
+}
+
+// s_maybe_end ends the job once every worker is done and every server has
+// sent its statistics (or STATS_WAIT_MS have passed since the last DONE).
+static void
+s_maybe_end(s_sched_t *s)
+{
+    if (!s->all_done || s->stopping) {
+        return;
+    }
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].stats) {
+            if (s->stats_wait_ms == 0) {
+                s->stats_wait_ms = uv_now(s->loop);
+            } else if (uv_now(s->loop) - s->stats_wait_ms > STATS_WAIT_MS) {
+                ds_log(DS_WARN, "scheduler",
+                       "server %u sent no statistics; ending without them",
+                       s->nodes[i].id);
+                break;
+            }
+            return;
+        }
+    }
+    ds_log(DS_INFO, "scheduler", "every worker is done; ending the job");
+    s_stop(s, NULL);
+}
+
+static void
+s_stats(s_sched_t *s, s_node_t *n, const Descent__Header *h)
+{
+    if (n->stats) {
+        return;
+    }
+    n->stats = true;
+    for (size_t i = 0; i < h->n_stale_updates && i < STALE_BUCKETS; i++) {
+        s->stale_upd[i] += h->stale_updates[i];
+    }
+    for (size_t i = 0; i < h->n_stale_clocks && i < STALE_BUCKETS; i++) {
+        s->stale_clk[i] += h->stale_clocks[i];
+    }
+    s_maybe_end(s);
 }
 
 static void
@@ -635,8 +713,8 @@ s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
             return;
         }
     }
-    ds_log(DS_INFO, "scheduler", "every worker is done; ending the job");
-    s_stop(s, NULL);
+    s->all_done = true;
+    s_maybe_end(s);
 }
 
 static void
@@ -707,6 +785,11 @@ s_on_msg(ds_zsock_t *z, void *arg)
         }
         s_barrier(s, n, h->barrier);
         break;
+    case DESCENT__TYPE__STATS:
+        if (n->role == DESCENT__ROLE__SERVER) {
+            s_stats(s, n, h);
+        }
+        break;
     case DESCENT__TYPE__DONE:
         s_done(s, n, h);
         break;
@@ -755,6 +838,10 @@ s_on_timer(uv_timer_t *t)
                    n->address, now - n->heard_ms);
             return;
         }
+    }
+    s_maybe_end(s);
+    if (s->stopping) {
+        return;
     }
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);

@@ -16,16 +16,35 @@
 #include "common/rng.h"
 #include "common/schedule.h"
 #include "common/shard_map.h"
+#include "common/ssp.h"
 
 #define MAX_NODE_ID (1u << 20) // maps naming larger node ids are refused
+#define STALE_BUCKETS 64       // staleness histogram: 0..62, then 63 or more
+
+// s_wait_t is a read held back by the consistency model (bsp, ssp) until
+// the slowest worker has committed enough clocks.
+typedef struct s_wait {
+    zmq_msg_t      route;  // the worker's identity on the data socket
+    Descent__Type  type;   // PUSH_ACK or PULL_REPLY
+    uint32_t       sender; // the worker's node id
+    uint32_t       shard;  // range id
+    uint64_t       seq;    // the request's sequence number
+    uint64_t       begin;  // first key
+    uint64_t       count;  // keys
+    uint64_t       clock;  // the worker clock the read is for
+    double         lr;     // PUSH_ACK: the rate applied
+    struct s_wait *next;   // next held read, oldest first
+} s_wait_t;
 
 // s_range_t is one range this server holds.
 typedef struct {
-    ds_range_t       r;       // the range and its placement
-    float           *w;       // end - begin parameters; owned
-    uint64_t         updates; // pushes applied so far
-    ds_optim_state_t st;      // the update rule's state for the range
-    ds_rng_t         noise;   // gradient noise draws for the range
+    ds_range_t       r;         // the range and its placement
+    float           *w;         // end - begin parameters; owned
+    uint64_t         updates;   // pushes applied so far
+    ds_optim_state_t st;        // the update rule's state for the range
+    ds_rng_t         noise;     // gradient noise draws for the range
+    ds_ssp_t         ssp;       // worker clocks committed on this range
+    uint64_t         max_clock; // largest clock committed on this range
 } s_range_t;
 
 typedef struct {
@@ -49,6 +68,13 @@ typedef struct {
     uint64_t       dups;      // duplicate pushes acknowledged, not applied
     uint64_t       refused;   // requests refused with an error status
     uint64_t       nonfinite; // pushes refused for NaN or Inf
+    int            staleness; // -1 (async), 0 (bsp) or ssp's bound
+    uint32_t       nworkers;  // workers of the map
+    s_wait_t      *waiting;   // reads held back, oldest first; owned
+    s_wait_t     **wait_tail; // where the next held read goes
+    uint64_t       holds;     // reads that had to wait
+    uint64_t       stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
+    uint64_t       stale_clk[STALE_BUCKETS]; // pushes by staleness, clocks
 } s_server_t;
 
 static void
@@ -57,12 +83,21 @@ s_free_ranges(s_server_t *s)
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         if (s->held[i]) {
             ds_optim_state_fini(&s->held[i]->st);
+            ds_ssp_fini(&s->held[i]->ssp);
             free(s->held[i]->w);
             free(s->held[i]);
         }
     }
     free(s->held);
     s->held = NULL;
+    while (s->waiting) {
+        s_wait_t *wt = s->waiting;
+        s->waiting = wt->next;
+        zmq_msg_close(&wt->route);
+        free(wt);
+    }
+    s->wait_tail = &s->waiting;
+
     free(s->last_seq);
     s->last_seq = NULL;
     free(s->row);
@@ -112,6 +147,15 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
             s->row[pb->nodes[i]->id] = (int32_t)workers++;
         }
     }
+    // Clocks are kept per range: a read of a range for clock c must see
+    // every update to that range stamped c - s - 1 or earlier, and a
+    // worker's updates to different ranges arrive separately.
+    const char *cons = s->node.cfg->consistency;
+    s->staleness = strcmp(cons, "bsp") == 0   ? 0
+                   : strcmp(cons, "ssp") == 0 ? s->node.cfg->staleness
+                                              : DS_SSP_ASP;
+    s->nworkers = workers;
+    s->wait_tail = &s->waiting;
     s->held = calloc(m.nranges, sizeof *s->held);
     s->last_seq = calloc((size_t)workers * m.nranges + 1, sizeof *s->last_seq);
     if (!s->held || !s->last_seq) {
@@ -128,7 +172,8 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         s_range_t *r = calloc(1, sizeof *r);
         uint64_t   n = m.ranges[i].end - m.ranges[i].begin;
         if (!r || !(r->w = calloc(n, sizeof(float))) ||
-            ds_optim_state_init(&r->st, &s->opt, n) != 0) {
+            ds_optim_state_init(&r->st, &s->opt, n) != 0 ||
+            ds_ssp_init(&r->ssp, s->nworkers, s->staleness) != 0) {
             if (r) {
                 free(r->w);
             }
@@ -168,6 +213,16 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     s_server_t            *s = n->role_data;
     const Descent__Header *h = msg->hdr;
     if (h->type == DESCENT__TYPE__REGISTER_ACK) {
+        return;
+    }
+    if (h->type == DESCENT__TYPE__STATS) {
+        Descent__Header r;
+        ds_msg_header_init(&r, DESCENT__TYPE__STATS);
+        r.n_stale_updates = STALE_BUCKETS;
+        r.stale_updates = s->stale_upd;
+        r.n_stale_clocks = STALE_BUCKETS;
+        r.stale_clocks = s->stale_clk;
+        ds_node_send(n, &r);
         return;
     }
     if (h->type == DESCENT__TYPE__SET_LR) {
@@ -227,6 +282,105 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
     ds_msg_reply(s->data.sock, msg, type, st, why);
 }
 
+// s_reply_values answers a read with the current values of its keys.
+static void
+s_reply_values(s_server_t *s, const zmq_msg_t *route, ds_msg_t *req,
+               const Descent__Header *out)
+{
+    const s_range_t *r = s->held[out->shard];
+    const float     *w = r->w + (out->key_begin - r->r.begin);
+    size_t           n = (size_t)out->key_count;
+    int rc = req ? ds_msg_send_f32_reply(s->data.sock, req, out, w, n)
+                 : ds_msg_send_f32(s->data.sock, route, out, w, n);
+    if (rc != 0) {
+        ds_log(DS_WARN, "server", "reply dropped: %s", zmq_strerror(-rc));
+    }
+}
+
+// s_hold keeps a read until the consistency model lets it proceed.
+static void
+s_hold(s_server_t *s, const ds_msg_t *msg, const Descent__Header *out)
+{
+    s_wait_t *wt = calloc(1, sizeof *wt);
+    if (!wt) {
+        s_refuse(s, msg, out->type, DESCENT__STATUS__TOO_LARGE,
+                 "out of memory holding a read");
+        return;
+    }
+    zmq_msg_init(&wt->route);
+    zmq_msg_copy(&wt->route, (zmq_msg_t *)&msg->route);
+    wt->type = out->type;
+    wt->sender = msg->hdr->sender;
+    wt->shard = out->shard;
+    wt->seq = out->seq;
+    wt->begin = out->key_begin;
+    wt->count = out->key_count;
+    wt->clock = msg->hdr->clock;
+    wt->lr = out->lr;
+    *s->wait_tail = wt;
+    s->wait_tail = &wt->next;
+    s->holds++;
+}
+
+// s_release answers every held read the consistency model now allows.
+static void
+s_release(s_server_t *s)
+{
+    s_wait_t **p = &s->waiting;
+    while (*p) {
+        s_wait_t *wt = *p;
+        if (!ds_ssp_can_read(&s->held[wt->shard]->ssp, wt->clock)) {
+            p = &wt->next;
+            continue;
+        }
+        Descent__Header out;
+        ds_msg_header_init(&out, wt->type);
+        out.seq = wt->seq;
+        out.shard = wt->shard;
+        out.key_begin = wt->begin;
+        out.key_count = wt->count;
+        out.epoch = s->map.epoch;
+        out.status = DESCENT__STATUS__OK;
+        out.lr = wt->lr;
+        out.clock = s->held[wt->shard]->updates;
+        out.value_count = wt->count;
+        out.dtype = DESCENT__DTYPE__F32;
+        s_reply_values(s, &wt->route, NULL, &out);
+        *p = wt->next;
+        zmq_msg_close(&wt->route);
+        free(wt);
+    }
+    s->wait_tail = p;
+    while (*s->wait_tail) {
+        s->wait_tail = &(*s->wait_tail)->next;
+    }
+}
+
+// s_commit records a worker's clock (the steps it has completed) on a
+// range, or on every range this server holds when r is NULL.
+static void
+s_commit(s_server_t *s, s_range_t *r, uint32_t sender, uint64_t clock)
+{
+    for (uint32_t i = 0; i < s->map.nranges; i++) {
+        s_range_t *t = r ? r : s->held[i];
+        if (t) {
+            ds_ssp_commit(&t->ssp, (unsigned)s->row[sender], clock);
+            if (clock > t->max_clock) {
+                t->max_clock = clock;
+            }
+        }
+        if (r) {
+            break;
+        }
+    }
+}
+
+static void
+s_count(uint64_t *hist, uint64_t v)
+{
+    hist[v < STALE_BUCKETS - 1 ? v : STALE_BUCKETS - 1]++;
+}
+
 static void
 s_handle(s_server_t *s, ds_msg_t *msg)
 {
@@ -236,6 +390,24 @@ s_handle(s_server_t *s, ds_msg_t *msg)
                  : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
                                                   : DESCENT__TYPE__ERROR;
     char why[256];
+    if (h->type == DESCENT__TYPE__CLOCK && s->serving &&
+        strcmp(h->job, s->node.cfg->job) == 0 && h->sender <= s->max_id &&
+        s->row[h->sender] >= 0) {
+        // Fire and forget: a commit, or a worker that has ended and holds
+        // nobody back any more.
+        if (h->finished) {
+            for (uint32_t i = 0; i < s->map.nranges; i++) {
+                if (s->held[i]) {
+                    ds_ssp_finish(&s->held[i]->ssp,
+                                  (unsigned)s->row[h->sender]);
+                }
+            }
+        } else {
+            s_commit(s, NULL, h->sender, h->clock);
+        }
+        s_release(s);
+        return;
+    }
     if (reply == DESCENT__TYPE__ERROR) {
         snprintf(why, sizeof why, "a server does not take %s",
                  ds_msg_type_name(h->type));
@@ -336,6 +508,13 @@ s_handle(s_server_t *s, ds_msg_t *msg)
             }
             ds_optim_step(&s->opt, &r->st, h->key_begin - r->r.begin, w, g, n,
                           lr);
+            // Staleness: updates applied to the range since the values
+            // this gradient was computed from, and how many clocks the
+            // fastest worker is ahead of this push.
+            s_count(s->stale_upd,
+                    h->based_on <= r->updates ? r->updates - h->based_on : 0);
+            s_commit(s, r, h->sender, h->clock);
+            s_count(s->stale_clk, r->max_clock - h->clock);
             r->updates++;
             s->pushes++;
         }
@@ -345,18 +524,25 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         s->pulls++;
         out.clock = r->updates;
     }
-    int rc;
-    if (with_values) {
-        out.value_count = n;
-        out.dtype = DESCENT__DTYPE__F32;
-        rc = ds_msg_send_f32_reply(s->data.sock, msg, &out, w, n);
-    } else {
-        rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
+    if (h->type == DESCENT__TYPE__PUSH) {
+        s_release(s);
     }
-    if (rc != 0) {
-        ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
-               zmq_strerror(-rc));
+    if (!with_values) {
+        int rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
+        if (rc != 0) {
+            ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
+                   zmq_strerror(-rc));
+        }
+        return;
     }
+    out.value_count = n;
+    out.dtype = DESCENT__DTYPE__F32;
+    // A read for clock c waits until every worker has committed c - s.
+    if (!ds_ssp_can_read(&r->ssp, h->clock)) {
+        s_hold(s, msg, &out);
+        return;
+    }
+    s_reply_values(s, &msg->route, msg, &out);
 }
 
 static void
@@ -402,8 +588,10 @@ s_on_stop(ds_node_t *n)
     }
     ds_log(DS_INFO, "server",
            "node %u: %" PRIu64 " pushes applied, %" PRIu64 " pulls, %" PRIu64
-           " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite)",
-           n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite);
+           " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite), %" PRIu64
+           " reads held back",
+           n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite,
+           s->holds);
 }
 
 int

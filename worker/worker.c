@@ -44,51 +44,58 @@ typedef enum {
 } s_state_t;
 
 typedef struct {
-    ds_node_t       node;         // scheduler link; node.role_data is us
-    s_state_t       state;        // where we are
-    ds_dataset_t    train;        // our partition; owned
-    ds_dataset_t    test;         // the test set (rank 0); owned
-    ds_dataset_t    val;          // the validation split (rank 0); owned
-    uint64_t        num_keys;     // model size
-    float          *w;            // local parameters; owned
-    float          *grad;         // last mini-batch gradient; owned
-    float          *accrued;      // sum of gradients since the last push; owned
-    uint32_t       *order;        // visiting order of the partition; owned
-    ds_rng_t        rng;          // shuffling
-    ds_softmax_ws_t ws;           // gradient scratch (pool thread)
-    ds_softmax_ws_t ews;          // evaluation scratch (pool thread)
-    ds_shard_map_t  map;          // the shard map
-    s_conn_t       *conns;        // one per server; owned
-    uint32_t        nconns;       // entries in conns
-    uint32_t       *range_conn;   // conn index of each range; owned
-    uint64_t       *range_seq;    // outstanding request seq per range; owned
-    Descent__Type  *range_want;   // reply type expected per range; owned
-    uint32_t        pending;      // replies still awaited
-    bool            fresh;        // w was just refreshed by a push's reply
-    uv_timer_t      deadline;     // reply deadline
-    uv_timer_t      progress;     // periodic REPORT
-    uv_work_t       work;         // the pool job in flight
-    bool            busy;         // work is in flight
-    int             job_rc;       // pool job result
-    char            job_err[512]; // pool job error
-    double          job_loss;     // pool job: mini-batch loss or eval loss
-    size_t          job_correct;  // pool job: correct predictions
-    double          test_loss;    // last evaluation: test loss
-    double          test_acc;     // last evaluation: test accuracy
-    double          val_loss;     // last evaluation: validation loss, or NaN
-    double          val_acc;      // last evaluation: validation accuracy
-    size_t          batch_n;      // examples in the current mini-batch
-    uint64_t        step;         // steps done
-    uint64_t        steps_total;  // steps planned
-    uint64_t        steps_per_epoch; // steps per epoch
-    uint32_t        epoch;           // current epoch, 1-based
-    size_t          pos;             // next example of order
-    double          loss_sum;        // sum of mini-batch losses this epoch
-    uint64_t        correct;         // correct predictions this epoch
-    uint64_t        seen;            // examples this epoch
-    uint64_t        examples;        // examples processed in all
-    double          lr; // local step size, the last rate the servers used
-    bool            final_eval; // the eval in flight is the final one
+    ds_node_t       node;       // scheduler link; node.role_data is us
+    s_state_t       state;      // where we are
+    ds_dataset_t    train;      // our partition; owned
+    ds_dataset_t    test;       // the test set (rank 0); owned
+    ds_dataset_t    val;        // the validation split (rank 0); owned
+    uint64_t        num_keys;   // model size
+    float          *w;          // local parameters; owned
+    float          *grad;       // last mini-batch gradient; owned
+    float          *accrued;    // sum of gradients since the last push; owned
+    uint32_t       *order;      // visiting order of the partition; owned
+    ds_rng_t        rng;        // shuffling
+    ds_softmax_ws_t ws;         // gradient scratch (pool thread)
+    ds_softmax_ws_t ews;        // evaluation scratch (pool thread)
+    ds_shard_map_t  map;        // the shard map
+    s_conn_t       *conns;      // one per server; owned
+    uint32_t        nconns;     // entries in conns
+    uint32_t       *range_conn; // conn index of each range; owned
+    uint64_t       *range_seq;  // outstanding request seq per range; owned
+    Descent__Type  *range_want; // reply type expected per range; owned
+    uint64_t       *range_version; // per range: the server's update count
+                                   // when our values of it were read; owned
+    float *delayq;                 // delay: held-back pushes, a ring of
+                                   // delay slots of num_keys; owned
+    uint64_t  *delayv;             // delay: their range versions; owned
+    uint32_t   dq_head;            // delay: oldest slot
+    uint32_t   dq_len;             // delay: slots in use
+    uint32_t   pending;            // replies still awaited
+    bool       fresh;              // w was just refreshed by a push's reply
+    uv_timer_t deadline;           // reply deadline
+    uv_timer_t progress;           // periodic REPORT
+    uv_work_t  work;               // the pool job in flight
+    bool       busy;               // work is in flight
+    int        job_rc;             // pool job result
+    char       job_err[512];       // pool job error
+    double     job_loss;           // pool job: mini-batch loss or eval loss
+    size_t     job_correct;        // pool job: correct predictions
+    double     test_loss;          // last evaluation: test loss
+    double     test_acc;           // last evaluation: test accuracy
+    double     val_loss;           // last evaluation: validation loss, or NaN
+    double     val_acc;            // last evaluation: validation accuracy
+    size_t     batch_n;            // examples in the current mini-batch
+    uint64_t   step;               // steps done
+    uint64_t   steps_total;        // steps planned
+    uint64_t   steps_per_epoch;    // steps per epoch
+    uint32_t   epoch;              // current epoch, 1-based
+    size_t     pos;                // next example of order
+    double     loss_sum;           // sum of mini-batch losses this epoch
+    uint64_t   correct;            // correct predictions this epoch
+    uint64_t   seen;               // examples this epoch
+    uint64_t   examples;           // examples processed in all
+    double     lr;         // local step size, the last rate the servers used
+    bool       final_eval; // the eval in flight is the final one
 } s_worker_t;
 
 static void s_next(s_worker_t *w);
@@ -277,7 +284,8 @@ s_on_deadline(uv_timer_t *t)
 
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
-s_send_all(s_worker_t *w, Descent__Type type, bool pull)
+s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
+           const uint64_t *versions)
 {
     w->pending = 0;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
@@ -293,12 +301,13 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull)
         h.key_count = r->end - r->begin;
         h.clock = w->step;
         h.pull = pull;
+        h.based_on = versions ? versions[i] : 0;
         void *sock = w->conns[w->range_conn[i]].z.sock;
         int   rc;
         if (type == DESCENT__TYPE__PUSH) {
             h.value_count = h.key_count;
             h.dtype = DESCENT__DTYPE__F32;
-            rc = ds_msg_send_f32(sock, NULL, &h, w->accrued + r->begin,
+            rc = ds_msg_send_f32(sock, NULL, &h, vals + r->begin,
                                  (size_t)h.key_count);
         } else {
             rc = ds_msg_send(sock, NULL, &h, NULL, NULL);
@@ -374,6 +383,7 @@ s_on_server(ds_zsock_t *z, void *arg)
             return;
         }
         ds_msg_copy_vals(&msg, w->w + r->begin);
+        w->range_version[h->shard] = h->clock;
     }
     if (h->type == DESCENT__TYPE__PUSH_ACK && h->lr > 0) {
         w->lr = h->lr;
@@ -403,7 +413,18 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
     w->range_conn = calloc(w->map.nranges, sizeof *w->range_conn);
     w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
     w->range_want = calloc(w->map.nranges, sizeof *w->range_want);
-    if (!w->conns || !w->range_conn || !w->range_seq || !w->range_want) {
+    w->range_version = calloc(w->map.nranges, sizeof *w->range_version);
+    size_t d = (size_t)w->node.cfg->delay;
+    if (d > 0) {
+        w->delayq = malloc(d * w->num_keys * sizeof *w->delayq);
+        w->delayv = malloc(d * w->map.nranges * sizeof *w->delayv);
+        if (!w->delayq || !w->delayv) {
+            s_fail(w, "out of memory for held-back pushes");
+            return -ENOMEM;
+        }
+    }
+    if (!w->conns || !w->range_conn || !w->range_seq || !w->range_want ||
+        !w->range_version) {
         s_fail(w, "out of memory");
         return -ENOMEM;
     }
@@ -567,6 +588,85 @@ s_end_epoch(s_worker_t *w)
     s_next(w);
 }
 
+// s_push_accrued pushes the accrued gradient (with the next step's pull
+// folded in when pull). With [train] delay = d, the gradient is held back
+// and the one accrued d pushes ago goes instead, with the versions it was
+// computed from; until d are held, only the pull (if any) goes out.
+static void
+s_push_accrued(s_worker_t *w, bool pull)
+{
+    uint32_t d = (uint32_t)w->node.cfg->delay;
+    size_t   nk = w->num_keys, nr = w->map.nranges;
+    if (d == 0) {
+        s_send_all(w, DESCENT__TYPE__PUSH, pull, w->accrued, w->range_version);
+    } else if (w->dq_len < d) {
+        uint32_t slot = (w->dq_head + w->dq_len++) % d;
+        memcpy(w->delayq + slot * nk, w->accrued, nk * sizeof(float));
+        memcpy(w->delayv + slot * nr, w->range_version, nr * sizeof(uint64_t));
+        if (pull) {
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
+        } else {
+            w->fresh = false;
+        }
+    } else {
+        uint32_t slot = w->dq_head;
+        w->dq_head = (w->dq_head + 1) % d;
+        s_send_all(w, DESCENT__TYPE__PUSH, pull, w->delayq + slot * nk,
+                   w->delayv + slot * nr);
+        memcpy(w->delayq + slot * nk, w->accrued, nk * sizeof(float));
+        memcpy(w->delayv + slot * nr, w->range_version, nr * sizeof(uint64_t));
+    }
+    if (!w->node.stopping) {
+        memset(w->accrued, 0, nk * sizeof(float));
+    }
+    if (w->pending == 0 && !w->node.stopping) {
+        s_next(w);
+    }
+}
+
+// s_send_clock tells every server this worker's clock (the steps it has
+// completed) on a step without a push, or that it has finished: under bsp
+// and ssp, reads wait on the slowest worker's clock.
+static void
+s_send_clock(s_worker_t *w, bool finished)
+{
+    for (uint32_t k = 0; k < w->nconns; k++) {
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__CLOCK);
+        h.job = (char *)w->node.cfg->job;
+        h.sender = w->node.id;
+        h.seq = ++w->node.seq;
+        h.epoch = w->map.epoch;
+        h.clock = w->step;
+        h.finished = finished;
+        ds_msg_send(w->conns[k].z.sock, NULL, &h, NULL, NULL);
+    }
+}
+
+// s_flush_or_finish pushes what delay still holds back, one push per call;
+// when nothing is left it tells every server that this worker has ended
+// (so that bsp and ssp reads stop waiting for it) and joins the barrier.
+static void
+s_flush_or_finish(s_worker_t *w)
+{
+    uint32_t d = (uint32_t)w->node.cfg->delay;
+    if (w->dq_len > 0) {
+        uint32_t slot = w->dq_head;
+        w->dq_head = (w->dq_head + 1) % d;
+        w->dq_len--;
+        s_send_all(w, DESCENT__TYPE__PUSH, false,
+                   w->delayq + slot * w->num_keys,
+                   w->delayv + slot * w->map.nranges);
+        return;
+    }
+    s_send_clock(w, true);
+    w->state = W_BARRIER;
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__BARRIER);
+    h.barrier = "trained";
+    ds_node_send(&w->node, &h);
+}
+
 static void
 s_step_done(uv_work_t *req, int status)
 {
@@ -587,11 +687,11 @@ s_step_done(uv_work_t *req, int status)
     if (s % (uint64_t)cfg->n_push == 0) {
         bool pull = w->step % (uint64_t)cfg->n_fetch == 0;
         w->fresh = pull;
-        s_send_all(w, DESCENT__TYPE__PUSH, pull);
-        if (!w->node.stopping) {
-            memset(w->accrued, 0, w->num_keys * sizeof(float));
-        }
+        s_push_accrued(w, pull);
         return;
+    }
+    if (strcmp(cfg->consistency, "async") != 0) {
+        s_send_clock(w, false);
     }
     s_next(w);
 }
@@ -617,16 +717,12 @@ s_next(s_worker_t *w)
         return;
     }
     if (w->step >= w->steps_total) {
-        w->state = W_BARRIER;
-        Descent__Header h;
-        ds_msg_header_init(&h, DESCENT__TYPE__BARRIER);
-        h.barrier = "trained";
-        ds_node_send(&w->node, &h);
+        s_flush_or_finish(w);
         return;
     }
     if (w->step % (uint64_t)cfg->n_fetch == 0 && !w->fresh) {
         w->fresh = true;
-        s_send_all(w, DESCENT__TYPE__PULL, false);
+        s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
         return;
     }
     w->fresh = false;
@@ -667,7 +763,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         }
         if (w->node.rank == 0) {
             w->state = W_FINAL;
-            s_send_all(w, DESCENT__TYPE__PULL, false);
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
         } else {
             s_finish(w);
         }
@@ -750,6 +846,9 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->range_conn);
     free(w->range_seq);
     free(w->range_want);
+    free(w->range_version);
+    free(w->delayq);
+    free(w->delayv);
     free(w);
     return code;
 }

@@ -423,6 +423,56 @@ START_TEST(test_server_rules_match_local)
 }
 END_TEST
 
+// s_summary_max returns "max" of the histogram `name` in summary.json.
+static double
+s_summary_max(const char *summary, const char *name)
+{
+    const char *p = strstr(summary, name);
+    return p ? th_json_number(p, "max", NULL) : NAN;
+}
+
+// BSP and SSP bound the staleness of every applied push, in clocks: 0 for
+// bsp, s for ssp; the summary's histograms show it.
+START_TEST(test_consistency_bounds)
+{
+    const struct {
+        const char *mode;
+        int         bound;
+    } cases[] = {{"bsp", 0}, {"ssp", 1}};
+    for (int k = 0; k < 2; k++) {
+        char dir[64], out[128], mode[64];
+        th_tmpdir(dir, sizeof dir);
+        snprintf(out, sizeof out, "--job.out=%s/out", dir);
+        snprintf(mode, sizeof mode, "--train.consistency=%s", cases[k].mode);
+        const char *args[] = {"run",
+                              "--data.limit=3000",
+                              "--train.epochs=2",
+                              "--cluster.workers=3",
+                              "--train.staleness=1",
+                              "--train.n_push=2",
+                              "--job.progress=off",
+                              mode,
+                              out,
+                              NULL};
+        th_proc_t   p;
+        th_spawn(&p, dir, "run", args);
+        ck_assert(th_wait(&p, 60000));
+        ck_assert_int_eq(p.status, 0);
+        char path[160];
+        snprintf(path, sizeof path, "%s/out/summary.json", dir);
+        char *summary = th_slurp(path);
+        ck_assert_ptr_nonnull(summary);
+        double clocks = s_summary_max(summary, "\"staleness_clocks\"");
+        double updates = s_summary_max(summary, "\"staleness_updates\"");
+        ck_assert_msg(clocks >= 0 && clocks <= cases[k].bound,
+                      "%s: staleness in clocks reached %g", cases[k].mode,
+                      clocks);
+        ck_assert_msg(updates >= 0, "%s: no staleness recorded", cases[k].mode);
+        free(summary);
+    }
+}
+END_TEST
+
 // ---- failures: nothing hangs ---------------------------------------------
 
 typedef struct {
@@ -730,6 +780,7 @@ s_suite(void)
     tcase_add_test(tc, test_cluster_trains);
     tcase_add_test(tc, test_server_survives_bad_requests);
     tcase_add_test(tc, test_server_rules_match_local);
+    tcase_add_test(tc, test_consistency_bounds);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
