@@ -152,7 +152,9 @@ static const ds_opt_t s_opts[] = {
     S_DBL("model", init_scale, 0.0, false, DBL_MAX, "0.01",
           "stddev of the random init"),
 
-    S_ENUM("train", algorithm, "downpour", "downpour", "training algorithm"),
+    S_ENUM("train", algorithm, "downpour|dtadagrad|easgd", "downpour",
+           "downpour (servers apply [optimizer] name), dtadagrad "
+           "(AdaptiveRevision), easgd (elastic averaging)"),
     S_INT("train", epochs, 1, 100000, "10", "passes over the training set"),
     S_INT("train", batch_size, 1, 1048576, "64", "examples per mini-batch"),
     S_INT("train", n_fetch, 1, 1000000, "1", "pull every n_fetch steps"),
@@ -164,6 +166,14 @@ static const ds_opt_t s_opts[] = {
           "ssp: clocks the fastest worker may lead the slowest"),
     S_INT("train", delay, 0, 1000000, "0",
           "hold each push back by this many steps (delay experiments)"),
+    S_INT("train", tau, 1, 1000000, "10",
+          "easgd: steps between elastic exchanges with the center"),
+    S_DBL("train", easgd_alpha, 0.0, false, 1.0, "0",
+          "easgd: moving rate alpha; 0 = 0.9 / workers (the paper's beta "
+          "= 0.9)"),
+    S_DBL("train", easgd_delta, 0.0, false, 1.0, "0",
+          "easgd: Nesterov momentum of the workers (EAMSGD, paper 0.99); "
+          "0 = plain EASGD"),
 
     S_ENUM("optimizer", name, "sgd|momentum|nag|adagrad|adadelta|rmsprop|adam",
            "sgd", "update rule the servers apply"),
@@ -220,6 +230,10 @@ static const ds_opt_t s_opts[] = {
           "plateau: relative improvement that counts"),
     S_INT("optimizer", plateau_cooldown, 0, 1000000, "0",
           "plateau: epochs to wait after a cut"),
+    S_DBL("optimizer", dt_beta, 0.0, false, DBL_MAX, "1",
+          "dtadagrad: eta = lr / (dt_beta + sqrt(z'))"),
+    S_DBL("optimizer", dt_z0, 0.0, false, DBL_MAX, "0",
+          "dtadagrad: starting value of z and z'"),
 };
 
 #define S_NOPTS (sizeof s_opts / sizeof s_opts[0])

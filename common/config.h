@@ -49,6 +49,9 @@ typedef struct ds_config {
     char consistency[16]; // async|bsp|ssp
     int  staleness;       // ssp: clocks the fastest may lead
     int  delay;           // hold each push back by this many steps
+    int    tau;         // easgd: steps between elastic exchanges
+    double easgd_alpha; // easgd: moving rate; 0 = 0.9 / workers
+    double easgd_delta; // easgd: worker momentum (EAMSGD); 0 off
     // [optimizer]
     char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
     double lr;                  // base learning rate
@@ -78,6 +81,8 @@ typedef struct ds_config {
     int    plateau_patience;    // plateau: epochs without improvement
     double plateau_threshold;   // plateau: relative improvement needed
     int    plateau_cooldown;    // plateau: epochs to wait after a cut
+    double dt_beta;          // dtadagrad: lr / (dt_beta + sqrt(z'))
+    double dt_z0;            // dtadagrad: starting z and z-prime
 } ds_config_t;
 
 // ds_config_defaults fills c with the embedded default job: softmax

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/dtadagrad.h"
 #include "common/schedule.h"
 #include "common/util.h"
 
@@ -52,6 +53,12 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
     int        rc = ds_job_optim(&o, c, err, errlen);
     if (rc != 0) {
         return rc;
+    }
+    if (strcmp(c->algorithm, "dtadagrad") == 0) {
+        rc = ds_dtada_check(c->lr, c->dt_beta, c->dt_z0, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
     }
     ds_schedule_t s;
     rc = ds_schedule_from_config(&s, c, 1, c->epochs, err, errlen);

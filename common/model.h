@@ -34,23 +34,23 @@ typedef enum {
 // live in `running`, owned by the model, updated by training steps with
 // PyTorch's momentum 0.1 (unbiased variance) and used by evaluation.
 typedef struct {
-    ds_model_kind_t kind;       // which model
-    int             nlayers;    // linear layers (softmax: 1)
+    ds_model_kind_t kind;    // which model
+    int             nlayers; // linear layers (softmax: 1)
     size_t          sizes[DS_MODEL_MAX_LAYERS + 1]; // dim, hidden..., classes
-    bool            batchnorm;  // batch norm after every hidden layer
-    double          bn_eps;     // batch norm epsilon (1e-5)
+    bool            batchnorm;   // batch norm after every hidden layer
+    double          bn_eps;      // batch norm epsilon (1e-5)
     double          bn_momentum; // running-statistics momentum (0.1)
-    size_t          num_params; // length of the parameter vector
-    float          *running;    // BN running mean then var per hidden
-                                // layer; owned; NULL without batchnorm
+    size_t          num_params;  // length of the parameter vector
+    float          *running;     // BN running mean then var per hidden
+                                 // layer; owned; NULL without batchnorm
 } ds_model_t;
 
 // ds_model_init describes a model of `kind` for dim inputs and classes
 // outputs; hidden lists the hidden layer sizes (nhidden of them; ignored
 // for softmax). Returns 0, -EINVAL (err says why) or -ENOMEM.
-int ds_model_init(ds_model_t *m, ds_model_kind_t kind, size_t dim,
-                  int classes, const size_t *hidden, int nhidden,
-                  bool batchnorm, char *err, size_t errlen);
+int ds_model_init(ds_model_t *m, ds_model_kind_t kind, size_t dim, int classes,
+                  const size_t *hidden, int nhidden, bool batchnorm, char *err,
+                  size_t errlen);
 
 // ds_model_fini frees m's running statistics. Idempotent.
 void ds_model_fini(ds_model_t *m);

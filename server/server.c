@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dtadagrad.h"
+#include "common/easgd.h"
 #include "common/job.h"
 #include "common/log.h"
 #include "common/node.h"
@@ -32,6 +34,7 @@ typedef struct s_wait {
     uint64_t       begin;  // first key
     uint64_t       count;  // keys
     uint64_t       clock;  // the worker clock the read is for
+    uint64_t       read;   // the worker's id for this read (dtadagrad)
     double         lr;     // PUSH_ACK: the rate applied
     struct s_wait *next;   // next held read, oldest first
 } s_wait_t;
@@ -44,6 +47,7 @@ typedef struct {
     ds_optim_state_t st;        // the update rule's state for the range
     ds_rng_t         noise;     // gradient noise draws for the range
     ds_ssp_t         ssp;       // worker clocks committed on this range
+    ds_dtada_t       dt;        // dtadagrad: AdaptiveRevision state
     uint64_t         max_clock; // largest clock committed on this range
 } s_range_t;
 
@@ -69,6 +73,9 @@ typedef struct {
     uint64_t       refused;   // requests refused with an error status
     uint64_t       nonfinite; // pushes refused for NaN or Inf
     int            staleness; // -1 (async), 0 (bsp) or ssp's bound
+    bool           dtada;     // the algorithm is dtadagrad
+    bool           easgd;     // the algorithm is easgd: pushes add
+    uint32_t       slots;     // dtadagrad: read snapshots per worker
     uint32_t       nworkers;  // workers of the map
     s_wait_t      *waiting;   // reads held back, oldest first; owned
     s_wait_t     **wait_tail; // where the next held read goes
@@ -84,6 +91,7 @@ s_free_ranges(s_server_t *s)
         if (s->held[i]) {
             ds_optim_state_fini(&s->held[i]->st);
             ds_ssp_fini(&s->held[i]->ssp);
+            ds_dtada_fini(&s->held[i]->dt);
             free(s->held[i]->w);
             free(s->held[i]);
         }
@@ -155,6 +163,11 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
                    : strcmp(cons, "ssp") == 0 ? s->node.cfg->staleness
                                               : DS_SSP_ASP;
     s->nworkers = workers;
+    s->dtada = strcmp(s->node.cfg->algorithm, "dtadagrad") == 0;
+    s->easgd = strcmp(s->node.cfg->algorithm, "easgd") == 0;
+    // A delayed push refers to a read up to `delay` reads old: keep that
+    // many snapshots per worker.
+    s->slots = (uint32_t)s->node.cfg->delay + 1;
     s->wait_tail = &s->waiting;
     s->held = calloc(m.nranges, sizeof *s->held);
     s->last_seq = calloc((size_t)workers * m.nranges + 1, sizeof *s->last_seq);
@@ -173,7 +186,9 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         uint64_t   n = m.ranges[i].end - m.ranges[i].begin;
         if (!r || !(r->w = calloc(n, sizeof(float))) ||
             ds_optim_state_init(&r->st, &s->opt, n) != 0 ||
-            ds_ssp_init(&r->ssp, s->nworkers, s->staleness) != 0) {
+            ds_ssp_init(&r->ssp, s->nworkers, s->staleness) != 0 ||
+            (s->dtada && ds_dtada_init(&r->dt, n, s->nworkers * s->slots,
+                                       s->node.cfg->dt_z0) != 0)) {
             if (r) {
                 free(r->w);
             }
@@ -282,14 +297,26 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
     ds_msg_reply(s->data.sock, msg, type, st, why);
 }
 
-// s_reply_values answers a read with the current values of its keys.
+// s_slot is the dtadagrad snapshot of worker row's read number `read`.
+static unsigned
+s_slot(const s_server_t *s, int32_t row, uint64_t read)
+{
+    return (unsigned)row * s->slots + (unsigned)(read % s->slots);
+}
+
+// s_reply_values answers a read by worker `sender` with the current values
+// of its keys; dtadagrad remembers what that read saw.
 static void
 s_reply_values(s_server_t *s, const zmq_msg_t *route, ds_msg_t *req,
-               const Descent__Header *out)
+               const Descent__Header *out, uint32_t sender, uint64_t read)
 {
-    const s_range_t *r = s->held[out->shard];
-    const float     *w = r->w + (out->key_begin - r->r.begin);
-    size_t           n = (size_t)out->key_count;
+    s_range_t   *r = s->held[out->shard];
+    const float *w = r->w + (out->key_begin - r->r.begin);
+    size_t       n = (size_t)out->key_count;
+    if (s->dtada) {
+        ds_dtada_read(&r->dt, s_slot(s, s->row[sender], read),
+                      out->key_begin - r->r.begin, n);
+    }
     int rc = req ? ds_msg_send_f32_reply(s->data.sock, req, out, w, n)
                  : ds_msg_send_f32(s->data.sock, route, out, w, n);
     if (rc != 0) {
@@ -316,6 +343,7 @@ s_hold(s_server_t *s, const ds_msg_t *msg, const Descent__Header *out)
     wt->begin = out->key_begin;
     wt->count = out->key_count;
     wt->clock = msg->hdr->clock;
+    wt->read = msg->hdr->read_id;
     wt->lr = out->lr;
     *s->wait_tail = wt;
     s->wait_tail = &wt->next;
@@ -345,7 +373,7 @@ s_release(s_server_t *s)
         out.clock = s->held[wt->shard]->updates;
         out.value_count = wt->count;
         out.dtype = DESCENT__DTYPE__F32;
-        s_reply_values(s, &wt->route, NULL, &out);
+        s_reply_values(s, &wt->route, NULL, &out, wt->sender, wt->read);
         *p = wt->next;
         zmq_msg_close(&wt->route);
         free(wt);
@@ -506,8 +534,18 @@ s_handle(s_server_t *s, ds_msg_t *msg)
                                             s->node.cfg->noise_gamma,
                                             r->updates));
             }
-            ds_optim_step(&s->opt, &r->st, h->key_begin - r->r.begin, w, g, n,
-                          lr);
+            size_t off = h->key_begin - r->r.begin;
+            if (s->dtada) {
+                ds_dtada_update(&r->dt,
+                                s_slot(s, s->row[h->sender], h->based_read),
+                                off, w, g, n, lr, s->node.cfg->dt_beta);
+            } else if (s->easgd) {
+                // EASGD: the push is the elastic difference d; the center
+                // moves toward the worker, center += d.
+                ds_easgd_center_add(w, g, n);
+            } else {
+                ds_optim_step(&s->opt, &r->st, off, w, g, n, lr);
+            }
             // Staleness: updates applied to the range since the values
             // this gradient was computed from, and how many clocks the
             // fastest worker is ahead of this push.
@@ -542,7 +580,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         s_hold(s, msg, &out);
         return;
     }
-    s_reply_values(s, &msg->route, msg, &out);
+    s_reply_values(s, &msg->route, msg, &out, h->sender, h->read_id);
 }
 
 static void

@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/easgd.h"
 #include "common/idx.h"
 #include "common/log.h"
 #include "common/node.h"
 #include "common/optim.h"
 #include "common/rng.h"
 #include "common/safetensors.h"
+#include "common/schedule.h"
 #include "common/shard_map.h"
 #include "common/softmax.h"
 #include "common/util.h"
@@ -53,6 +55,19 @@ typedef struct {
     float          *w;          // local parameters; owned
     float          *grad;       // last mini-batch gradient; owned
     float          *accrued;    // sum of gradients since the last push; owned
+    uint64_t        reads;      // reads (pulls) made so far; ids of reads
+    uint64_t        grad_read;  // the read the accrued gradient is based on
+    uint64_t       *delayr;     // delay: the read each held push is based on
+    float          *center;     // easgd: the center as last pulled; owned
+    float          *elastic;    // easgd: d = alpha (x - center); owned
+    float          *velocity;   // easgd: the EAMSGD momentum buffer; owned
+    float          *look;       // easgd: x + delta v, where EAMSGD's
+                                // gradient is taken; owned
+    float          *pull_into;  // where pulled values go: w, or center
+    bool            easgd;      // the algorithm is easgd
+    bool            have_center; // easgd: center pulled for this step
+    bool            eval_center; // easgd: the pending eval is of the center
+    ds_schedule_t   sched;      // easgd: the local steps' schedule
     uint32_t       *order;      // visiting order of the partition; owned
     ds_rng_t        rng;        // shuffling
     ds_softmax_ws_t ws;         // gradient scratch (pool thread)
@@ -249,6 +264,21 @@ s_load_done(uv_work_t *req, int status)
     for (size_t i = 0; i < w->train.n; i++) {
         w->order[i] = (uint32_t)i;
     }
+    w->pull_into = w->w;
+    w->easgd = strcmp(cfg->algorithm, "easgd") == 0;
+    if (w->easgd) {
+        w->center = calloc(w->num_keys, sizeof(float));
+        w->elastic = calloc(w->num_keys, sizeof(float));
+        w->velocity = calloc(w->num_keys, sizeof(float));
+        w->look = calloc(w->num_keys, sizeof(float));
+        char serr[256];
+        if (!w->center || !w->elastic || !w->velocity || !w->look ||
+            ds_schedule_from_config(&w->sched, cfg, w->steps_total,
+                                    cfg->epochs, serr, sizeof serr) != 0) {
+            s_fail(w, "cannot set up the EASGD worker");
+            return;
+        }
+    }
     ds_rng_seed(&w->rng, cfg->seed, 1000 + w->node.rank);
     ds_log(DS_INFO, "worker",
            "rank %u: %zu training examples, %zu features, %d classes, "
@@ -285,8 +315,10 @@ s_on_deadline(uv_timer_t *t)
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
 s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
-           const uint64_t *versions)
+           const uint64_t *versions, uint64_t based_read)
 {
+    // One read id for the whole round: every range is read at once.
+    uint64_t read = (type == DESCENT__TYPE__PULL || pull) ? ++w->reads : 0;
     w->pending = 0;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         const ds_range_t *r = &w->map.ranges[i];
@@ -302,6 +334,8 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
         h.clock = w->step;
         h.pull = pull;
         h.based_on = versions ? versions[i] : 0;
+        h.read_id = read;
+        h.based_read = based_read;
         void *sock = w->conns[w->range_conn[i]].z.sock;
         int   rc;
         if (type == DESCENT__TYPE__PUSH) {
@@ -382,7 +416,7 @@ s_on_server(ds_zsock_t *z, void *arg)
             s_fail(w, why);
             return;
         }
-        ds_msg_copy_vals(&msg, w->w + r->begin);
+        ds_msg_copy_vals(&msg, w->pull_into + r->begin);
         w->range_version[h->shard] = h->clock;
     }
     if (h->type == DESCENT__TYPE__PUSH_ACK && h->lr > 0) {
@@ -392,6 +426,7 @@ s_on_server(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
     if (--w->pending == 0) {
         uv_timer_stop(&w->deadline);
+        w->pull_into = w->w;
         s_next(w);
     }
 }
@@ -418,7 +453,8 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
     if (d > 0) {
         w->delayq = malloc(d * w->num_keys * sizeof *w->delayq);
         w->delayv = malloc(d * w->map.nranges * sizeof *w->delayv);
-        if (!w->delayq || !w->delayv) {
+        w->delayr = malloc(d * sizeof *w->delayr);
+        if (!w->delayq || !w->delayv || !w->delayr) {
             s_fail(w, "out of memory for held-back pushes");
             return -ENOMEM;
         }
@@ -471,11 +507,22 @@ s_step_work(uv_work_t *req)
 {
     s_worker_t *w = req->data;
     size_t      n = w->batch_n;
+    // EAMSGD takes the gradient at the look-ahead point x + delta v; EASGD
+    // and Downpour at x. Either way before any elastic move of this step.
+    const float *at = w->w;
+    if (w->easgd && w->node.cfg->easgd_delta > 0) {
+        ds_eamsgd_lookahead(w->look, w->w, w->velocity, w->num_keys,
+                            (float)w->node.cfg->easgd_delta);
+        at = w->look;
+    }
     w->job_loss =
-        ds_softmax_grad(&w->ws, w->w, w->train.x, w->train.y, w->order + w->pos,
+        ds_softmax_grad(&w->ws, at, w->train.x, w->train.y, w->order + w->pos,
                         n, w->grad, &w->job_correct);
     // Clipping needs the whole gradient, which only a worker has.
     ds_clip_norm(w->grad, w->num_keys, w->node.cfg->clip_norm);
+    if (w->easgd) {
+        return;
+    }
     // Downpour: accrue the gradient for the next push and step locally with
     // the rate the servers last applied.
     float lr = (float)w->lr;
@@ -488,12 +535,13 @@ s_step_work(uv_work_t *req)
 static void
 s_eval_work(uv_work_t *req)
 {
-    s_worker_t *w = req->data;
-    w->test_loss = ds_softmax_eval(&w->ews, w->w, w->test.x, w->test.y,
-                                   w->test.n, &w->test_acc);
+    s_worker_t  *w = req->data;
+    const float *m = w->eval_center ? w->center : w->w;
+    w->test_loss = ds_softmax_eval(&w->ews, m, w->test.x, w->test.y, w->test.n,
+                                   &w->test_acc);
     w->val_loss = w->val_acc = NAN;
     if (w->val.n > 0) {
-        w->val_loss = ds_softmax_eval(&w->ews, w->w, w->val.x, w->val.y,
+        w->val_loss = ds_softmax_eval(&w->ews, m, w->val.x, w->val.y,
                                       w->val.n, &w->val_acc);
     }
 }
@@ -555,6 +603,7 @@ s_eval_done(uv_work_t *req, int status)
     if (w->node.stopping || status != 0) {
         return;
     }
+    w->eval_center = false;
     if (w->final_eval) {
         s_write_model(w, w->test_acc);
         w->state = W_DONE;
@@ -578,6 +627,13 @@ s_end_epoch(s_worker_t *w)
     }
     if (w->node.rank == 0) {
         w->final_eval = false;
+        if (w->easgd) {
+            // The center is the model: pull it, then evaluate it.
+            w->eval_center = true;
+            w->pull_into = w->center;
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
+            return;
+        }
         s_queue(w, s_eval_work, s_eval_done);
         return;
     }
@@ -598,13 +654,15 @@ s_push_accrued(s_worker_t *w, bool pull)
     uint32_t d = (uint32_t)w->node.cfg->delay;
     size_t   nk = w->num_keys, nr = w->map.nranges;
     if (d == 0) {
-        s_send_all(w, DESCENT__TYPE__PUSH, pull, w->accrued, w->range_version);
+        s_send_all(w, DESCENT__TYPE__PUSH, pull, w->accrued, w->range_version,
+                   w->grad_read);
     } else if (w->dq_len < d) {
         uint32_t slot = (w->dq_head + w->dq_len++) % d;
         memcpy(w->delayq + slot * nk, w->accrued, nk * sizeof(float));
         memcpy(w->delayv + slot * nr, w->range_version, nr * sizeof(uint64_t));
+        w->delayr[slot] = w->grad_read;
         if (pull) {
-            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
         } else {
             w->fresh = false;
         }
@@ -612,9 +670,10 @@ s_push_accrued(s_worker_t *w, bool pull)
         uint32_t slot = w->dq_head;
         w->dq_head = (w->dq_head + 1) % d;
         s_send_all(w, DESCENT__TYPE__PUSH, pull, w->delayq + slot * nk,
-                   w->delayv + slot * nr);
+                   w->delayv + slot * nr, w->delayr[slot]);
         memcpy(w->delayq + slot * nk, w->accrued, nk * sizeof(float));
         memcpy(w->delayv + slot * nr, w->range_version, nr * sizeof(uint64_t));
+        w->delayr[slot] = w->grad_read;
     }
     if (!w->node.stopping) {
         memset(w->accrued, 0, nk * sizeof(float));
@@ -656,7 +715,7 @@ s_flush_or_finish(s_worker_t *w)
         w->dq_len--;
         s_send_all(w, DESCENT__TYPE__PUSH, false,
                    w->delayq + slot * w->num_keys,
-                   w->delayv + slot * w->map.nranges);
+                   w->delayv + slot * w->map.nranges, w->delayr[slot]);
         return;
     }
     s_send_clock(w, true);
@@ -665,6 +724,40 @@ s_flush_or_finish(s_worker_t *w)
     ds_msg_header_init(&h, DESCENT__TYPE__BARRIER);
     h.barrier = "trained";
     ds_node_send(&w->node, &h);
+}
+
+// s_easgd_step ends EASGD step s: the elastic move when the center was
+// pulled for it (d = alpha (x - center), x -= d, and d pushed so that the
+// center moves by +d), then the local step from the gradient taken before
+// the move: SGD, or EAMSGD's Nesterov step.
+static void
+s_easgd_step(s_worker_t *w, uint64_t s)
+{
+    const ds_config_t *cfg = w->node.cfg;
+    size_t             nk = w->num_keys;
+    bool               exchange = w->have_center;
+    float alpha = (float)(cfg->easgd_alpha > 0 ? cfg->easgd_alpha
+                                               : 0.9 / cfg->workers);
+    if (exchange) {
+        ds_easgd_elastic(w->w, w->center, w->elastic, nk, alpha);
+        w->have_center = false;
+    }
+    float eta = (float)ds_schedule_lr(&w->sched, s);
+    if (cfg->easgd_delta > 0) {
+        ds_eamsgd_step(w->w, w->velocity, w->grad, nk, eta,
+                       (float)cfg->easgd_delta);
+    } else {
+        ds_easgd_sgd_step(w->w, w->grad, nk, eta);
+    }
+    if (exchange) {
+        s_send_all(w, DESCENT__TYPE__PUSH, false, w->elastic, w->range_version,
+                   0);
+        return;
+    }
+    if (strcmp(cfg->consistency, "async") != 0) {
+        s_send_clock(w, false);
+    }
+    s_next(w);
 }
 
 static void
@@ -682,6 +775,10 @@ s_step_done(uv_work_t *req, int status)
     w->examples += w->batch_n;
     w->pos += w->batch_n;
     uint64_t s = w->step++;
+    if (w->easgd) {
+        s_easgd_step(w, s);
+        return;
+    }
     // The literal Downpour rule: push when step % n_push == 0. The next
     // step's pull rides on the push's reply when it is due then.
     if (s % (uint64_t)cfg->n_push == 0) {
@@ -712,6 +809,10 @@ s_next(s_worker_t *w)
     if (w->state != W_TRAINING) {
         return;
     }
+    if (w->eval_center) {
+        s_queue(w, s_eval_work, s_eval_done);
+        return;
+    }
     if (w->pos >= w->train.n) {
         s_end_epoch(w);
         return;
@@ -720,12 +821,27 @@ s_next(s_worker_t *w)
         s_flush_or_finish(w);
         return;
     }
-    if (w->step % (uint64_t)cfg->n_fetch == 0 && !w->fresh) {
+    if (w->easgd) {
+        // The first pull makes x the center; every tau steps the center is
+        // pulled for the elastic exchange at the end of the step.
+        if (w->step == 0 && !w->fresh) {
+            w->fresh = true;
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
+            return;
+        }
+        if (w->step % (uint64_t)cfg->tau == 0 && !w->have_center) {
+            w->have_center = true;
+            w->pull_into = w->center;
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
+            return;
+        }
+    } else if (w->step % (uint64_t)cfg->n_fetch == 0 && !w->fresh) {
         w->fresh = true;
-        s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
+        s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
         return;
     }
-    w->fresh = false;
+    w->fresh = w->easgd;
+    w->grad_read = w->reads;
     size_t left = w->train.n - w->pos;
     w->batch_n =
         left < (size_t)cfg->batch_size ? left : (size_t)cfg->batch_size;
@@ -763,7 +879,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         }
         if (w->node.rank == 0) {
             w->state = W_FINAL;
-            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL);
+            s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
         } else {
             s_finish(w);
         }
@@ -849,6 +965,11 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->range_version);
     free(w->delayq);
     free(w->delayv);
+    free(w->delayr);
+    free(w->center);
+    free(w->elastic);
+    free(w->velocity);
+    free(w->look);
     free(w);
     return code;
 }

@@ -11,7 +11,8 @@ main(void)
         ds_config_suite,    ds_rng_suite,         ds_idx_suite,
         ds_softmax_suite,   ds_safetensors_suite, ds_msg_suite,
         ds_shard_map_suite, ds_zsock_suite,       ds_optim_suite,
-        ds_schedule_suite,  ds_surfaces_suite,
+        ds_schedule_suite,  ds_surfaces_suite,    ds_dist_suite,
+        ds_model_suite,
     };
     SRunner *sr = srunner_create(NULL);
 

@@ -16,5 +16,7 @@ Suite *ds_zsock_suite(void);
 Suite *ds_optim_suite(void);
 Suite *ds_schedule_suite(void);
 Suite *ds_surfaces_suite(void);
+Suite *ds_dist_suite(void);
+Suite *ds_model_suite(void);
 
 #endif

@@ -887,7 +887,7 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 58); // every field of ds_config_t
+    ck_assert_int_eq(count, 62); // every field of ds_config_t
 }
 END_TEST
 
@@ -1095,8 +1095,8 @@ START_TEST(test_json)
     ck_assert_ptr_nonnull(strstr(buf, "\"lr_min\":0,"));
     ck_assert_ptr_nonnull(
         strstr(buf, "},\"train\":{\"algorithm\":\"downpour\""));
-    size_t tail = strlen("\"plateau_cooldown\":0}}");
-    ck_assert_str_eq(buf + n - tail, "\"plateau_cooldown\":0}}");
+    size_t tail = strlen("\"dt_z0\":0}}");
+    ck_assert_str_eq(buf + n - tail, "\"dt_z0\":0}}");
 
     // Escapes, extreme numbers and false.
     char err[S_ERR_MAX];
