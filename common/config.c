@@ -147,8 +147,13 @@ static const ds_opt_t s_opts[] = {
           "training examples held out for validation (rank 0 evaluates)"),
     S_BOOL("data", shuffle, "true", "reshuffle the partition every epoch"),
 
-    S_ENUM("model", model, "softmax", "softmax", "model to train"),
-    S_ENUM("model", init, "zeros|random", "zeros", "initial weights"),
+    S_ENUM("model", model, "softmax|mlp", "softmax", "model to train"),
+    S_ENUM("model", init, "auto|zeros|random|he", "auto",
+           "initial weights; auto = zeros for softmax, he for mlp"),
+    S_STR("model", hidden, "256",
+          "mlp: hidden layer sizes, comma-separated (\"512,128\")"),
+    S_BOOL("model", batchnorm, "false",
+           "mlp: batch normalization after every hidden layer"),
     S_DBL("model", init_scale, 0.0, false, DBL_MAX, "0.01",
           "stddev of the random init"),
 

@@ -37,21 +37,23 @@ typedef struct ds_config {
     int64_t validation;           // examples held out for validation
     bool    shuffle;              // reshuffle the partition every epoch
     // [model]
-    char   model[32];  // softmax
-    char   init[16];   // zeros|random
+    char   model[32];  // softmax|mlp
+    char   init[16];   // auto|zeros|random|he
+    char   hidden[64]; // mlp: hidden layer sizes, "256" or "512,128"
+    bool   batchnorm;  // mlp: batch norm after each hidden layer
     double init_scale; // stddev of the random init
     // [train]
-    char algorithm[32];   // downpour
-    int  epochs;          // passes over the training set
-    int  batch_size;      // examples per mini-batch
-    int  n_fetch;         // pull every n_fetch steps
-    int  n_push;          // push every n_push steps
-    char consistency[16]; // async|bsp|ssp
-    int  staleness;       // ssp: clocks the fastest may lead
-    int  delay;           // hold each push back by this many steps
-    int    tau;         // easgd: steps between elastic exchanges
-    double easgd_alpha; // easgd: moving rate; 0 = 0.9 / workers
-    double easgd_delta; // easgd: worker momentum (EAMSGD); 0 off
+    char   algorithm[32];   // downpour
+    int    epochs;          // passes over the training set
+    int    batch_size;      // examples per mini-batch
+    int    n_fetch;         // pull every n_fetch steps
+    int    n_push;          // push every n_push steps
+    char   consistency[16]; // async|bsp|ssp
+    int    staleness;       // ssp: clocks the fastest may lead
+    int    delay;           // hold each push back by this many steps
+    int    tau;             // easgd: steps between elastic exchanges
+    double easgd_alpha;     // easgd: moving rate; 0 = 0.9 / workers
+    double easgd_delta;     // easgd: worker momentum (EAMSGD); 0 off
     // [optimizer]
     char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
     double lr;                  // base learning rate
@@ -81,8 +83,8 @@ typedef struct ds_config {
     int    plateau_patience;    // plateau: epochs without improvement
     double plateau_threshold;   // plateau: relative improvement needed
     int    plateau_cooldown;    // plateau: epochs to wait after a cut
-    double dt_beta;          // dtadagrad: lr / (dt_beta + sqrt(z'))
-    double dt_z0;            // dtadagrad: starting z and z-prime
+    double dt_beta;             // dtadagrad: lr / (dt_beta + sqrt(z'))
+    double dt_z0;               // dtadagrad: starting z and z-prime
 } ds_config_t;
 
 // ds_config_defaults fills c with the embedded default job: softmax

@@ -4,6 +4,7 @@
 #include "common/job.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/dtadagrad.h"
@@ -46,6 +47,58 @@ ds_job_optim(ds_optim_t *o, const ds_config_t *c, char *err, size_t errlen)
     return ds_optim_check(o, err, errlen);
 }
 
+// s_hidden parses "512,128" into sizes; returns how many, or -1.
+static int
+s_hidden(const char *text, size_t *sizes, int max)
+{
+    int         n = 0;
+    const char *p = text;
+    while (*p) {
+        char              *end;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || v == 0 || v > (1u << 24) || n == max ||
+            (*end != ',' && *end != '\0')) {
+            return -1;
+        }
+        sizes[n++] = (size_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+int
+ds_job_model(ds_model_t *m, const ds_config_t *c, size_t dim, int classes,
+             char *err, size_t errlen)
+{
+    size_t hidden[DS_MODEL_MAX_LAYERS];
+    int    nh = s_hidden(c->hidden, hidden, DS_MODEL_MAX_LAYERS - 1);
+    if (nh < 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[model] hidden: expected sizes like \"256\" or "
+                      "\"512,128\" (got \"%s\")",
+                      c->hidden);
+    }
+    bool mlp = strcmp(c->model, "mlp") == 0;
+    return ds_model_init(m, mlp ? DS_MODEL_MLP : DS_MODEL_SOFTMAX, dim, classes,
+                         hidden, mlp ? nh : 0, mlp && c->batchnorm, err,
+                         errlen);
+}
+
+ds_init_t
+ds_job_init(const ds_config_t *c)
+{
+    if (strcmp(c->init, "zeros") == 0) {
+        return DS_INIT_ZEROS;
+    }
+    if (strcmp(c->init, "random") == 0) {
+        return DS_INIT_RANDOM;
+    }
+    if (strcmp(c->init, "he") == 0) {
+        return DS_INIT_HE;
+    }
+    return strcmp(c->model, "mlp") == 0 ? DS_INIT_HE : DS_INIT_ZEROS;
+}
+
 int
 ds_job_check(const ds_config_t *c, char *err, size_t errlen)
 {
@@ -64,6 +117,17 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
     rc = ds_schedule_from_config(&s, c, 1, c->epochs, err, errlen);
     if (rc != 0) {
         return rc;
+    }
+    ds_model_t m;
+    rc = ds_job_model(&m, c, 784, 10, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    ds_model_fini(&m);
+    if (strcmp(c->model, "mlp") == 0 && c->batchnorm && c->batch_size < 2) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] batch_size: batch normalization needs batches "
+                      "of 2 or more");
     }
     if (strcmp(c->consistency, "async") != 0 && c->n_fetch != 1) {
         return ds_err(err, errlen, -EINVAL,

@@ -77,6 +77,8 @@ typedef struct {
     s_phase_t          phase;          // where the job is
     ds_shard_map_t     map;            // the shard map, once built
     uint64_t           num_keys;       // model size the workers asked for
+    uint64_t           dim;            // features per example, from the workers
+    uint32_t           classes;        // classes, from the workers
     uint64_t           start_ms;       // loop time we started
     uint64_t           phase_ms;       // loop time the phase began
     uint64_t           train_start_ms; // loop time training began
@@ -449,6 +451,8 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
     pb->n_nodes = s->nnodes;
     pb->total_updates = total;
     pb->workers = (uint32_t)s->cfg->workers;
+    pb->dim = s->dim;
+    pb->classes = s->classes;
     return 0;
 }
 
@@ -493,6 +497,8 @@ s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
         return;
     }
     s->num_keys = h->num_keys;
+    s->dim = h->dim;
+    s->classes = h->classes;
     n->planned = h->planned;
     n->ready = true;
     if (s->phase == PHASE_LOADING && s_all_ready(s, DESCENT__ROLE__WORKER)) {

@@ -175,9 +175,31 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         return -ENOMEM;
     }
     const ds_config_t *cfg = s->node.cfg;
-    bool               random = strcmp(cfg->init, "random") == 0;
-    uint64_t           nkeys = 0;
-    uint32_t           nheld = 0;
+    // The initial model: every server builds the same seeded vector and
+    // keeps its ranges, so the values do not depend on placement.
+    float *init = NULL;
+    if (ds_job_init(cfg) != DS_INIT_ZEROS) {
+        ds_model_t model;
+        char       merr[256];
+        if (ds_job_model(&model, cfg, pb->dim, (int)pb->classes, merr,
+                         sizeof merr) != 0 ||
+            model.num_params != m.num_keys) {
+            ds_log(DS_ERROR, "server", "cannot build the initial model: %s",
+                   merr);
+            return -EINVAL;
+        }
+        init = malloc(model.num_params * sizeof *init);
+        if (init) {
+            ds_model_init_params(&model, init, ds_job_init(cfg),
+                                 cfg->init_scale, cfg->seed);
+        }
+        ds_model_fini(&model);
+        if (!init) {
+            return -ENOMEM;
+        }
+    }
+    uint64_t nkeys = 0;
+    uint32_t nheld = 0;
     for (uint32_t i = 0; i < m.nranges; i++) {
         if (m.ranges[i].primary != s->node.id) {
             continue;
@@ -190,23 +212,25 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
             (s->dtada && ds_dtada_init(&r->dt, n, s->nworkers * s->slots,
                                        s->node.cfg->dt_z0) != 0)) {
             if (r) {
+                ds_optim_state_fini(&r->st);
+                ds_ssp_fini(&r->ssp);
+                ds_dtada_fini(&r->dt);
                 free(r->w);
             }
             free(r);
+            free(init);
             return -ENOMEM;
         }
         r->r = m.ranges[i];
         ds_rng_seed(&r->noise, cfg->seed, 0x6e6f697365ull + r->r.id);
-        // Values depend only on (seed, key), so the model is the same
-        // whichever server holds which range.
-        for (uint64_t k = 0; random && k < n; k++) {
-            r->w[k] = (float)(cfg->init_scale *
-                              ds_rng_key_normal(cfg->seed, r->r.begin + k));
+        if (init) {
+            memcpy(r->w, init + r->r.begin, n * sizeof(float));
         }
         s->held[i] = r;
         nkeys += n;
         nheld++;
     }
+    free(init);
     // The schedule counts updates per range; total_updates is the number
     // of pushes every range will see in the whole job.
     char serr[256];

@@ -24,7 +24,8 @@
 #include "common/safetensors.h"
 #include "common/schedule.h"
 #include "common/shard_map.h"
-#include "common/softmax.h"
+#include "common/job.h"
+#include "common/model.h"
 #include "common/util.h"
 
 // s_conn_t is the link to one server.
@@ -46,69 +47,70 @@ typedef enum {
 } s_state_t;
 
 typedef struct {
-    ds_node_t       node;       // scheduler link; node.role_data is us
-    s_state_t       state;      // where we are
-    ds_dataset_t    train;      // our partition; owned
-    ds_dataset_t    test;       // the test set (rank 0); owned
-    ds_dataset_t    val;        // the validation split (rank 0); owned
-    uint64_t        num_keys;   // model size
-    float          *w;          // local parameters; owned
-    float          *grad;       // last mini-batch gradient; owned
-    float          *accrued;    // sum of gradients since the last push; owned
-    uint64_t        reads;      // reads (pulls) made so far; ids of reads
-    uint64_t        grad_read;  // the read the accrued gradient is based on
-    uint64_t       *delayr;     // delay: the read each held push is based on
-    float          *center;     // easgd: the center as last pulled; owned
-    float          *elastic;    // easgd: d = alpha (x - center); owned
-    float          *velocity;   // easgd: the EAMSGD momentum buffer; owned
-    float          *look;       // easgd: x + delta v, where EAMSGD's
-                                // gradient is taken; owned
-    float          *pull_into;  // where pulled values go: w, or center
-    bool            easgd;      // the algorithm is easgd
-    bool            have_center; // easgd: center pulled for this step
-    bool            eval_center; // easgd: the pending eval is of the center
-    ds_schedule_t   sched;      // easgd: the local steps' schedule
-    uint32_t       *order;      // visiting order of the partition; owned
-    ds_rng_t        rng;        // shuffling
-    ds_softmax_ws_t ws;         // gradient scratch (pool thread)
-    ds_softmax_ws_t ews;        // evaluation scratch (pool thread)
-    ds_shard_map_t  map;        // the shard map
-    s_conn_t       *conns;      // one per server; owned
-    uint32_t        nconns;     // entries in conns
-    uint32_t       *range_conn; // conn index of each range; owned
-    uint64_t       *range_seq;  // outstanding request seq per range; owned
-    Descent__Type  *range_want; // reply type expected per range; owned
-    uint64_t       *range_version; // per range: the server's update count
-                                   // when our values of it were read; owned
-    float *delayq;                 // delay: held-back pushes, a ring of
-                                   // delay slots of num_keys; owned
-    uint64_t  *delayv;             // delay: their range versions; owned
-    uint32_t   dq_head;            // delay: oldest slot
-    uint32_t   dq_len;             // delay: slots in use
-    uint32_t   pending;            // replies still awaited
-    bool       fresh;              // w was just refreshed by a push's reply
-    uv_timer_t deadline;           // reply deadline
-    uv_timer_t progress;           // periodic REPORT
-    uv_work_t  work;               // the pool job in flight
-    bool       busy;               // work is in flight
-    int        job_rc;             // pool job result
-    char       job_err[512];       // pool job error
-    double     job_loss;           // pool job: mini-batch loss or eval loss
-    size_t     job_correct;        // pool job: correct predictions
-    double     test_loss;          // last evaluation: test loss
-    double     test_acc;           // last evaluation: test accuracy
-    double     val_loss;           // last evaluation: validation loss, or NaN
-    double     val_acc;            // last evaluation: validation accuracy
-    size_t     batch_n;            // examples in the current mini-batch
-    uint64_t   step;               // steps done
-    uint64_t   steps_total;        // steps planned
-    uint64_t   steps_per_epoch;    // steps per epoch
-    uint32_t   epoch;              // current epoch, 1-based
-    size_t     pos;                // next example of order
-    double     loss_sum;           // sum of mini-batch losses this epoch
-    uint64_t   correct;            // correct predictions this epoch
-    uint64_t   seen;               // examples this epoch
-    uint64_t   examples;           // examples processed in all
+    ds_node_t    node;            // scheduler link; node.role_data is us
+    s_state_t    state;           // where we are
+    ds_dataset_t train;           // our partition; owned
+    ds_dataset_t test;            // the test set (rank 0); owned
+    ds_dataset_t val;             // the validation split (rank 0); owned
+    uint64_t     num_keys;        // model size
+    float       *w;               // local parameters; owned
+    float       *grad;            // last mini-batch gradient; owned
+    float       *accrued;         // sum of gradients since the last push; owned
+    uint64_t     reads;           // reads (pulls) made so far; ids of reads
+    uint64_t     grad_read;       // the read the accrued gradient is based on
+    uint64_t    *delayr;          // delay: the read each held push is based on
+    float       *center;          // easgd: the center as last pulled; owned
+    float       *elastic;         // easgd: d = alpha (x - center); owned
+    float       *velocity;        // easgd: the EAMSGD momentum buffer; owned
+    float       *look;            // easgd: x + delta v, where EAMSGD's
+                                  // gradient is taken; owned
+    float         *pull_into;     // where pulled values go: w, or center
+    bool           easgd;         // the algorithm is easgd
+    bool           have_center;   // easgd: center pulled for this step
+    bool           eval_center;   // easgd: the pending eval is of the center
+    ds_schedule_t  sched;         // easgd: the local steps' schedule
+    uint32_t      *order;         // visiting order of the partition; owned
+    ds_rng_t       rng;           // shuffling
+    ds_model_t     model;         // the model's description and BN statistics
+    ds_model_ws_t *ws;            // gradient scratch (pool thread); owned
+    ds_model_ws_t *ews;           // evaluation scratch (pool thread); owned
+    ds_shard_map_t map;           // the shard map
+    s_conn_t      *conns;         // one per server; owned
+    uint32_t       nconns;        // entries in conns
+    uint32_t      *range_conn;    // conn index of each range; owned
+    uint64_t      *range_seq;     // outstanding request seq per range; owned
+    Descent__Type *range_want;    // reply type expected per range; owned
+    uint64_t      *range_version; // per range: the server's update count
+                                  // when our values of it were read; owned
+    float *delayq;                // delay: held-back pushes, a ring of
+                                  // delay slots of num_keys; owned
+    uint64_t  *delayv;            // delay: their range versions; owned
+    uint32_t   dq_head;           // delay: oldest slot
+    uint32_t   dq_len;            // delay: slots in use
+    uint32_t   pending;           // replies still awaited
+    bool       fresh;             // w was just refreshed by a push's reply
+    uv_timer_t deadline;          // reply deadline
+    uv_timer_t progress;          // periodic REPORT
+    uv_work_t  work;              // the pool job in flight
+    bool       busy;              // work is in flight
+    int        job_rc;            // pool job result
+    char       job_err[512];      // pool job error
+    double     job_loss;          // pool job: mini-batch loss or eval loss
+    size_t     job_correct;       // pool job: correct predictions
+    double     test_loss;         // last evaluation: test loss
+    double     test_acc;          // last evaluation: test accuracy
+    double     val_loss;          // last evaluation: validation loss, or NaN
+    double     val_acc;           // last evaluation: validation accuracy
+    size_t     batch_n;           // examples in the current mini-batch
+    uint64_t   step;              // steps done
+    uint64_t   steps_total;       // steps planned
+    uint64_t   steps_per_epoch;   // steps per epoch
+    uint32_t   epoch;             // current epoch, 1-based
+    size_t     pos;               // next example of order
+    double     loss_sum;          // sum of mini-batch losses this epoch
+    uint64_t   correct;           // correct predictions this epoch
+    uint64_t   seen;              // examples this epoch
+    uint64_t   examples;          // examples processed in all
     double     lr;         // local step size, the last rate the servers used
     bool       final_eval; // the eval in flight is the final one
 } s_worker_t;
@@ -247,17 +249,26 @@ s_load_done(uv_work_t *req, int status)
         classes = w->test.classes;
     }
     w->train.classes = classes;
-    w->num_keys = ds_softmax_num_params(w->train.dim, classes);
+    char merr[256];
+    if (ds_job_model(&w->model, cfg, w->train.dim, classes, merr,
+                     sizeof merr) != 0) {
+        s_fail(w, merr);
+        return;
+    }
+    w->num_keys = w->model.num_params;
     size_t bs = (size_t)cfg->batch_size;
     w->steps_per_epoch = (w->train.n + bs - 1) / bs;
+    if (w->model.batchnorm && w->train.n % bs == 1) {
+        w->steps_per_epoch--; // the last batch of one is skipped
+    }
     w->steps_total = w->steps_per_epoch * (uint64_t)cfg->epochs;
     w->w = calloc(w->num_keys, sizeof(float));
     w->grad = calloc(w->num_keys, sizeof(float));
     w->accrued = calloc(w->num_keys, sizeof(float));
     w->order = malloc(w->train.n * sizeof *w->order);
     if (!w->w || !w->grad || !w->accrued || !w->order ||
-        ds_softmax_ws_init(&w->ws, bs, w->train.dim, classes) != 0 ||
-        ds_softmax_ws_init(&w->ews, 1024, w->train.dim, classes) != 0) {
+        !(w->ws = ds_model_ws_new(&w->model, bs)) ||
+        !(w->ews = ds_model_ws_new(&w->model, 1024))) {
         s_fail(w, "out of memory for the model");
         return;
     }
@@ -273,8 +284,8 @@ s_load_done(uv_work_t *req, int status)
         w->look = calloc(w->num_keys, sizeof(float));
         char serr[256];
         if (!w->center || !w->elastic || !w->velocity || !w->look ||
-            ds_schedule_from_config(&w->sched, cfg, w->steps_total,
-                                    cfg->epochs, serr, sizeof serr) != 0) {
+            ds_schedule_from_config(&w->sched, cfg, w->steps_total, cfg->epochs,
+                                    serr, sizeof serr) != 0) {
             s_fail(w, "cannot set up the EASGD worker");
             return;
         }
@@ -288,6 +299,8 @@ s_load_done(uv_work_t *req, int status)
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__READY);
     h.num_keys = w->num_keys;
+    h.dim = w->train.dim;
+    h.classes = (uint32_t)classes;
     h.planned =
         (w->steps_total + (uint64_t)cfg->n_push - 1) / (uint64_t)cfg->n_push;
     ds_node_send(&w->node, &h);
@@ -515,9 +528,8 @@ s_step_work(uv_work_t *req)
                             (float)w->node.cfg->easgd_delta);
         at = w->look;
     }
-    w->job_loss =
-        ds_softmax_grad(&w->ws, at, w->train.x, w->train.y, w->order + w->pos,
-                        n, w->grad, &w->job_correct);
+    w->job_loss = ds_model_grad(&w->model, w->ws, at, w->train.x, w->train.y,
+                                w->order + w->pos, n, w->grad, &w->job_correct);
     // Clipping needs the whole gradient, which only a worker has.
     ds_clip_norm(w->grad, w->num_keys, w->node.cfg->clip_norm);
     if (w->easgd) {
@@ -537,12 +549,12 @@ s_eval_work(uv_work_t *req)
 {
     s_worker_t  *w = req->data;
     const float *m = w->eval_center ? w->center : w->w;
-    w->test_loss = ds_softmax_eval(&w->ews, m, w->test.x, w->test.y, w->test.n,
-                                   &w->test_acc);
+    w->test_loss = ds_model_eval(&w->model, w->ews, m, w->test.x, w->test.y,
+                                 w->test.n, &w->test_acc);
     w->val_loss = w->val_acc = NAN;
     if (w->val.n > 0) {
-        w->val_loss = ds_softmax_eval(&w->ews, m, w->val.x, w->val.y,
-                                      w->val.n, &w->val_acc);
+        w->val_loss = ds_model_eval(&w->model, w->ews, m, w->val.x, w->val.y,
+                                    w->val.n, &w->val_acc);
     }
 }
 
@@ -572,18 +584,50 @@ s_write_model(s_worker_t *w, double acc)
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
     snprintf(accs, sizeof accs, "%.6f", acc);
     snprintf(eps, sizeof eps, "%d", cfg->epochs);
-    size_t      dim = w->train.dim;
-    uint64_t    k = (uint64_t)w->train.classes;
-    ds_tensor_t t[2] = {
-        {.name = "weight", .data = w->w, .ndim = 2, .shape = {k, dim}},
-        {.name = "bias", .data = w->w + k * dim, .ndim = 1, .shape = {k}},
-    };
+    // The layout of model.h, one tensor per block, PyTorch's names.
+    const ds_model_t *m = &w->model;
+    ds_tensor_t       t[DS_MODEL_MAX_LAYERS * 6];
+    char              names[DS_MODEL_MAX_LAYERS * 6][48];
+    size_t            nt = 0, off = 0, run = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        uint64_t    in = m->sizes[l], out = m->sizes[l + 1];
+        bool        hidden = l + 1 < m->nlayers;
+        const char *blocks[] = {"weight", "bias", "bn.weight", "bn.bias"};
+        int         nb = hidden && m->batchnorm ? 4 : 2;
+        for (int b = 0; b < nb; b++) {
+            if (m->kind == DS_MODEL_SOFTMAX) {
+                snprintf(names[nt], sizeof names[nt], "%s", blocks[b]);
+            } else {
+                snprintf(names[nt], sizeof names[nt], "layers.%d.%s", l,
+                         blocks[b]);
+            }
+            t[nt] = (ds_tensor_t){.name = names[nt],
+                                  .data = w->w + off,
+                                  .ndim = b == 0 ? 2 : 1,
+                                  .shape = {out, b == 0 ? in : 0}};
+            off += b == 0 ? out * in : out;
+            nt++;
+        }
+        if (hidden && m->batchnorm) {
+            const char *stats[] = {"bn.running_mean", "bn.running_var"};
+            for (int b = 0; b < 2; b++) {
+                snprintf(names[nt], sizeof names[nt], "layers.%d.%s", l,
+                         stats[b]);
+                t[nt] = (ds_tensor_t){.name = names[nt],
+                                      .data = m->running + run,
+                                      .ndim = 1,
+                                      .shape = {out}};
+                run += out;
+                nt++;
+            }
+        }
+    }
     const char *meta[] = {
         "format",        "pt", "model",  cfg->model, "job", cfg->job,
         "test_accuracy", accs, "epochs", eps,        NULL};
     int rc = ds_mkdirs(cfg->out);
     if (rc == 0) {
-        rc = ds_safetensors_write(path, t, 2, meta, err, sizeof err);
+        rc = ds_safetensors_write(path, t, nt, meta, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "cannot create %s: %s", cfg->out,
                  strerror(-rc));
@@ -736,8 +780,8 @@ s_easgd_step(s_worker_t *w, uint64_t s)
     const ds_config_t *cfg = w->node.cfg;
     size_t             nk = w->num_keys;
     bool               exchange = w->have_center;
-    float alpha = (float)(cfg->easgd_alpha > 0 ? cfg->easgd_alpha
-                                               : 0.9 / cfg->workers);
+    float              alpha =
+        (float)(cfg->easgd_alpha > 0 ? cfg->easgd_alpha : 0.9 / cfg->workers);
     if (exchange) {
         ds_easgd_elastic(w->w, w->center, w->elastic, nk, alpha);
         w->have_center = false;
@@ -845,6 +889,13 @@ s_next(s_worker_t *w)
     size_t left = w->train.n - w->pos;
     w->batch_n =
         left < (size_t)cfg->batch_size ? left : (size_t)cfg->batch_size;
+    if (w->batch_n == 1 && w->model.batchnorm) {
+        // Batch statistics need two examples; a last batch of one is
+        // skipped (it comes back, shuffled, next epoch).
+        w->pos = w->train.n;
+        s_next(w);
+        return;
+    }
     s_queue(w, s_step_work, s_step_done);
 }
 
@@ -951,8 +1002,9 @@ ds_worker_main(const ds_config_t *cfg)
     ds_dataset_fini(&w->train);
     ds_dataset_fini(&w->test);
     ds_dataset_fini(&w->val);
-    ds_softmax_ws_fini(&w->ws);
-    ds_softmax_ws_fini(&w->ews);
+    ds_model_ws_destroy(&w->ws);
+    ds_model_ws_destroy(&w->ews);
+    ds_model_fini(&w->model);
     ds_shard_map_fini(&w->map);
     free(w->w);
     free(w->grad);

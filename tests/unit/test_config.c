@@ -73,7 +73,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.test_limit, 0);
     ck_assert(c.shuffle);
     ck_assert_str_eq(c.model, "softmax");
-    ck_assert_str_eq(c.init, "zeros");
+    ck_assert_str_eq(c.init, "auto");
     ck_assert_double_eq(c.init_scale, 0.01);
     ck_assert_str_eq(c.algorithm, "downpour");
     ck_assert_int_eq(c.epochs, 10);
@@ -258,9 +258,9 @@ START_TEST(test_enum_parsing)
     // A prefix of a choice, or two choices, are not a choice.
     ck_assert_int_eq(s_set(&c, "job", "log_level", "inf", err), -EINVAL);
     ck_assert_int_eq(s_set(&c, "job", "log_level", "info|warn", err), -EINVAL);
-    ck_assert_int_eq(s_set(&c, "model", "model", "mlp", err), -EINVAL);
+    ck_assert_int_eq(s_set(&c, "model", "model", "cnn", err), -EINVAL);
     ck_assert_str_eq(err,
-                     "[model] model: must be one of softmax (got \"mlp\")");
+                     "[model] model: must be one of softmax|mlp (got \"cnn\")");
     ck_assert_str_eq(c.log_level, "info");
 }
 END_TEST
@@ -887,7 +887,7 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 62); // every field of ds_config_t
+    ck_assert_int_eq(count, 64); // every field of ds_config_t
 }
 END_TEST
 
