@@ -38,7 +38,7 @@ INTOBJ  := $(INTSRC:%.c=$(B)/%.o)
 BENCHSRC:= $(wildcard bench/*.c)
 BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
 
-.PHONY: all deps test unit integration asan run bench lint format docs clean help
+.PHONY: all deps test unit integration asan run bench compare lint format docs clean help
 
 all: $(B)/descent
 
@@ -51,6 +51,7 @@ help:
 	@echo "make asan         the test suite under ASan+UBSan (build/asan)"
 	@echo "make run          train the embedded default job: a local cluster on Fashion-MNIST"
 	@echo "make bench        benchmarks, printed as ratios against raw ZeroMQ"
+	@echo "make compare      every algorithm on the full job: table and picture in runs/compare"
 	@echo "make lint         check formatting with clang-format (.clang-format)"
 	@echo "make format       reformat the sources in place"
 	@echo "make docs         regenerate the option reference in docs/configuration.md"
@@ -116,6 +117,9 @@ run: deps $(B)/descent
 
 bench: deps $(BENCHBIN) $(B)/descent
 	$(Q)for b in $(BENCHBIN); do $$b || exit 1; done
+
+compare: deps $(B)/descent
+	$(Q)DESCENT_BIN=$(B)/descent bash bench/compare.sh
 
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
 

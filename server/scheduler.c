@@ -37,6 +37,8 @@ typedef struct {
     uint64_t      step;                // worker: steps so far
     uint64_t      steps_total;         // worker: steps planned
     uint64_t      examples;            // worker: examples processed
+    uint64_t      bytes_sent;          // worker: value bytes pushed
+    uint64_t      bytes_recv;          // worker: bytes received
     uint32_t      epoch;               // worker: epochs completed
     bool          stats;               // server: its statistics arrived
 } s_node_t;
@@ -213,8 +215,16 @@ s_write_summary(s_sched_t *s, const char *error)
                    : NAN,
                true);
     s_json_num(f, "examples_per_second", s_examples_per_second(s), true);
+    uint64_t sent = 0, recv = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        sent += s->nodes[i].bytes_sent;
+        recv += s->nodes[i].bytes_recv;
+    }
     fprintf(f, "\"examples\":%" PRIu64 ",\"num_keys\":%" PRIu64 ",", ex,
             s->num_keys);
+    fprintf(f, "\"bytes_pushed\":%" PRIu64 ",\"bytes_received\":%" PRIu64
+               ",",
+            sent, recv);
     fprintf(f, "\"ok\":%s,", error ? "false" : "true");
     s_json_hist(f, "staleness_updates", s->stale_upd);
     s_json_hist(f, "staleness_clocks", s->stale_clk);
@@ -575,6 +585,8 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     n->step = r->step;
     n->steps_total = r->steps_total;
     n->examples = r->examples;
+    n->bytes_sent = r->bytes_sent;
+    n->bytes_recv = r->bytes_received;
     if (!r->epoch_end && !r->final) {
         return;
     }

@@ -57,6 +57,8 @@ typedef struct {
     float       *grad;            // last mini-batch gradient; owned
     float       *accrued;         // sum of gradients since the last push; owned
     uint64_t     reads;           // reads (pulls) made so far; ids of reads
+    uint64_t        bytes_sent; // bytes of values sent to servers
+    uint64_t        bytes_recv; // bytes of messages received from servers
     uint64_t     grad_read;       // the read the accrued gradient is based on
     uint64_t    *delayr;          // delay: the read each held push is based on
     float       *center;          // easgd: the center as last pulled; owned
@@ -151,6 +153,8 @@ s_report(s_worker_t *w, bool epoch_end, bool evaluated, Descent__Type type,
     r.val_loss = evaluated ? w->val_loss : NAN;
     r.val_accuracy = evaluated ? w->val_acc : NAN;
     r.epoch_end = epoch_end;
+    r.bytes_sent = w->bytes_sent;
+    r.bytes_received = w->bytes_recv;
     r.final = final;
     Descent__Header h;
     ds_msg_header_init(&h, type);
@@ -356,6 +360,7 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
             h.dtype = DESCENT__DTYPE__F32;
             rc = ds_msg_send_f32(sock, NULL, &h, vals + r->begin,
                                  (size_t)h.key_count);
+            w->bytes_sent += h.key_count * sizeof(float);
         } else {
             rc = ds_msg_send(sock, NULL, &h, NULL, NULL);
         }
@@ -398,6 +403,7 @@ s_on_server(ds_zsock_t *z, void *arg)
         return;
     }
     const Descent__Header *h = msg.hdr;
+    w->bytes_recv += msg.bytes;
     // A reply counts only if it answers the request in flight for that range,
     // from the server holding it, with the type that request expects.
     if (h->shard >= w->map.nranges || w->range_seq[h->shard] != h->seq ||
