@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/datagen.h"
 #include "cli/optimizers.h"
 #include "cli/run.h"
 #include "common/config.h"
@@ -33,6 +34,8 @@ static const s_cmd_t s_cmds[] = {
     {"worker", "[options]", "train a model replica on a data partition"},
     {"optimizers", "[--out DIR] [--steps N] [--lr X] [--grid]",
      "the seven update rules on Beale and a saddle (Ruder's Figure 4)"},
+    {"datagen", "--out FILE [--n N] [--features F] [--nnz K] [--seed S] ...",
+     "write a seeded synthetic sparse LIBSVM dataset with a planted model"},
     {"config", "[--markdown] [job.ini] [options]",
      "print the settings a job would use, as JSON (--markdown: the option "
      "reference of docs/configuration.md)"},
@@ -98,6 +101,9 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd->name, "optimizers") == 0) {
         return ds_optimizers_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd->name, "datagen") == 0) {
+        return ds_datagen_main(argc - 1, argv + 1);
     }
     bool is_config = strcmp(cmd->name, "config") == 0;
     if (is_config && argc > 2 && strcmp(argv[2], "--markdown") == 0) {

@@ -18,5 +18,6 @@ Suite *ds_schedule_suite(void);
 Suite *ds_surfaces_suite(void);
 Suite *ds_dist_suite(void);
 Suite *ds_model_suite(void);
+Suite *ds_sparse_suite(void);
 
 #endif
