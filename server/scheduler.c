@@ -222,8 +222,7 @@ s_write_summary(s_sched_t *s, const char *error)
     }
     fprintf(f, "\"examples\":%" PRIu64 ",\"num_keys\":%" PRIu64 ",", ex,
             s->num_keys);
-    fprintf(f, "\"bytes_pushed\":%" PRIu64 ",\"bytes_received\":%" PRIu64
-               ",",
+    fprintf(f, "\"bytes_pushed\":%" PRIu64 ",\"bytes_received\":%" PRIu64 ",",
             sent, recv);
     fprintf(f, "\"ok\":%s,", error ? "false" : "true");
     s_json_hist(f, "staleness_updates", s->stale_upd);

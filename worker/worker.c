@@ -57,8 +57,8 @@ typedef struct {
     float       *grad;            // last mini-batch gradient; owned
     float       *accrued;         // sum of gradients since the last push; owned
     uint64_t     reads;           // reads (pulls) made so far; ids of reads
-    uint64_t        bytes_sent; // bytes of values sent to servers
-    uint64_t        bytes_recv; // bytes of messages received from servers
+    uint64_t     bytes_sent;      // bytes of values sent to servers
+    uint64_t     bytes_recv;      // bytes of messages received from servers
     uint64_t     grad_read;       // the read the accrued gradient is based on
     uint64_t    *delayr;          // delay: the read each held push is based on
     float       *center;          // easgd: the center as last pulled; owned

@@ -558,17 +558,15 @@ START_TEST(test_delay_tolerance)
                                    "--optimizer.name=adagrad",
                                    "--optimizer.eps=1",
                                    NULL};
-            char *summary = s_run_job(flags);
+            char       *summary = s_run_job(flags);
             loss[d][a] = th_json_number(summary, "test_loss", NULL);
             free(summary);
         }
     }
     ck_assert_msg(fabs(loss[0][0] - loss[0][1]) <= 1e-3 * loss[0][1],
-                  "no delay: dtadagrad %g, adagrad %g", loss[0][0],
-                  loss[0][1]);
+                  "no delay: dtadagrad %g, adagrad %g", loss[0][0], loss[0][1]);
     ck_assert_msg(loss[1][0] * 3 < loss[1][1],
-                  "delay 30: dtadagrad %g, adagrad %g", loss[1][0],
-                  loss[1][1]);
+                  "delay 30: dtadagrad %g, adagrad %g", loss[1][0], loss[1][1]);
 }
 END_TEST
 
