@@ -18,8 +18,8 @@ runs=(
   "dtadagrad-softmax|--train.algorithm=dtadagrad --optimizer.lr=0.2"
   "easgd-softmax|--train.algorithm=easgd --optimizer.lr=0.1 --train.easgd_delta=0.9 --train.tau=4"
   "downpour-mlp|--model.model=mlp --optimizer.name=adam --optimizer.lr=0.001"
-  "dtadagrad-mlp|--model.model=mlp --train.algorithm=dtadagrad --optimizer.lr=0.05"
-  "easgd-mlp|--model.model=mlp --train.algorithm=easgd --optimizer.lr=0.05 --train.easgd_delta=0.9 --train.tau=4"
+  "dtadagrad-mlp|--model.model=mlp --train.algorithm=dtadagrad --optimizer.lr=0.2"
+  "easgd-mlp|--model.model=mlp --train.algorithm=easgd --optimizer.lr=0.1 --train.easgd_delta=0.9 --train.tau=2"
 )
 
 # s_num FILE KEY prints the number after "KEY": in a JSON file.
