@@ -179,6 +179,17 @@ s_spawn(s_run_t *r, const char *exe, const char *role, int index,
 static int
 s_check_data(const ds_config_t *cfg)
 {
+    if (strcmp(cfg->format, "libsvm") == 0) {
+        const char *files[] = {cfg->train_file, cfg->test_file};
+        for (int i = 0; i < 2; i++) {
+            if (access(files[i], R_OK) != 0) {
+                ds_log(DS_ERROR, "run", "missing data file %s: %s", files[i],
+                       strerror(errno));
+                return -ENOENT;
+            }
+        }
+        return 0;
+    }
     const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     for (size_t i = 0; i < 4; i++) {

@@ -145,9 +145,18 @@ static const ds_opt_t s_opts[] = {
     S_I64("data", test_limit, 0, INT64_MAX, "0", "test examples used, 0 = all"),
     S_I64("data", validation, 0, INT64_MAX, "0",
           "training examples held out for validation (rank 0 evaluates)"),
+    S_ENUM("data", format, "idx|libsvm", "idx",
+           "idx: data_dir holds (Fashion-)MNIST; libsvm: train_file and "
+           "test_file"),
+    S_STR("data", train_file, "train.svm", "libsvm: the training data"),
+    S_STR("data", test_file, "test.svm", "libsvm: the test data"),
+    S_INT("data", hash_bits, 1, 28, "20",
+          "libsvm: feature ids are hashed into 2^hash_bits keys"),
     S_BOOL("data", shuffle, "true", "reshuffle the partition every epoch"),
 
-    S_ENUM("model", model, "softmax|mlp", "softmax", "model to train"),
+    S_ENUM("model", model, "softmax|mlp|logreg", "softmax",
+           "model to train; logreg: sparse logistic regression on libsvm "
+           "data"),
     S_ENUM("model", init, "auto|zeros|random|he", "auto",
            "initial weights; auto = zeros for softmax, he for mlp"),
     S_STR("model", hidden, "256",

@@ -35,6 +35,10 @@ typedef struct ds_config {
     int64_t limit;                // max training examples, 0 = all
     int64_t test_limit;           // max test examples, 0 = all
     int64_t validation;           // examples held out for validation
+    char    format[16];           // idx|libsvm
+    char    train_file[256];      // libsvm: training data
+    char    test_file[256];       // libsvm: test data
+    int     hash_bits;            // libsvm: feature ids hashed into 2^bits
     bool    shuffle;              // reshuffle the partition every epoch
     // [model]
     char   model[32];  // softmax|mlp

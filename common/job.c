@@ -78,6 +78,11 @@ ds_job_model(ds_model_t *m, const ds_config_t *c, size_t dim, int classes,
                       "\"512,128\" (got \"%s\")",
                       c->hidden);
     }
+    if (strcmp(c->model, "logreg") == 0) {
+        // Sparse: not a dense model of model.h; describe nothing here.
+        memset(m, 0, sizeof *m);
+        return 0;
+    }
     bool mlp = strcmp(c->model, "mlp") == 0;
     return ds_model_init(m, mlp ? DS_MODEL_MLP : DS_MODEL_SOFTMAX, dim, classes,
                          hidden, mlp ? nh : 0, mlp && c->batchnorm, err,
@@ -117,6 +122,24 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
     rc = ds_schedule_from_config(&s, c, 1, c->epochs, err, errlen);
     if (rc != 0) {
         return rc;
+    }
+    bool logreg = strcmp(c->model, "logreg") == 0;
+    if (logreg != (strcmp(c->format, "libsvm") == 0)) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[model] model: logreg trains on [data] format = "
+                      "libsvm, and libsvm data needs model = logreg");
+    }
+    if (logreg && strcmp(c->algorithm, "downpour") != 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] algorithm: sparse logreg runs with downpour");
+    }
+    if (logreg && strcmp(c->consistency, "async") != 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] consistency: sparse logreg runs async");
+    }
+    if (logreg && c->validation > 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[data] validation: not available for libsvm data");
     }
     ds_model_t m;
     rc = ds_job_model(&m, c, 784, 10, err, errlen);

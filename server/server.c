@@ -67,6 +67,8 @@ typedef struct {
     uint64_t      *last_seq;  // [row * nranges + range]; owned
     float         *scratch;   // aligned copy of a misaligned values frame
     size_t         scratch_n; // floats in scratch
+    float         *gw;        // sparse: gathered parameters and state
+    size_t         gw_n;      // floats in gw
     uint64_t       pushes;    // pushes applied
     uint64_t       pulls;     // pulls answered
     uint64_t       dups;      // duplicate pushes acknowledged, not applied
@@ -113,6 +115,10 @@ s_free_ranges(s_server_t *s)
     s->max_id = 0;
     free(s->scratch);
     s->scratch = NULL;
+    s->scratch_n = 0;
+    free(s->gw);
+    s->gw = NULL;
+    s->gw_n = 0;
     ds_shard_map_fini(&s->map);
 }
 
@@ -433,6 +439,150 @@ s_count(uint64_t *hist, uint64_t v)
     hist[v < STALE_BUCKETS - 1 ? v : STALE_BUCKETS - 1]++;
 }
 
+// s_grow makes *buf hold at least n floats. Returns 0 or -ENOMEM.
+static int
+s_grow(float **buf, size_t *cap, size_t n)
+{
+    if (*cap >= n) {
+        return 0;
+    }
+    float *t = realloc(*buf, n * sizeof *t);
+    if (!t) {
+        return -ENOMEM;
+    }
+    *buf = t;
+    *cap = n;
+    return 0;
+}
+
+// s_sparse serves a sparse PULL or PUSH: only the keys in the keys frame,
+// sorted and unique, all within range r. A push's rule runs on the
+// gathered parameters and state of those keys, which are then scattered
+// back, so every update rule works on sparse keys too.
+static void
+s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
+{
+    const Descent__Header *h = msg->hdr;
+    size_t                 n = (size_t)h->key_count;
+    char                   why[256];
+    if (!r) {
+        snprintf(why, sizeof why, "range %u is not held here", h->shard);
+        s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
+        return;
+    }
+    if (s->dtada || s->easgd) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST,
+                 "sparse keys work with downpour only");
+        return;
+    }
+    // Keys are copied out: a received frame need not be aligned.
+    uint64_t *keys = malloc(n * sizeof *keys);
+    if (!keys) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE, "out of memory");
+        return;
+    }
+    memcpy(keys, zmq_msg_data(&msg->keys), n * sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i] < r->r.begin || keys[i] >= r->r.end ||
+            (i > 0 && keys[i] <= keys[i - 1])) {
+            snprintf(why, sizeof why,
+                     "key %" PRIu64 " (at %zu) is outside range %u or out of "
+                     "order",
+                     keys[i], i, h->shard);
+            free(keys);
+            s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
+            return;
+        }
+    }
+    int nb = r->st.nbuf;
+    if (s_grow(&s->scratch, &s->scratch_n, n) != 0 ||
+        s_grow(&s->gw, &s->gw_n, n * (size_t)(1 + nb)) != 0) {
+        free(keys);
+        s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE, "out of memory");
+        return;
+    }
+    float          *gw = s->gw; // gathered parameters, then state arrays
+    Descent__Header out;
+    ds_msg_header_init(&out, reply);
+    out.seq = h->seq;
+    out.shard = h->shard;
+    out.key_count = n;
+    out.sparse = false;
+    out.epoch = s->map.epoch;
+    out.status = DESCENT__STATUS__OK;
+    if (h->type == DESCENT__TYPE__PUSH) {
+        const float *g = s->scratch;
+        ds_msg_copy_vals(msg, s->scratch);
+        if (!ds_vec_finite(g, n)) {
+            s->nonfinite++;
+            free(keys);
+            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_VALUE,
+                     "gradient has NaN or Inf values; not applied");
+            return;
+        }
+        double lr = ds_schedule_lr(&s->lr, r->updates);
+        if (s_seen_before(s, s->row[h->sender], h->shard, h->seq)) {
+            s->dups++;
+        } else {
+            if (s->node.cfg->noise_eta > 0) {
+                ds_noise_add(&r->noise, s->scratch, n,
+                             ds_noise_sigma(s->node.cfg->noise_eta,
+                                            s->node.cfg->noise_gamma,
+                                            r->updates));
+            }
+            ds_optim_state_t st = {.nbuf = nb, .n = n, .t = r->st.t};
+            for (size_t i = 0; i < n; i++) {
+                gw[i] = r->w[keys[i] - r->r.begin];
+            }
+            for (int b = 0; b < nb; b++) {
+                st.buf[b] = gw + (size_t)(1 + b) * n;
+                for (size_t i = 0; i < n; i++) {
+                    st.buf[b][i] = r->st.buf[b][keys[i] - r->r.begin];
+                }
+            }
+            ds_optim_step(&s->opt, &st, 0, gw, g, n, lr);
+            for (size_t i = 0; i < n; i++) {
+                r->w[keys[i] - r->r.begin] = gw[i];
+            }
+            for (int b = 0; b < nb; b++) {
+                for (size_t i = 0; i < n; i++) {
+                    r->st.buf[b][keys[i] - r->r.begin] = st.buf[b][i];
+                }
+            }
+            r->st.t = st.t;
+            s_count(s->stale_upd,
+                    h->based_on <= r->updates ? r->updates - h->based_on : 0);
+            s_commit(s, r, h->sender, h->clock);
+            s_count(s->stale_clk, r->max_clock - h->clock);
+            r->updates++;
+            s->pushes++;
+            s_release(s);
+        }
+        out.lr = lr;
+        out.clock = r->updates;
+        int rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
+        if (rc != 0) {
+            ds_log(DS_WARN, "server", "reply dropped: %s", zmq_strerror(-rc));
+        }
+        free(keys);
+        return;
+    }
+    // A sparse read is not held back by bsp or ssp: the keys a batch
+    // touches change every step; commits still count.
+    s->pulls++;
+    for (size_t i = 0; i < n; i++) {
+        gw[i] = r->w[keys[i] - r->r.begin];
+    }
+    free(keys);
+    out.clock = r->updates;
+    out.value_count = n;
+    out.dtype = DESCENT__DTYPE__F32;
+    int rc = ds_msg_send_f32(s->data.sock, &msg->route, &out, gw, n);
+    if (rc != 0) {
+        ds_log(DS_WARN, "server", "reply dropped: %s", zmq_strerror(-rc));
+    }
+}
+
 static void
 s_handle(s_server_t *s, ds_msg_t *msg)
 {
@@ -496,12 +646,11 @@ s_handle(s_server_t *s, ds_msg_t *msg)
                  "a push needs a sequence number from 1 up");
         return;
     }
+    s_range_t *r = h->shard < s->map.nranges ? s->held[h->shard] : NULL;
     if (h->sparse) {
-        s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST,
-                 "sparse keys are not supported by dense models");
+        s_sparse(s, msg, r, reply);
         return;
     }
-    s_range_t *r = h->shard < s->map.nranges ? s->held[h->shard] : NULL;
     if (!r || h->key_begin < r->r.begin ||
         h->key_begin + h->key_count > r->r.end) {
         snprintf(why, sizeof why,

@@ -25,6 +25,8 @@
 #include "common/schedule.h"
 #include "common/shard_map.h"
 #include "common/job.h"
+#include "common/libsvm.h"
+#include "common/logreg.h"
 #include "common/model.h"
 #include "common/util.h"
 
@@ -57,6 +59,19 @@ typedef struct {
     float       *grad;            // last mini-batch gradient; owned
     float       *accrued;         // sum of gradients since the last push; owned
     uint64_t     reads;           // reads (pulls) made so far; ids of reads
+    bool         sparse;          // the model is sparse logreg on libsvm data
+    ds_sparse_t  strain;          // sparse: our partition; owned
+    ds_sparse_t  stest;           // sparse: the test set (rank 0); owned
+    uint64_t    *keys;            // sparse: the keys this batch touches; owned
+    size_t       keys_cap;        // sparse: capacity of keys
+    size_t       nkeys;           // sparse: keys in use
+    float       *wk;              // sparse: pulled values of keys; owned
+    float       *gk;              // sparse: gradient at keys; owned
+    size_t       wk_cap;          // sparse: capacity of wk and gk
+    size_t      *seg_lo;          // sparse: first key of each range; owned
+    size_t      *seg_n;           // sparse: keys in each range; owned
+    bool         have_keys;       // sparse: this step's keys are pulled
+    bool         sparse_round;    // sparse: the round in flight is sparse
     uint64_t     bytes_sent;      // bytes of values sent to servers
     uint64_t     bytes_recv;      // bytes of messages received from servers
     uint64_t     grad_read;       // the read the accrued gradient is based on
@@ -174,6 +189,26 @@ s_load_work(uv_work_t *req)
     const char        *names[4] = {"train-images-idx3-ubyte",
                                    "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                    "t10k-labels-idx1-ubyte"};
+    if (strcmp(cfg->format, "libsvm") == 0) {
+        ds_libsvm_opts_t o = {.hash_bits = (unsigned)cfg->hash_bits,
+                              .part = w->node.rank,
+                              .nparts = (unsigned)cfg->workers,
+                              .limit = (size_t)cfg->limit};
+        w->job_rc = ds_libsvm_load(&w->strain, cfg->train_file, &o, w->job_err,
+                                   sizeof w->job_err);
+        if (w->job_rc == 0 && w->node.rank == 0) {
+            o.part = 0;
+            o.nparts = 1;
+            o.limit = (size_t)cfg->test_limit;
+            w->job_rc = ds_libsvm_load(&w->stest, cfg->test_file, &o,
+                                       w->job_err, sizeof w->job_err);
+        }
+        // The training loop counts examples in train.n; the rows live in
+        // strain.
+        w->train.n = w->strain.n;
+        w->train.classes = 2;
+        return;
+    }
     for (int i = 0; i < 4; i++) {
         char p[DS_STR_MAX + 64];
         if (ds_find_file(cfg->data_dir, names[i], p, sizeof p) != 0) {
@@ -259,7 +294,9 @@ s_load_done(uv_work_t *req, int status)
         s_fail(w, merr);
         return;
     }
-    w->num_keys = w->model.num_params;
+    w->sparse = strcmp(cfg->model, "logreg") == 0;
+    w->num_keys =
+        w->sparse ? (uint64_t)1 << cfg->hash_bits : w->model.num_params;
     size_t bs = (size_t)cfg->batch_size;
     w->steps_per_epoch = (w->train.n + bs - 1) / bs;
     if (w->model.batchnorm && w->train.n % bs == 1) {
@@ -271,8 +308,8 @@ s_load_done(uv_work_t *req, int status)
     w->accrued = calloc(w->num_keys, sizeof(float));
     w->order = malloc(w->train.n * sizeof *w->order);
     if (!w->w || !w->grad || !w->accrued || !w->order ||
-        !(w->ws = ds_model_ws_new(&w->model, bs)) ||
-        !(w->ews = ds_model_ws_new(&w->model, 1024))) {
+        (!w->sparse && (!(w->ws = ds_model_ws_new(&w->model, bs)) ||
+                        !(w->ews = ds_model_ws_new(&w->model, 1024))))) {
         s_fail(w, "out of memory for the model");
         return;
     }
@@ -381,6 +418,105 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
                    (uint64_t)w->node.cfg->request_timeout_ms, 0);
 }
 
+// s_send_sparse sends a sparse PULL (vals NULL) or PUSH of this step's keys,
+// one message per range that holds some of them.
+static void
+s_send_sparse(s_worker_t *w, Descent__Type type, const float *vals)
+{
+    w->pending = 0;
+    w->sparse_round = true;
+    uint64_t read = type == DESCENT__TYPE__PULL ? ++w->reads : 0;
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        size_t n = w->seg_n[i], lo = w->seg_lo[i];
+        if (n == 0) {
+            continue;
+        }
+        Descent__Header h;
+        ds_msg_header_init(&h, type);
+        h.job = (char *)w->node.cfg->job;
+        h.sender = w->node.id;
+        h.seq = ++w->node.seq;
+        h.epoch = w->map.epoch;
+        h.shard = i;
+        h.key_count = n;
+        h.sparse = true;
+        h.clock = w->step;
+        h.read_id = read;
+        h.based_on = w->range_version[i];
+        zmq_msg_t k, v;
+        if (zmq_msg_init_size(&k, n * sizeof(uint64_t)) != 0) {
+            s_fail(w, "out of memory for keys");
+            return;
+        }
+        memcpy(zmq_msg_data(&k), w->keys + lo, n * sizeof(uint64_t));
+        zmq_msg_t *vp = NULL;
+        if (vals) {
+            h.value_count = n;
+            h.dtype = DESCENT__DTYPE__F32;
+            if (zmq_msg_init_size(&v, n * sizeof(float)) != 0) {
+                zmq_msg_close(&k);
+                s_fail(w, "out of memory for values");
+                return;
+            }
+            memcpy(zmq_msg_data(&v), vals + lo, n * sizeof(float));
+            vp = &v;
+            w->bytes_sent += n * (sizeof(float) + sizeof(uint64_t));
+        }
+        int rc =
+            ds_msg_send(w->conns[w->range_conn[i]].z.sock, NULL, &h, &k, vp);
+        if (rc != 0) {
+            char why[256];
+            snprintf(why, sizeof why, "cannot send %s to server %u: %s",
+                     ds_msg_type_name(type), w->map.ranges[i].primary,
+                     zmq_strerror(-rc));
+            s_fail(w, why);
+            return;
+        }
+        w->range_seq[i] = h.seq;
+        w->range_want[i] = type == DESCENT__TYPE__PUSH
+                               ? DESCENT__TYPE__PUSH_ACK
+                               : DESCENT__TYPE__PULL_REPLY;
+        w->pending++;
+    }
+    uv_timer_start(&w->deadline, s_on_deadline,
+                   (uint64_t)w->node.cfg->request_timeout_ms, 0);
+}
+
+// s_sparse_keys finds the keys the next batch touches and where each
+// range's share of them starts. Returns 0 or -ENOMEM.
+static int
+s_sparse_keys(s_worker_t *w)
+{
+    if (ds_logreg_batch_keys(&w->strain, w->order + w->pos, w->batch_n,
+                             &w->keys, &w->keys_cap, &w->nkeys) != 0) {
+        return -ENOMEM;
+    }
+    if (w->wk_cap < w->nkeys) {
+        float *a = realloc(w->wk, w->nkeys * sizeof *a);
+        if (a) {
+            w->wk = a;
+        }
+        float *b = realloc(w->gk, w->nkeys * sizeof *b);
+        if (b) {
+            w->gk = b;
+        }
+        if (!a || !b) {
+            return -ENOMEM;
+        }
+        w->wk_cap = w->nkeys;
+    }
+    // Keys are sorted and ranges are contiguous: one pass cuts them.
+    size_t k = 0;
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        w->seg_lo[i] = k;
+        while (k < w->nkeys && w->keys[k] < w->map.ranges[i].end) {
+            k++;
+        }
+        w->seg_n[i] = k - w->seg_lo[i];
+    }
+    return 0;
+}
+
 static void
 s_on_server(ds_zsock_t *z, void *arg)
 {
@@ -425,7 +561,18 @@ s_on_server(ds_zsock_t *z, void *arg)
         return;
     }
     const ds_range_t *r = &w->map.ranges[h->shard];
-    if (h->value_count > 0) {
+    if (h->value_count > 0 && w->sparse_round) {
+        if (h->value_count != w->seg_n[h->shard]) {
+            snprintf(why, sizeof why,
+                     "server %u sent %" PRIu64 " values for %zu keys", c->id,
+                     h->value_count, w->seg_n[h->shard]);
+            ds_msg_fini(&msg);
+            s_fail(w, why);
+            return;
+        }
+        ds_msg_copy_vals(&msg, w->wk + w->seg_lo[h->shard]);
+        w->range_version[h->shard] = h->clock;
+    } else if (h->value_count > 0) {
         if (h->key_begin != r->begin || h->value_count != r->end - r->begin) {
             snprintf(why, sizeof why,
                      "server %u sent values for the wrong "
@@ -446,6 +593,7 @@ s_on_server(ds_zsock_t *z, void *arg)
     if (--w->pending == 0) {
         uv_timer_stop(&w->deadline);
         w->pull_into = w->w;
+        w->sparse_round = false;
         s_next(w);
     }
 }
@@ -468,6 +616,12 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
     w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
     w->range_want = calloc(w->map.nranges, sizeof *w->range_want);
     w->range_version = calloc(w->map.nranges, sizeof *w->range_version);
+    w->seg_lo = calloc(w->map.nranges, sizeof *w->seg_lo);
+    w->seg_n = calloc(w->map.nranges, sizeof *w->seg_n);
+    if (!w->seg_lo || !w->seg_n) {
+        s_fail(w, "out of memory");
+        return -ENOMEM;
+    }
     size_t d = (size_t)w->node.cfg->delay;
     if (d > 0) {
         w->delayq = malloc(d * w->num_keys * sizeof *w->delayq);
@@ -526,6 +680,12 @@ s_step_work(uv_work_t *req)
 {
     s_worker_t *w = req->data;
     size_t      n = w->batch_n;
+    if (w->sparse) {
+        w->job_loss = ds_logreg_grad(&w->strain, w->order + w->pos, n, w->keys,
+                                     w->wk, w->nkeys, w->gk, &w->job_correct);
+        ds_clip_norm(w->gk, w->nkeys, w->node.cfg->clip_norm);
+        return;
+    }
     // EAMSGD takes the gradient at the look-ahead point x + delta v; EASGD
     // and Downpour at x. Either way before any elastic move of this step.
     const float *at = w->w;
@@ -554,7 +714,14 @@ static void
 s_eval_work(uv_work_t *req)
 {
     s_worker_t  *w = req->data;
-    const float *m = w->eval_center ? w->center : w->w;
+    const float *m = w->eval_center && w->easgd ? w->center : w->w;
+    if (w->sparse) {
+        size_t correct = 0;
+        w->test_loss = ds_logreg_eval(&w->stest, w->w, w->num_keys, &correct);
+        w->test_acc = w->stest.n ? (double)correct / (double)w->stest.n : NAN;
+        w->val_loss = w->val_acc = NAN;
+        return;
+    }
     w->test_loss = ds_model_eval(&w->model, w->ews, m, w->test.x, w->test.y,
                                  w->test.n, &w->test_acc);
     w->val_loss = w->val_acc = NAN;
@@ -595,6 +762,11 @@ s_write_model(s_worker_t *w, double acc)
     ds_tensor_t       t[DS_MODEL_MAX_LAYERS * 6];
     char              names[DS_MODEL_MAX_LAYERS * 6][48];
     size_t            nt = 0, off = 0, run = 0;
+    if (w->sparse) {
+        // Key-indexed weights; key 0 is the bias.
+        t[nt++] = (ds_tensor_t){
+            .name = "weight", .data = w->w, .ndim = 1, .shape = {w->num_keys}};
+    }
     for (int l = 0; l < m->nlayers; l++) {
         uint64_t    in = m->sizes[l], out = m->sizes[l + 1];
         bool        hidden = l + 1 < m->nlayers;
@@ -677,10 +849,11 @@ s_end_epoch(s_worker_t *w)
     }
     if (w->node.rank == 0) {
         w->final_eval = false;
-        if (w->easgd) {
-            // The center is the model: pull it, then evaluate it.
+        if (w->easgd || w->sparse) {
+            // The center (easgd) or the servers' model (sparse workers only
+            // hold the keys they touch) is what is evaluated: pull it.
             w->eval_center = true;
-            w->pull_into = w->center;
+            w->pull_into = w->easgd ? w->center : w->w;
             s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
             return;
         }
@@ -825,6 +998,10 @@ s_step_done(uv_work_t *req, int status)
     w->examples += w->batch_n;
     w->pos += w->batch_n;
     uint64_t s = w->step++;
+    if (w->sparse) {
+        s_send_sparse(w, DESCENT__TYPE__PUSH, w->gk);
+        return;
+    }
     if (w->easgd) {
         s_easgd_step(w, s);
         return;
@@ -869,6 +1046,25 @@ s_next(s_worker_t *w)
     }
     if (w->step >= w->steps_total) {
         s_flush_or_finish(w);
+        return;
+    }
+    if (w->sparse) {
+        // Pull the keys the batch touches, compute, push their gradient.
+        if (!w->have_keys) {
+            size_t left = w->train.n - w->pos;
+            w->batch_n =
+                left < (size_t)cfg->batch_size ? left : (size_t)cfg->batch_size;
+            if (s_sparse_keys(w) != 0) {
+                s_fail(w, "out of memory for the batch's keys");
+                return;
+            }
+            w->have_keys = true;
+            s_send_sparse(w, DESCENT__TYPE__PULL, NULL);
+            return;
+        }
+        w->have_keys = false;
+        w->grad_read = w->reads;
+        s_queue(w, s_step_work, s_step_done);
         return;
     }
     if (w->easgd) {
@@ -1024,6 +1220,13 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->delayq);
     free(w->delayv);
     free(w->delayr);
+    ds_sparse_fini(&w->strain);
+    ds_sparse_fini(&w->stest);
+    free(w->keys);
+    free(w->wk);
+    free(w->gk);
+    free(w->seg_lo);
+    free(w->seg_n);
     free(w->center);
     free(w->elastic);
     free(w->velocity);
