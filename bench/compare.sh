@@ -20,7 +20,13 @@ runs=(
   "downpour-mlp|--model.model=mlp --optimizer.name=adam --optimizer.lr=0.001"
   "dtadagrad-mlp|--model.model=mlp --train.algorithm=dtadagrad --optimizer.lr=0.2"
   "easgd-mlp|--model.model=mlp --train.algorithm=easgd --optimizer.lr=0.1 --train.easgd_delta=0.9 --train.tau=2"
+  "logreg-sparse|--model.model=logreg --data.format=libsvm --data.train_file=$OUT/sparse/train.svm --data.test_file=$OUT/sparse/test.svm --data.hash_bits=16 --optimizer.name=adam --optimizer.lr=0.05 --train.epochs=10"
 )
+
+# The sparse job's data: a planted model over 1,000 hashed features.
+mkdir -p "$OUT/sparse"
+"$BIN" datagen --out "$OUT/sparse/train.svm" --test-out "$OUT/sparse/test.svm" \
+  --n 200000 --features 1000 > "$OUT/sparse/datagen.log" 2>&1
 
 # s_num FILE KEY prints the number after "KEY": in a JSON file.
 s_num() { grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2; }
@@ -67,6 +73,8 @@ for r in "${runs[@]}"; do
       print t, a }' "$dir/metrics.jsonl" > "$dir.dat"
   plot="$plot${plot:+, }'$dir.dat' using 1:2 with linespoints title '$name'"
 done
+echo "" >> "$table"
+echo "logreg-sparse: planted model's test accuracy $(s_num "$OUT/sparse/test.svm.json" planted_accuracy)" >> "$table"
 cat "$table"
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP

@@ -570,6 +570,48 @@ START_TEST(test_delay_tolerance)
 }
 END_TEST
 
+// Sparse logistic regression on descent datagen's planted model reaches the
+// planted model's accuracy within a point, and only the keys batches touch
+// travel: far fewer bytes than whole-model pushes would move.
+START_TEST(test_sparse_logreg_planted)
+{
+    char dir[64], train[128], test[128], tr[160], te[160];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(train, sizeof train, "%s/train.svm", dir);
+    snprintf(test, sizeof test, "%s/test.svm", dir);
+    const char *gen[] = {"datagen", "--out", train, "--test-out", test,
+                         "--n",     "30000", "--features", "200",
+                         "--seed",  "3",     NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "datagen", gen);
+    ck_assert(th_wait(&p, 30000));
+    ck_assert_int_eq(p.status, 0);
+    char side[160];
+    snprintf(side, sizeof side, "%s.json", test);
+    char *json = th_slurp(side);
+    ck_assert_ptr_nonnull(json);
+    double planted = th_json_number(json, "planted_accuracy", NULL);
+    free(json);
+    ck_assert(planted > 0.5 && planted <= 1.0);
+    snprintf(tr, sizeof tr, "--data.train_file=%s", train);
+    snprintf(te, sizeof te, "--data.test_file=%s", test);
+    const char *flags[] = {"--model.model=logreg", "--data.format=libsvm", tr,
+                           te, "--data.hash_bits=18", "--optimizer.name=adam",
+                           "--optimizer.lr=0.05", "--train.epochs=5", NULL};
+    char  *summary = s_run_job(flags);
+    double acc = th_json_number(summary, "test_accuracy", NULL);
+    double pushed = th_json_number(summary, "bytes_pushed", NULL);
+    double examples = th_json_number(summary, "examples", NULL);
+    free(summary);
+    ck_assert_msg(acc >= planted - 0.01, "accuracy %g, planted %g", acc,
+                  planted);
+    // Dense pushes of batches of 64 would move 2^18 floats each.
+    double dense = examples / 64 * (double)(1 << 18) * 4;
+    ck_assert_msg(pushed > 0 && pushed < dense / 20,
+                  "pushed %g bytes; dense pushes would be %g", pushed, dense);
+}
+END_TEST
+
 // ---- failures: nothing hangs ---------------------------------------------
 
 typedef struct {
@@ -880,6 +922,7 @@ s_suite(void)
     tcase_add_test(tc, test_consistency_bounds);
     tcase_add_test(tc, test_algorithms_train);
     tcase_add_test(tc, test_delay_tolerance);
+    tcase_add_test(tc, test_sparse_logreg_planted);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
