@@ -85,7 +85,7 @@ set xlabel 'wall time, s'
 set ylabel 'test accuracy'
 set key bottom right
 set grid
-set yrange [0.75:0.92]
+set yrange [0.75:1.0]
 plot $plot, 0.84 with lines dashtype 2 lc rgb 'gray' title '0.84', 0.88 with lines dashtype 2 lc rgb 'black' title '0.88'
 GP
   echo "compare: wrote $OUT/compare.png and $table" >&2

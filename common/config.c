@@ -185,6 +185,16 @@ static const ds_opt_t s_opts[] = {
     S_DBL("train", easgd_alpha, 0.0, false, 1.0, "0",
           "easgd: moving rate alpha; 0 = 0.9 / workers (the paper's beta "
           "= 0.9)"),
+    S_INT("train", patience, 0, 1000000, "0",
+          "early stopping: stop after this many epochs without a better "
+          "validation loss and keep the best epoch's model; 0 = off"),
+    S_DBL("train", min_delta, 0.0, false, DBL_MAX, "0",
+          "early stopping: the improvement in validation loss that counts"),
+    S_ENUM("train", curriculum, "off|easy|mixed", "off",
+           "order each epoch by the loss under the current model, easy "
+           "first; mixed also draws curriculum_mix of it uniformly"),
+    S_DBL("train", curriculum_mix, 0.0, false, 1.0, "0.5",
+          "mixed curriculum: the share of positions drawn uniformly"),
     S_DBL("train", easgd_delta, 0.0, false, 1.0, "0",
           "easgd: Nesterov momentum of the workers (EAMSGD, paper 0.99); "
           "0 = plain EASGD"),

@@ -58,6 +58,10 @@ typedef struct ds_config {
     int    tau;             // easgd: steps between elastic exchanges
     double easgd_alpha;     // easgd: moving rate; 0 = 0.9 / workers
     double easgd_delta;     // easgd: worker momentum (EAMSGD); 0 off
+    int    patience;        // early stopping: epochs without improvement
+    double min_delta;       // early stopping: improvement that counts
+    char   curriculum[16];  // off|easy|mixed
+    double curriculum_mix;  // mixed: share of uniformly drawn examples
     // [optimizer]
     char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
     double lr;                  // base learning rate

@@ -137,6 +137,15 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
         return ds_err(err, errlen, -EINVAL,
                       "[train] consistency: sparse logreg runs async");
     }
+    if (c->patience > 0 && c->validation <= 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] patience: early stopping needs a validation "
+                      "split ([data] validation > 0)");
+    }
+    if (logreg && strcmp(c->curriculum, "off") != 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] curriculum: needs a dense model");
+    }
     if (logreg && c->validation > 0) {
         return ds_err(err, errlen, -EINVAL,
                       "[data] validation: not available for libsvm data");

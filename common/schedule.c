@@ -101,6 +101,28 @@ ds_schedule_lr(const ds_schedule_t *s, uint64_t t)
 }
 
 void
+ds_early_init(ds_early_t *e, int patience, double min_delta)
+{
+    *e = (ds_early_t){
+        .patience = patience, .min_delta = min_delta, .best = INFINITY};
+}
+
+bool
+ds_early_observe(ds_early_t *e, double loss, bool *improved)
+{
+    e->epoch++;
+    *improved = loss < e->best - e->min_delta;
+    if (*improved) {
+        e->best = loss;
+        e->best_epoch = e->epoch;
+        e->wait = 0;
+        return false;
+    }
+    e->wait++;
+    return e->wait >= e->patience;
+}
+
+void
 ds_plateau_init(ds_plateau_t *p, double factor, int patience, double threshold,
                 int cooldown, double min_scale)
 {

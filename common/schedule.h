@@ -76,4 +76,23 @@ void ds_plateau_init(ds_plateau_t *p, double factor, int patience,
 // when it cut the scale.
 bool ds_plateau_observe(ds_plateau_t *p, double loss);
 
+// ds_early_t is early stopping on the validation loss (Ruder, section 6):
+// after each evaluation an epoch improves when its loss is below best -
+// min_delta; training stops once `patience` epochs in a row have not, and
+// the best epoch's parameters are the result.
+typedef struct {
+    int    patience;   // epochs without improvement tolerated, >= 1
+    double min_delta;  // improvement that counts
+    double best;       // best loss so far (INFINITY at first)
+    int    best_epoch; // epoch of best, 1-based; 0 before any
+    int    wait;       // epochs in a row without improvement
+    int    epoch;      // epochs observed
+} ds_early_t;
+
+void ds_early_init(ds_early_t *e, int patience, double min_delta);
+
+// ds_early_observe feeds one epoch's validation loss; sets *improved when
+// this epoch is the new best and returns true when training should stop.
+bool ds_early_observe(ds_early_t *e, double loss, bool *improved);
+
 #endif

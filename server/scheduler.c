@@ -94,13 +94,15 @@ typedef struct {
     uint64_t           stale_upd[STALE_BUCKETS]; // pushes by staleness in
                                                  // updates, all servers
     uint64_t     stale_clk[STALE_BUCKETS];       // ... in clocks
-    ds_plateau_t pl;         // its state, fed one loss per epoch
-    bool         have_final; // final evaluation received
-    double       final_loss; // final test loss
-    double       final_acc;  // final test accuracy
-    int          exit_code;  // process exit status
-    bool         stopping;   // s_stop was called
-    ds_limits_t  limits;     // what we accept
+    ds_plateau_t pl;            // its state, fed one loss per epoch
+    ds_early_t   early;         // early stopping on validation loss
+    bool         stopped_early; // STOP was sent
+    bool         have_final;    // final evaluation received
+    double       final_loss;    // final test loss
+    double       final_acc;     // final test accuracy
+    int          exit_code;     // process exit status
+    bool         stopping;      // s_stop was called
+    ds_limits_t  limits;        // what we accept
 } s_sched_t;
 
 static double
@@ -225,6 +227,10 @@ s_write_summary(s_sched_t *s, const char *error)
     fprintf(f, "\"bytes_pushed\":%" PRIu64 ",\"bytes_received\":%" PRIu64 ",",
             sent, recv);
     fprintf(f, "\"ok\":%s,", error ? "false" : "true");
+    if (s->cfg->patience > 0) {
+        fprintf(f, "\"stopped_early\":%s,\"best_epoch\":%d,",
+                s->stopped_early ? "true" : "false", s->early.best_epoch);
+    }
     s_json_hist(f, "staleness_updates", s->stale_upd);
     s_json_hist(f, "staleness_clocks", s->stale_clk);
     if (error) {
@@ -631,6 +637,18 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     if (s->cfg->progress[0] != 'o') {
         s_print_epoch(s, r->epoch);
     }
+    bool improved = false;
+    if (s->cfg->patience > 0 && isfinite(ep->val_loss) && !s->stopped_early &&
+        ds_early_observe(&s->early, ep->val_loss, &improved)) {
+        s->stopped_early = true;
+        ds_log(DS_INFO, "scheduler",
+               "validation loss has not improved for %d epochs: stopping "
+               "early; the model of epoch %d (validation loss %.4f) is kept",
+               s->cfg->patience, s->early.best_epoch, s->early.best);
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__STOP);
+        s_broadcast(s, DESCENT__ROLE__WORKER, &h);
+    }
     if (s->plateau && isfinite(ep->val_loss) &&
         ds_plateau_observe(&s->pl, ep->val_loss)) {
         ds_log(DS_INFO, "scheduler",
@@ -983,6 +1001,7 @@ ds_scheduler_main(const ds_config_t *cfg)
     uv_timer_start(&s.timer, s_on_timer, (uint64_t)cfg->heartbeat_ms,
                    (uint64_t)cfg->heartbeat_ms);
     s.plateau = strcmp(cfg->schedule, "plateau") == 0;
+    ds_early_init(&s.early, cfg->patience, cfg->min_delta);
     ds_plateau_init(&s.pl, cfg->lr_gamma, cfg->plateau_patience,
                     cfg->plateau_threshold, cfg->plateau_cooldown,
                     cfg->lr_min / cfg->lr);

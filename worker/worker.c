@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/curriculum.h"
 #include "common/easgd.h"
 #include "common/idx.h"
 #include "common/log.h"
@@ -72,6 +73,11 @@ typedef struct {
     size_t      *seg_n;           // sparse: keys in each range; owned
     bool         have_keys;       // sparse: this step's keys are pulled
     bool         sparse_round;    // sparse: the round in flight is sparse
+    bool         stop_asked;      // the scheduler stopped training early
+    ds_early_t   early;           // rank 0: tracks the best validation epoch
+    float       *best;            // rank 0: the model of that epoch; owned
+    bool         order_due;       // curriculum: order the next epoch first
+    float       *losses;          // curriculum: per-example difficulty; owned
     uint64_t     bytes_sent;      // bytes of values sent to servers
     uint64_t     bytes_recv;      // bytes of messages received from servers
     uint64_t     grad_read;       // the read the accrued gradient is based on
@@ -318,6 +324,22 @@ s_load_done(uv_work_t *req, int status)
     }
     w->pull_into = w->w;
     w->easgd = strcmp(cfg->algorithm, "easgd") == 0;
+    ds_early_init(&w->early, cfg->patience, cfg->min_delta);
+    if (cfg->patience > 0 && w->node.rank == 0) {
+        w->best = malloc(w->num_keys * sizeof(float));
+        if (!w->best) {
+            s_fail(w, "out of memory for the best model");
+            return;
+        }
+    }
+    if (strcmp(cfg->curriculum, "off") != 0) {
+        w->losses = malloc(w->train.n * sizeof(float));
+        if (!w->losses) {
+            s_fail(w, "out of memory for the curriculum");
+            return;
+        }
+        w->order_due = true;
+    }
     if (w->easgd) {
         w->center = calloc(w->num_keys, sizeof(float));
         w->elastic = calloc(w->num_keys, sizeof(float));
@@ -732,6 +754,26 @@ s_eval_work(uv_work_t *req)
 }
 
 static void s_step_done(uv_work_t *req, int status);
+static void s_order_done(uv_work_t *req, int status);
+
+// s_order_work orders the partition for the coming epoch: by each
+// example's loss under the current model, easy first (a curriculum), and
+// with mixed, a share of positions drawn uniformly instead.
+static void
+s_order_work(uv_work_t *req)
+{
+    s_worker_t *w = req->data;
+    for (size_t i = 0; i < w->train.n; i++) {
+        w->order[i] = (uint32_t)i;
+    }
+    ds_model_losses(&w->model, w->ews, w->w, w->train.x, w->train.y, w->order,
+                    w->train.n, w->losses);
+    w->job_rc = ds_curriculum_order(w->losses, w->order, w->train.n);
+    if (w->job_rc == 0 && strcmp(w->node.cfg->curriculum, "mixed") == 0) {
+        ds_curriculum_mix(w->order, w->train.n, w->node.cfg->curriculum_mix,
+                          &w->rng);
+    }
+}
 static void s_eval_done(uv_work_t *req, int status);
 
 static void
@@ -818,6 +860,22 @@ s_write_model(s_worker_t *w, double acc)
 }
 
 static void
+s_order_done(uv_work_t *req, int status)
+{
+    s_worker_t *w = req->data;
+    w->busy = false;
+    if (w->node.stopping || status != 0) {
+        return;
+    }
+    if (w->job_rc != 0) {
+        s_fail(w, "out of memory ordering the curriculum");
+        return;
+    }
+    w->order_due = false;
+    s_next(w);
+}
+
+static void
 s_eval_done(uv_work_t *req, int status)
 {
     s_worker_t *w = req->data;
@@ -832,6 +890,14 @@ s_eval_done(uv_work_t *req, int status)
         s_report(w, false, true, DESCENT__TYPE__DONE, true);
         return;
     }
+    bool improved = false;
+    if (w->node.cfg->patience > 0 && isfinite(w->val_loss)) {
+        ds_early_observe(&w->early, w->val_loss, &improved);
+    }
+    if (improved && w->best) {
+        const float *m = w->easgd ? w->center : w->w;
+        memcpy(w->best, m, w->num_keys * sizeof(float));
+    }
     s_report(w, true, true, DESCENT__TYPE__REPORT, false);
     w->loss_sum = 0;
     w->correct = w->seen = 0;
@@ -844,7 +910,9 @@ static void
 s_end_epoch(s_worker_t *w)
 {
     w->pos = 0;
-    if (w->node.cfg->shuffle) {
+    if (w->losses) {
+        w->order_due = true;
+    } else if (w->node.cfg->shuffle) {
         ds_rng_shuffle(&w->rng, w->order, w->train.n);
     }
     if (w->node.rank == 0) {
@@ -1029,6 +1097,10 @@ s_next(s_worker_t *w)
         return;
     }
     if (w->state == W_FINAL) {
+        if (w->best && w->early.best_epoch > 0) {
+            // Early stopping's result is the best epoch's model.
+            memcpy(w->w, w->best, w->num_keys * sizeof(float));
+        }
         w->final_eval = true;
         s_queue(w, s_eval_work, s_eval_done);
         return;
@@ -1044,7 +1116,7 @@ s_next(s_worker_t *w)
         s_end_epoch(w);
         return;
     }
-    if (w->step >= w->steps_total) {
+    if (w->step >= w->steps_total || w->stop_asked) {
         s_flush_or_finish(w);
         return;
     }
@@ -1086,6 +1158,11 @@ s_next(s_worker_t *w)
         s_send_all(w, DESCENT__TYPE__PULL, false, NULL, NULL, 0);
         return;
     }
+    if (w->order_due) {
+        // The curriculum orders the epoch by the model just pulled.
+        s_queue(w, s_order_work, s_order_done);
+        return;
+    }
     w->fresh = w->easgd;
     w->grad_read = w->reads;
     size_t left = w->train.n - w->pos;
@@ -1124,6 +1201,10 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         n->epoch = w->map.epoch;
         w->state = W_TRAINING;
         w->epoch = 1;
+        s_next(w);
+        break;
+    case DESCENT__TYPE__STOP:
+        w->stop_asked = true;
         s_next(w);
         break;
     case DESCENT__TYPE__BARRIER_RELEASE:
@@ -1227,6 +1308,8 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->gk);
     free(w->seg_lo);
     free(w->seg_n);
+    free(w->best);
+    free(w->losses);
     free(w->center);
     free(w->elastic);
     free(w->velocity);

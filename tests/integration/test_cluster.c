@@ -579,9 +579,9 @@ START_TEST(test_sparse_logreg_planted)
     th_tmpdir(dir, sizeof dir);
     snprintf(train, sizeof train, "%s/train.svm", dir);
     snprintf(test, sizeof test, "%s/test.svm", dir);
-    const char *gen[] = {"datagen", "--out", train, "--test-out", test,
-                         "--n",     "30000", "--features", "200",
-                         "--seed",  "3",     NULL};
+    const char *gen[] = {"datagen", "--out",  train,   "--test-out",
+                         test,      "--n",    "30000", "--features",
+                         "200",     "--seed", "3",     NULL};
     th_proc_t   p;
     th_spawn(&p, dir, "datagen", gen);
     ck_assert(th_wait(&p, 30000));
@@ -595,13 +595,19 @@ START_TEST(test_sparse_logreg_planted)
     ck_assert(planted > 0.5 && planted <= 1.0);
     snprintf(tr, sizeof tr, "--data.train_file=%s", train);
     snprintf(te, sizeof te, "--data.test_file=%s", test);
-    const char *flags[] = {"--model.model=logreg", "--data.format=libsvm", tr,
-                           te, "--data.hash_bits=18", "--optimizer.name=adam",
-                           "--optimizer.lr=0.05", "--train.epochs=5", NULL};
-    char  *summary = s_run_job(flags);
-    double acc = th_json_number(summary, "test_accuracy", NULL);
-    double pushed = th_json_number(summary, "bytes_pushed", NULL);
-    double examples = th_json_number(summary, "examples", NULL);
+    const char *flags[] = {"--model.model=logreg",
+                           "--data.format=libsvm",
+                           tr,
+                           te,
+                           "--data.hash_bits=18",
+                           "--optimizer.name=adam",
+                           "--optimizer.lr=0.05",
+                           "--train.epochs=5",
+                           NULL};
+    char       *summary = s_run_job(flags);
+    double      acc = th_json_number(summary, "test_accuracy", NULL);
+    double      pushed = th_json_number(summary, "bytes_pushed", NULL);
+    double      examples = th_json_number(summary, "examples", NULL);
     free(summary);
     ck_assert_msg(acc >= planted - 0.01, "accuracy %g, planted %g", acc,
                   planted);
@@ -609,6 +615,53 @@ START_TEST(test_sparse_logreg_planted)
     double dense = examples / 64 * (double)(1 << 18) * 4;
     ck_assert_msg(pushed > 0 && pushed < dense / 20,
                   "pushed %g bytes; dense pushes would be %g", pushed, dense);
+}
+END_TEST
+
+// Early stopping keeps the best validation epoch's model: the final test
+// accuracy is the one rank 0 reported for that epoch. A curriculum (easy
+// first, mixed) trains too.
+START_TEST(test_early_stopping_and_curriculum)
+{
+    char dir[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *args[] = {"run",
+                          "--job.progress=off",
+                          out,
+                          "--data.limit=8000",
+                          "--data.validation=2000",
+                          "--train.patience=1",
+                          "--optimizer.lr=0.5",
+                          "--optimizer.schedule=constant",
+                          "--train.epochs=8",
+                          "--train.curriculum=mixed",
+                          NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 60000));
+    ck_assert_int_eq(p.status, 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    double best = th_json_number(summary, "best_epoch", NULL);
+    double acc = th_json_number(summary, "test_accuracy", NULL);
+    free(summary);
+    ck_assert(best >= 1 && best <= 8);
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *metrics = th_slurp(path);
+    ck_assert_ptr_nonnull(metrics);
+    char want[64];
+    snprintf(want, sizeof want, "\"rank\":0,\"epoch\":%d,", (int)best);
+    const char *line = strstr(metrics, want);
+    ck_assert_msg(line != NULL, "no report of epoch %g", best);
+    double at_best = th_json_number(line, "test_accuracy", NULL);
+    free(metrics);
+    ck_assert_msg(fabs(acc - at_best) < 1e-6,
+                  "final accuracy %g, epoch %g reported %g", acc, best,
+                  at_best);
+    ck_assert(acc > 0.6);
 }
 END_TEST
 
@@ -923,6 +976,7 @@ s_suite(void)
     tcase_add_test(tc, test_algorithms_train);
     tcase_add_test(tc, test_delay_tolerance);
     tcase_add_test(tc, test_sparse_logreg_planted);
+    tcase_add_test(tc, test_early_stopping_and_curriculum);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);

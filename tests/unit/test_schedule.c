@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/curriculum.h"
 #include "common/noise.h"
 #include "common/schedule.h"
 #include "tests/unit/suites.h"
@@ -139,6 +140,69 @@ START_TEST(test_plateau_rule)
 }
 END_TEST
 
+// ALGORITHMS.md 13.3, val = [1.0, 0.8, 0.85, 0.79, 0.80, 0.81, 0.78] for
+// epochs 0..6 there (1..7 here). Patience 2, min_delta 0: the best is 0.79
+// (epoch 3 there, 4 here); 0.80 and 0.81 wait 1 and 2, so training stops
+// after the sixth value and 0.78 never runs. min_delta 0.015: 0.8 improves,
+// 0.85 and 0.79 (not below 0.785) do not: stop after the fourth value, with
+// 0.8 (the second) the best.
+START_TEST(test_early_stopping)
+{
+    const double val[] = {1.0, 0.8, 0.85, 0.79, 0.80, 0.81, 0.78};
+    ds_early_t   e;
+    bool         improved;
+    ds_early_init(&e, 2, 0.0);
+    int stop = 0;
+    for (int i = 0; i < 7 && !stop; i++) {
+        if (ds_early_observe(&e, val[i], &improved)) {
+            stop = i + 1;
+        }
+    }
+    ck_assert_int_eq(stop, 6);
+    ck_assert_int_eq(e.best_epoch, 4);
+    ck_assert_double_eq(e.best, 0.79);
+    ds_early_init(&e, 2, 0.015);
+    stop = 0;
+    for (int i = 0; i < 7 && !stop; i++) {
+        if (ds_early_observe(&e, val[i], &improved)) {
+            stop = i + 1;
+        }
+    }
+    ck_assert_int_eq(stop, 4);
+    ck_assert_int_eq(e.best_epoch, 2);
+    ck_assert_double_eq(e.best, 0.8);
+}
+END_TEST
+
+// ALGORITHMS.md 13.4: difficulty [0.3, 0.1, 0.9, 0.1, 0.5] sorted stably,
+// easy first, is [1, 3, 0, 4, 2].
+START_TEST(test_curriculum)
+{
+    const float loss[5] = {0.3f, 0.1f, 0.9f, 0.1f, 0.5f};
+    uint32_t    order[5];
+    ck_assert_int_eq(ds_curriculum_order(loss, order, 5), 0);
+    const uint32_t want[5] = {1, 3, 0, 4, 2};
+    ck_assert_mem_eq(order, want, sizeof want);
+    ds_rng_t r;
+    ds_rng_seed(&r, 9, 0);
+    ck_assert_uint_eq(ds_curriculum_mix(order, 5, 0.0, &r), 0);
+    ck_assert_mem_eq(order, want, sizeof want);
+    // p = 0.25 over 100,000 positions: about a quarter replaced (within 5
+    // standard deviations), every index valid.
+    enum { N = 100000 };
+    static uint32_t big[N];
+    for (uint32_t i = 0; i < N; i++) {
+        big[i] = i;
+    }
+    size_t k = ds_curriculum_mix(big, N, 0.25, &r);
+    ck_assert_msg(fabs((double)k - 0.25 * N) < 5 * sqrt(N * 0.25 * 0.75),
+                  "%zu replaced", k);
+    for (uint32_t i = 0; i < N; i++) {
+        ck_assert_uint_lt(big[i], N);
+    }
+}
+END_TEST
+
 // ALGORITHMS.md 13.2: sigma_t^2 = eta / (1 + t)^0.55.
 START_TEST(test_noise_sigma_table)
 {
@@ -189,6 +253,8 @@ ds_schedule_suite(void)
     tcase_add_test(tc, test_plateau_schedule_scale);
     tcase_add_test(tc, test_from_config);
     tcase_add_test(tc, test_plateau_rule);
+    tcase_add_test(tc, test_early_stopping);
+    tcase_add_test(tc, test_curriculum);
     tcase_add_test(tc, test_noise_sigma_table);
     tcase_add_test(tc, test_noise_moments);
     suite_add_tcase(s, tc);
