@@ -195,6 +195,9 @@ static const ds_opt_t s_opts[] = {
            "first; mixed also draws curriculum_mix of it uniformly"),
     S_DBL("train", curriculum_mix, 0.0, false, 1.0, "0.5",
           "mixed curriculum: the share of positions drawn uniformly"),
+    S_INT("train", threads, 1, 64, "1",
+          "Hogwild! threads per worker: each takes its own mini-batch and "
+          "updates the shared local parameters without locks"),
     S_DBL("train", easgd_delta, 0.0, false, 1.0, "0",
           "easgd: Nesterov momentum of the workers (EAMSGD, paper 0.99); "
           "0 = plain EASGD"),

@@ -62,6 +62,7 @@ typedef struct ds_config {
     double min_delta;       // early stopping: improvement that counts
     char   curriculum[16];  // off|easy|mixed
     double curriculum_mix;  // mixed: share of uniformly drawn examples
+    int    threads;         // Hogwild! threads computing in each worker
     // [optimizer]
     char   name[32];            // update rule: sgd|momentum|nag|adagrad|...
     double lr;                  // base learning rate

@@ -137,6 +137,13 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
         return ds_err(err, errlen, -EINVAL,
                       "[train] consistency: sparse logreg runs async");
     }
+    if (c->threads > 1 && (logreg || strcmp(c->algorithm, "easgd") == 0 ||
+                           (strcmp(c->model, "mlp") == 0 && c->batchnorm))) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] threads: Hogwild! threads work with dense "
+                      "models without batch norm, under downpour or "
+                      "dtadagrad");
+    }
     if (c->patience > 0 && c->validation <= 0) {
         return ds_err(err, errlen, -EINVAL,
                       "[train] patience: early stopping needs a validation "

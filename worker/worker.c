@@ -8,6 +8,7 @@
 #include "worker/worker.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -50,42 +51,45 @@ typedef enum {
 } s_state_t;
 
 typedef struct {
-    ds_node_t    node;            // scheduler link; node.role_data is us
-    s_state_t    state;           // where we are
-    ds_dataset_t train;           // our partition; owned
-    ds_dataset_t test;            // the test set (rank 0); owned
-    ds_dataset_t val;             // the validation split (rank 0); owned
-    uint64_t     num_keys;        // model size
-    float       *w;               // local parameters; owned
-    float       *grad;            // last mini-batch gradient; owned
-    float       *accrued;         // sum of gradients since the last push; owned
-    uint64_t     reads;           // reads (pulls) made so far; ids of reads
-    bool         sparse;          // the model is sparse logreg on libsvm data
-    ds_sparse_t  strain;          // sparse: our partition; owned
-    ds_sparse_t  stest;           // sparse: the test set (rank 0); owned
-    uint64_t    *keys;            // sparse: the keys this batch touches; owned
-    size_t       keys_cap;        // sparse: capacity of keys
-    size_t       nkeys;           // sparse: keys in use
-    float       *wk;              // sparse: pulled values of keys; owned
-    float       *gk;              // sparse: gradient at keys; owned
-    size_t       wk_cap;          // sparse: capacity of wk and gk
-    size_t      *seg_lo;          // sparse: first key of each range; owned
-    size_t      *seg_n;           // sparse: keys in each range; owned
-    bool         have_keys;       // sparse: this step's keys are pulled
-    bool         sparse_round;    // sparse: the round in flight is sparse
-    bool         stop_asked;      // the scheduler stopped training early
-    ds_early_t   early;           // rank 0: tracks the best validation epoch
-    float       *best;            // rank 0: the model of that epoch; owned
-    bool         order_due;       // curriculum: order the next epoch first
-    float       *losses;          // curriculum: per-example difficulty; owned
-    uint64_t     bytes_sent;      // bytes of values sent to servers
-    uint64_t     bytes_recv;      // bytes of messages received from servers
-    uint64_t     grad_read;       // the read the accrued gradient is based on
-    uint64_t    *delayr;          // delay: the read each held push is based on
-    float       *center;          // easgd: the center as last pulled; owned
-    float       *elastic;         // easgd: d = alpha (x - center); owned
-    float       *velocity;        // easgd: the EAMSGD momentum buffer; owned
-    float       *look;            // easgd: x + delta v, where EAMSGD's
+    ds_node_t       node;         // scheduler link; node.role_data is us
+    s_state_t       state;        // where we are
+    ds_dataset_t    train;        // our partition; owned
+    ds_dataset_t    test;         // the test set (rank 0); owned
+    ds_dataset_t    val;          // the validation split (rank 0); owned
+    uint64_t        num_keys;     // model size
+    float          *w;            // local parameters; owned
+    float          *grad;         // last mini-batch gradient; owned
+    float          *accrued;      // sum of gradients since the last push; owned
+    uint64_t        reads;        // reads (pulls) made so far; ids of reads
+    bool            sparse;       // the model is sparse logreg on libsvm data
+    ds_sparse_t     strain;       // sparse: our partition; owned
+    ds_sparse_t     stest;        // sparse: the test set (rank 0); owned
+    uint64_t       *keys;         // sparse: the keys this batch touches; owned
+    size_t          keys_cap;     // sparse: capacity of keys
+    size_t          nkeys;        // sparse: keys in use
+    float          *wk;           // sparse: pulled values of keys; owned
+    float          *gk;           // sparse: gradient at keys; owned
+    size_t          wk_cap;       // sparse: capacity of wk and gk
+    size_t         *seg_lo;       // sparse: first key of each range; owned
+    size_t         *seg_n;        // sparse: keys in each range; owned
+    bool            have_keys;    // sparse: this step's keys are pulled
+    bool            sparse_round; // sparse: the round in flight is sparse
+    bool            stop_asked;   // the scheduler stopped training early
+    ds_early_t      early;        // rank 0: tracks the best validation epoch
+    float          *best;         // rank 0: the model of that epoch; owned
+    bool            order_due;    // curriculum: order the next epoch first
+    float          *losses;       // curriculum: per-example difficulty; owned
+    int             nthreads;     // Hogwild! threads per step
+    ds_model_ws_t **tws;          // per thread: gradient scratch; owned
+    float         **tgrad;        // per thread: its batch's gradient; owned
+    uint64_t        bytes_sent;   // bytes of values sent to servers
+    uint64_t        bytes_recv;   // bytes of messages received from servers
+    uint64_t        grad_read;    // the read the accrued gradient is based on
+    uint64_t       *delayr;       // delay: the read each held push is based on
+    float          *center;       // easgd: the center as last pulled; owned
+    float          *elastic;      // easgd: d = alpha (x - center); owned
+    float          *velocity;     // easgd: the EAMSGD momentum buffer; owned
+    float          *look;         // easgd: x + delta v, where EAMSGD's
                                   // gradient is taken; owned
     float         *pull_into;     // where pulled values go: w, or center
     bool           easgd;         // the algorithm is easgd
@@ -304,7 +308,10 @@ s_load_done(uv_work_t *req, int status)
     w->num_keys =
         w->sparse ? (uint64_t)1 << cfg->hash_bits : w->model.num_params;
     size_t bs = (size_t)cfg->batch_size;
-    w->steps_per_epoch = (w->train.n + bs - 1) / bs;
+    // A step is one mini-batch per Hogwild! thread.
+    w->nthreads = cfg->threads > 0 ? cfg->threads : 1;
+    size_t per_step = bs * (size_t)w->nthreads;
+    w->steps_per_epoch = (w->train.n + per_step - 1) / per_step;
     if (w->model.batchnorm && w->train.n % bs == 1) {
         w->steps_per_epoch--; // the last batch of one is skipped
     }
@@ -321,6 +328,20 @@ s_load_done(uv_work_t *req, int status)
     }
     for (size_t i = 0; i < w->train.n; i++) {
         w->order[i] = (uint32_t)i;
+    }
+    if (w->nthreads > 1) {
+        w->tws = calloc((size_t)w->nthreads, sizeof *w->tws);
+        w->tgrad = calloc((size_t)w->nthreads, sizeof *w->tgrad);
+        for (int k = 0; w->tws && w->tgrad && k < w->nthreads; k++) {
+            w->tws[k] = ds_model_ws_new(&w->model, bs);
+            w->tgrad[k] = calloc(w->num_keys, sizeof(float));
+        }
+        for (int k = 0; k < w->nthreads; k++) {
+            if (!w->tws || !w->tgrad || !w->tws[k] || !w->tgrad[k]) {
+                s_fail(w, "out of memory for the Hogwild! threads");
+                return;
+            }
+        }
     }
     w->pull_into = w->w;
     w->easgd = strcmp(cfg->algorithm, "easgd") == 0;
@@ -697,6 +718,77 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
 
 // ---- compute (pool thread) -------------------------------------------------
 
+// s_hog_t is one Hogwild! thread's share of a step: its own mini-batch.
+typedef struct {
+    s_worker_t *w;       // the worker
+    int         k;       // thread index
+    size_t      pos;     // first position in the visiting order
+    size_t      n;       // examples
+    double      loss;    // mean loss of its batch
+    size_t      correct; // correct predictions
+} s_hog_t;
+
+// s_hog_run computes one batch's gradient at the shared parameters and
+// applies it to them at once. Hogwild! (Niu et al. 2011): the threads read
+// and write w->w concurrently without locks, on purpose; a thread may see a
+// mix of old and new coordinates. The gradient is also kept for the push.
+static void *
+s_hog_run(void *arg)
+{
+    s_hog_t    *h = arg;
+    s_worker_t *w = h->w;
+    float      *g = w->tgrad[h->k];
+    h->loss =
+        ds_model_grad(&w->model, w->tws[h->k], w->w, w->train.x, w->train.y,
+                      w->order + h->pos, h->n, g, &h->correct);
+    ds_clip_norm(g, w->num_keys, w->node.cfg->clip_norm);
+    ds_sgd_apply(w->w, g, w->num_keys, (float)w->lr);
+    return NULL;
+}
+
+// s_hog_step runs the step's batches on nthreads threads (this pool thread
+// and nthreads - 1 more), then accrues their gradients for the push.
+static void
+s_hog_step(s_worker_t *w)
+{
+    size_t    bs = (size_t)w->node.cfg->batch_size;
+    s_hog_t   hs[64];
+    pthread_t tid[64];
+    int       nt = 0;
+    for (size_t off = 0; off < w->batch_n && nt < w->nthreads; off += bs) {
+        size_t n = w->batch_n - off < bs ? w->batch_n - off : bs;
+        hs[nt] = (s_hog_t){.w = w, .k = nt, .pos = w->pos + off, .n = n};
+        nt++;
+    }
+    int started = 1;
+    for (int k = 1; k < nt; k++) {
+        if (pthread_create(&tid[k], NULL, s_hog_run, &hs[k]) != 0) {
+            break;
+        }
+        started++;
+    }
+    // Batches whose thread could not start run here, after batch 0.
+    for (int k = 0; k < nt; k++) {
+        if (k == 0 || k >= started) {
+            s_hog_run(&hs[k]);
+        }
+    }
+    for (int k = 1; k < started; k++) {
+        pthread_join(tid[k], NULL);
+    }
+    double loss = 0;
+    w->job_correct = 0;
+    for (int k = 0; k < nt; k++) {
+        const float *g = w->tgrad[k];
+        for (uint64_t i = 0; i < w->num_keys; i++) {
+            w->accrued[i] += g[i];
+        }
+        loss += hs[k].loss * (double)hs[k].n;
+        w->job_correct += hs[k].correct;
+    }
+    w->job_loss = loss / (double)w->batch_n;
+}
+
 static void
 s_step_work(uv_work_t *req)
 {
@@ -706,6 +798,10 @@ s_step_work(uv_work_t *req)
         w->job_loss = ds_logreg_grad(&w->strain, w->order + w->pos, n, w->keys,
                                      w->wk, w->nkeys, w->gk, &w->job_correct);
         ds_clip_norm(w->gk, w->nkeys, w->node.cfg->clip_norm);
+        return;
+    }
+    if (w->nthreads > 1) {
+        s_hog_step(w);
         return;
     }
     // EAMSGD takes the gradient at the look-ahead point x + delta v; EASGD
@@ -1166,8 +1262,8 @@ s_next(s_worker_t *w)
     w->fresh = w->easgd;
     w->grad_read = w->reads;
     size_t left = w->train.n - w->pos;
-    w->batch_n =
-        left < (size_t)cfg->batch_size ? left : (size_t)cfg->batch_size;
+    size_t step_n = (size_t)cfg->batch_size * (size_t)w->nthreads;
+    w->batch_n = left < step_n ? left : step_n;
     if (w->batch_n == 1 && w->model.batchnorm) {
         // Batch statistics need two examples; a last batch of one is
         // skipped (it comes back, shuffled, next epoch).
@@ -1308,6 +1404,14 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->gk);
     free(w->seg_lo);
     free(w->seg_n);
+    for (int k = 0; w->tws && k < w->nthreads; k++) {
+        ds_model_ws_destroy(&w->tws[k]);
+    }
+    for (int k = 0; w->tgrad && k < w->nthreads; k++) {
+        free(w->tgrad[k]);
+    }
+    free(w->tws);
+    free(w->tgrad);
     free(w->best);
     free(w->losses);
     free(w->center);

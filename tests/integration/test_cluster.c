@@ -515,6 +515,7 @@ START_TEST(test_algorithms_train)
         {{"--model.model=mlp", "--model.hidden=64", "--optimizer.name=adam",
           "--optimizer.lr=0.002", NULL},
          0.74},
+        {{"--train.threads=2", NULL}, 0.72},
         {{"--model.model=mlp", "--model.hidden=64", "--model.batchnorm=true",
           "--optimizer.name=adam", "--optimizer.lr=0.002", NULL},
          0.74},

@@ -11,6 +11,7 @@
 
 #include "common/dtadagrad.h"
 #include "common/easgd.h"
+#include "common/optim.h"
 #include "common/ssp.h"
 #include "tests/unit/suites.h"
 
@@ -875,11 +876,51 @@ START_TEST(test_ssp_random_vs_brute_force)
 }
 END_TEST
 
+// ALGORITHMS.md section 8: Hogwild! on sparse least squares,
+// f_e(x) = 1/2 (sum_{v in S_e} x_v - y_e)^2, gamma 0.1, theta0 = [1, -2,
+// 0.5], e_A = ({0, 1}, 1), e_B = ({1, 2}, -1). Serially A then B gives
+// [1.2, -1.77, 0.53]; when both threads read theta0 before either writes
+// (a stale read), [1.2, -1.75, 0.55]. The worker's threads apply their
+// gradients with ds_sgd_apply on the shared array, as here.
+static void
+s_lsq_grad(const float *x, const int *set, float y, float *g)
+{
+    float r = x[set[0]] + x[set[1]] - y;
+    memset(g, 0, 3 * sizeof *g);
+    g[set[0]] = r;
+    g[set[1]] = r;
+}
+
+START_TEST(test_hogwild_interleavings)
+{
+    const int sa[2] = {0, 1}, sb[2] = {1, 2};
+    float     x[3] = {1.0f, -2.0f, 0.5f}, ga[3], gb[3];
+    s_lsq_grad(x, sa, 1.0f, ga);
+    ds_sgd_apply(x, ga, 3, 0.1f);
+    s_lsq_grad(x, sb, -1.0f, gb);
+    ds_sgd_apply(x, gb, 3, 0.1f);
+    const float serial[3] = {1.2f, -1.77f, 0.53f};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_float_eq_tol(x[i], serial[i], 1e-6f);
+    }
+    float y[3] = {1.0f, -2.0f, 0.5f};
+    s_lsq_grad(y, sa, 1.0f, ga);  // A reads
+    s_lsq_grad(y, sb, -1.0f, gb); // B reads the same, stale for B
+    ds_sgd_apply(y, ga, 3, 0.1f); // A writes
+    ds_sgd_apply(y, gb, 3, 0.1f); // B writes
+    const float stale[3] = {1.2f, -1.75f, 0.55f};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_float_eq_tol(y[i], stale[i], 1e-6f);
+    }
+}
+END_TEST
+
 Suite *
 ds_dist_suite(void)
 {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("dtadagrad");
+    tcase_add_test(tc, test_hogwild_interleavings);
     tcase_add_test(tc, test_dtada_trace_wormhole_form);
     tcase_add_test(tc, test_dtada_trace_paper_form);
     tcase_add_test(tc, test_dtada_trace_many_coordinates);
