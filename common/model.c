@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/mlp.h"
+#include "common/util.h"
 #include "common/rng.h"
 #include "common/softmax.h"
 
@@ -26,20 +27,6 @@ struct ds_model_ws {
     ds_softmax_ws_t sm;        // softmax scratch (kind softmax)
     ds_mlp_ws_t    *mlp;       // MLP scratch (kind mlp)
 };
-
-// s_err formats a reason into err (errlen bytes) when err is set and
-// returns rc.
-__attribute__((format(printf, 4, 5))) static int
-s_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 // s_add_mul sets *acc += a * b + c, returning false if any step would
 // overflow a size_t.
@@ -63,36 +50,36 @@ ds_model_init(ds_model_t *m, ds_model_kind_t kind, size_t dim, int classes,
               size_t errlen)
 {
     if (m == NULL) {
-        return s_err(err, errlen, -EINVAL, "no model");
+        return ds_err(err, errlen, -EINVAL, "no model");
     }
     memset(m, 0, sizeof *m);
     if (kind != DS_MODEL_SOFTMAX && kind != DS_MODEL_MLP) {
-        return s_err(err, errlen, -EINVAL, "unknown model kind %d", (int)kind);
+        return ds_err(err, errlen, -EINVAL, "unknown model kind %d", (int)kind);
     }
     // CBLAS takes int sizes, so every layer width must fit an int.
     if (dim == 0 || dim > INT_MAX) {
-        return s_err(err, errlen, -EINVAL, "input dimension %zu not in [1, %d]",
-                     dim, INT_MAX);
+        return ds_err(err, errlen, -EINVAL,
+                      "input dimension %zu not in [1, %d]", dim, INT_MAX);
     }
     if (classes < 2) {
-        return s_err(err, errlen, -EINVAL, "%d classes; need at least 2",
-                     classes);
+        return ds_err(err, errlen, -EINVAL, "%d classes; need at least 2",
+                      classes);
     }
     if (kind == DS_MODEL_SOFTMAX) {
         nhidden = 0;
     }
     if (nhidden < 0 || nhidden > DS_MODEL_MAX_LAYERS - 1) {
-        return s_err(err, errlen, -EINVAL, "%d hidden layers not in [0, %d]",
-                     nhidden, DS_MODEL_MAX_LAYERS - 1);
+        return ds_err(err, errlen, -EINVAL, "%d hidden layers not in [0, %d]",
+                      nhidden, DS_MODEL_MAX_LAYERS - 1);
     }
     if (nhidden > 0 && hidden == NULL) {
-        return s_err(err, errlen, -EINVAL, "no hidden layer sizes");
+        return ds_err(err, errlen, -EINVAL, "no hidden layer sizes");
     }
     for (int l = 0; l < nhidden; l++) {
         if (hidden[l] == 0 || hidden[l] > INT_MAX) {
-            return s_err(err, errlen, -EINVAL,
-                         "hidden layer %d size %zu not in [1, %d]", l + 1,
-                         hidden[l], INT_MAX);
+            return ds_err(err, errlen, -EINVAL,
+                          "hidden layer %d size %zu not in [1, %d]", l + 1,
+                          hidden[l], INT_MAX);
         }
     }
 
@@ -114,18 +101,18 @@ ds_model_init(ds_model_t *m, ds_model_kind_t kind, size_t dim, int classes,
             ok = s_add_mul(&np, 2, out, 0) && s_add_mul(&nrun, 2, out, 0);
         }
         if (!ok) {
-            return s_err(err, errlen, -EINVAL, "too many parameters");
+            return ds_err(err, errlen, -EINVAL, "too many parameters");
         }
     }
     // Callers allocate num_params floats (and gradients as many).
     if (np > SIZE_MAX / sizeof(float)) {
-        return s_err(err, errlen, -EINVAL, "too many parameters");
+        return ds_err(err, errlen, -EINVAL, "too many parameters");
     }
     if (bn) {
         m->running = malloc(nrun * sizeof(float));
         if (m->running == NULL) {
-            return s_err(err, errlen, -ENOMEM,
-                         "out of memory for batch-norm statistics");
+            return ds_err(err, errlen, -ENOMEM,
+                          "out of memory for batch-norm statistics");
         }
         // Each hidden layer holds its means (0) and then its variances (1).
         size_t r = 0;

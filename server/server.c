@@ -327,6 +327,21 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
     ds_msg_reply(s->data.sock, msg, type, st, why);
 }
 
+// s_reply_header fills out as an OK reply of `type` to request seq about
+// range `shard`, keys [begin, begin + count).
+static void
+s_reply_header(const s_server_t *s, Descent__Header *out, Descent__Type type,
+               uint64_t seq, uint32_t shard, uint64_t begin, uint64_t count)
+{
+    ds_msg_header_init(out, type);
+    out->seq = seq;
+    out->shard = shard;
+    out->key_begin = begin;
+    out->key_count = count;
+    out->epoch = s->map.epoch;
+    out->status = DESCENT__STATUS__OK;
+}
+
 // s_slot is the dtadagrad snapshot of worker row's read number `read`.
 static unsigned
 s_slot(const s_server_t *s, int32_t row, uint64_t read)
@@ -392,13 +407,8 @@ s_release(s_server_t *s)
             continue;
         }
         Descent__Header out;
-        ds_msg_header_init(&out, wt->type);
-        out.seq = wt->seq;
-        out.shard = wt->shard;
-        out.key_begin = wt->begin;
-        out.key_count = wt->count;
-        out.epoch = s->map.epoch;
-        out.status = DESCENT__STATUS__OK;
+        s_reply_header(s, &out, wt->type, wt->seq, wt->shard, wt->begin,
+                       wt->count);
         out.lr = wt->lr;
         out.clock = s->held[wt->shard]->updates;
         out.value_count = wt->count;
@@ -437,6 +447,21 @@ static void
 s_count(uint64_t *hist, uint64_t v)
 {
     hist[v < STALE_BUCKETS - 1 ? v : STALE_BUCKETS - 1]++;
+}
+
+// s_applied accounts for a push just applied to r: its staleness in
+// updates (since the values its gradient was computed from) and in clocks
+// (how far the fastest worker is ahead of it), its clock commit, and the
+// range's update count.
+static void
+s_applied(s_server_t *s, s_range_t *r, const Descent__Header *h)
+{
+    s_count(s->stale_upd,
+            h->based_on <= r->updates ? r->updates - h->based_on : 0);
+    s_commit(s, r, h->sender, h->clock);
+    s_count(s->stale_clk, r->max_clock - h->clock);
+    r->updates++;
+    s->pushes++;
 }
 
 // s_grow makes *buf hold at least n floats. Returns 0 or -ENOMEM.
@@ -503,13 +528,7 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
     }
     float          *gw = s->gw; // gathered parameters, then state arrays
     Descent__Header out;
-    ds_msg_header_init(&out, reply);
-    out.seq = h->seq;
-    out.shard = h->shard;
-    out.key_count = n;
-    out.sparse = false;
-    out.epoch = s->map.epoch;
-    out.status = DESCENT__STATUS__OK;
+    s_reply_header(s, &out, reply, h->seq, h->shard, 0, n);
     if (h->type == DESCENT__TYPE__PUSH) {
         const float *g = s->scratch;
         ds_msg_copy_vals(msg, s->scratch);
@@ -550,12 +569,7 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
                 }
             }
             r->st.t = st.t;
-            s_count(s->stale_upd,
-                    h->based_on <= r->updates ? r->updates - h->based_on : 0);
-            s_commit(s, r, h->sender, h->clock);
-            s_count(s->stale_clk, r->max_clock - h->clock);
-            r->updates++;
-            s->pushes++;
+            s_applied(s, r, h);
             s_release(s);
         }
         out.lr = lr;
@@ -663,13 +677,8 @@ s_handle(s_server_t *s, ds_msg_t *msg)
     float          *w = r->w + (h->key_begin - r->r.begin);
     size_t          n = (size_t)h->key_count;
     Descent__Header out;
-    ds_msg_header_init(&out, reply);
-    out.seq = h->seq;
-    out.shard = h->shard;
-    out.key_begin = h->key_begin;
-    out.key_count = h->key_count;
-    out.epoch = s->map.epoch;
-    out.status = DESCENT__STATUS__OK;
+    s_reply_header(s, &out, reply, h->seq, h->shard, h->key_begin,
+                   h->key_count);
     bool with_values = h->type == DESCENT__TYPE__PULL || h->pull;
     if (h->type == DESCENT__TYPE__PUSH) {
         const float *g = ds_msg_vals(msg);
@@ -719,15 +728,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
             } else {
                 ds_optim_step(&s->opt, &r->st, off, w, g, n, lr);
             }
-            // Staleness: updates applied to the range since the values
-            // this gradient was computed from, and how many clocks the
-            // fastest worker is ahead of this push.
-            s_count(s->stale_upd,
-                    h->based_on <= r->updates ? r->updates - h->based_on : 0);
-            s_commit(s, r, h->sender, h->clock);
-            s_count(s->stale_clk, r->max_clock - h->clock);
-            r->updates++;
-            s->pushes++;
+            s_applied(s, r, h);
         }
         out.lr = lr;
         out.clock = r->updates;

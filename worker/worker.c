@@ -409,6 +409,23 @@ s_on_deadline(uv_timer_t *t)
     }
 }
 
+// s_request_header fills h for a request of `type` about range `shard`:
+// our identity, a fresh sequence number, the map's epoch, our clock (the
+// steps done) and the read id (0 when the request reads nothing).
+static void
+s_request_header(s_worker_t *w, Descent__Header *h, Descent__Type type,
+                 uint32_t shard, uint64_t read)
+{
+    ds_msg_header_init(h, type);
+    h->job = (char *)w->node.cfg->job;
+    h->sender = w->node.id;
+    h->seq = ++w->node.seq;
+    h->epoch = w->map.epoch;
+    h->shard = shard;
+    h->clock = w->step;
+    h->read_id = read;
+}
+
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
 s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
@@ -420,18 +437,11 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         const ds_range_t *r = &w->map.ranges[i];
         Descent__Header   h;
-        ds_msg_header_init(&h, type);
-        h.job = (char *)w->node.cfg->job;
-        h.sender = w->node.id;
-        h.seq = ++w->node.seq;
-        h.epoch = w->map.epoch;
-        h.shard = r->id;
+        s_request_header(w, &h, type, i, read);
         h.key_begin = r->begin;
         h.key_count = r->end - r->begin;
-        h.clock = w->step;
         h.pull = pull;
         h.based_on = versions ? versions[i] : 0;
-        h.read_id = read;
         h.based_read = based_read;
         void *sock = w->conns[w->range_conn[i]].z.sock;
         int   rc;
@@ -475,16 +485,9 @@ s_send_sparse(s_worker_t *w, Descent__Type type, const float *vals)
             continue;
         }
         Descent__Header h;
-        ds_msg_header_init(&h, type);
-        h.job = (char *)w->node.cfg->job;
-        h.sender = w->node.id;
-        h.seq = ++w->node.seq;
-        h.epoch = w->map.epoch;
-        h.shard = i;
+        s_request_header(w, &h, type, i, read);
         h.key_count = n;
         h.sparse = true;
-        h.clock = w->step;
-        h.read_id = read;
         h.based_on = w->range_version[i];
         zmq_msg_t k, v;
         if (zmq_msg_init_size(&k, n * sizeof(uint64_t)) != 0) {
