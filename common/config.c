@@ -118,6 +118,11 @@ static const ds_opt_t s_opts[] = {
            "least severe log message shown"),
     S_ENUM("job", progress, "auto|bar|lines|off", "auto",
            "how training progress is shown"),
+    S_INT("job", checkpoint_s, 0, 86400, "0",
+          "servers also checkpoint their ranges this often, seconds (they "
+          "always do at the end); 0 = only at the end"),
+    S_BOOL("job", resume, "false",
+           "continue the job whose checkpoints and progress are in out"),
 
     S_STR("cluster", scheduler, "tcp://127.0.0.1:7070",
           "scheduler endpoint nodes connect to, tcp://host:port"),

@@ -18,6 +18,8 @@ typedef struct ds_config {
     char     out[DS_STR_MAX]; // output directory (run, scheduler, worker 0)
     char     log_level[16];   // debug|info|warn|error
     char     progress[16];    // auto|bar|lines|off
+    int      checkpoint_s;    // servers checkpoint this often, s; 0 off
+    bool     resume;          // continue the job saved in out
     // [cluster]
     char scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
     char bind[DS_STR_MAX];      // this node's bind endpoint

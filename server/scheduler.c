@@ -97,6 +97,7 @@ typedef struct {
     ds_plateau_t pl;            // its state, fed one loss per epoch
     ds_early_t   early;         // early stopping on validation loss
     bool         stopped_early; // STOP was sent
+    uint32_t     start_epoch;   // resume: epochs already done
     bool         have_final;    // final evaluation received
     double       final_loss;    // final test loss
     double       final_acc;     // final test accuracy
@@ -467,6 +468,13 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
     pb->total_updates = total;
     pb->workers = (uint32_t)s->cfg->workers;
     pb->dim = s->dim;
+    pb->start_epoch = s->start_epoch;
+    // A resumed job makes only the pushes of its remaining epochs.
+    if (s->cfg->epochs > 0) {
+        pb->total_updates = pb->total_updates *
+                            (uint64_t)(s->cfg->epochs - (int)s->start_epoch) /
+                            (uint64_t)s->cfg->epochs;
+    }
     pb->classes = s->classes;
     return 0;
 }
@@ -561,6 +569,57 @@ s_server_ready(s_sched_t *s, s_node_t *n)
     s_send_map(s, DESCENT__ROLE__WORKER);
 }
 
+// s_write_progress records, atomically, that every worker has finished
+// epoch e: what `descent run --resume` continues from, with the servers'
+// checkpoints.
+static void
+s_write_progress(s_sched_t *s, uint32_t e)
+{
+    char path[DS_STR_MAX + 32], tmp[DS_STR_MAX + 48];
+    snprintf(path, sizeof path, "%s/progress", s->cfg->out);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        ds_log(DS_WARN, "scheduler", "cannot write %s: %s", tmp,
+               strerror(errno));
+        return;
+    }
+    fprintf(f, "epochs_done %u\n", e);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        ds_log(DS_WARN, "scheduler", "cannot write %s: %s", path,
+               strerror(errno));
+    }
+}
+
+// s_read_progress reads the epochs a resumed job has done. Returns 0 or -1.
+static int
+s_read_progress(s_sched_t *s)
+{
+    char path[DS_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/progress", s->cfg->out);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        ds_log(DS_ERROR, "scheduler", "cannot resume: %s: %s", path,
+               strerror(errno));
+        return -1;
+    }
+    unsigned e = 0;
+    int      n = fscanf(f, "epochs_done %u", &e);
+    fclose(f);
+    if (n != 1 || e > (unsigned)s->cfg->epochs) {
+        ds_log(DS_ERROR, "scheduler",
+               "cannot resume: %s does not name a number of epochs up to %d",
+               path, s->cfg->epochs);
+        return -1;
+    }
+    s->start_epoch = e;
+    ds_log(DS_INFO, "scheduler", "resuming after epoch %u of %d", e,
+           s->cfg->epochs);
+    return 0;
+}
+
 static void
 s_print_epoch(s_sched_t *s, uint32_t e)
 {
@@ -634,6 +693,7 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     if (ep->reports != s->cfg->workers) {
         return;
     }
+    s_write_progress(s, r->epoch);
     if (s->cfg->progress[0] != 'o') {
         s_print_epoch(s, r->epoch);
     }
@@ -968,7 +1028,10 @@ ds_scheduler_main(const ds_config_t *cfg)
     }
     char path[DS_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out);
-    s.metrics = fopen(path, "w");
+    if (cfg->resume && s_read_progress(&s) != 0) {
+        goto fail;
+    }
+    s.metrics = fopen(path, cfg->resume ? "a" : "w");
     if (!s.metrics) {
         ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
                strerror(errno));

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/checkpoint.h"
 #include "common/dtadagrad.h"
 #include "common/easgd.h"
 #include "common/job.h"
@@ -18,6 +19,7 @@
 #include "common/rng.h"
 #include "common/schedule.h"
 #include "common/shard_map.h"
+#include "common/util.h"
 #include "common/ssp.h"
 
 #define MAX_NODE_ID (1u << 20) // maps naming larger node ids are refused
@@ -82,6 +84,8 @@ typedef struct {
     s_wait_t      *waiting;   // reads held back, oldest first; owned
     s_wait_t     **wait_tail; // where the next held read goes
     uint64_t       holds;     // reads that had to wait
+    uv_timer_t     ckpt;      // periodic checkpoints
+    bool           ckpt_open; // ckpt is initialized and not closed
     uint64_t       stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
     uint64_t       stale_clk[STALE_BUCKETS]; // pushes by staleness, clocks
 } s_server_t;
@@ -120,6 +124,99 @@ s_free_ranges(s_server_t *s)
     s->gw = NULL;
     s->gw_n = 0;
     ds_shard_map_fini(&s->map);
+}
+
+// s_ckpt_path names range id's checkpoint under the job's output directory.
+static void
+s_ckpt_path(const s_server_t *s, uint32_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/checkpoints/range-%u.ckpt", s->node.cfg->out, id);
+}
+
+// s_checkpoint writes every range this server holds: parameters, the rule's
+// state, the update count and each worker's last applied sequence number,
+// each file atomically. Returns the number of ranges that failed.
+static int
+s_checkpoint(s_server_t *s)
+{
+    char dir[DS_STR_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/checkpoints", s->node.cfg->out);
+    int bad = ds_mkdirs(dir) == 0 ? 0 : 1;
+    for (uint32_t i = 0; !bad && s->held && i < s->map.nranges; i++) {
+        s_range_t *r = s->held[i];
+        if (!r) {
+            continue;
+        }
+        uint64_t *seq = calloc(s->nworkers ? s->nworkers : 1, sizeof *seq);
+        if (!seq) {
+            bad++;
+            continue;
+        }
+        for (uint32_t k = 0; k < s->nworkers; k++) {
+            seq[k] = s->last_seq[(size_t)k * s->map.nranges + i];
+        }
+        ds_ckpt_t c = {.range = i,
+                       .begin = r->r.begin,
+                       .end = r->r.end,
+                       .epoch = s->map.epoch,
+                       .updates = r->updates,
+                       .t = r->st.t,
+                       .rule = (int)s->opt.kind,
+                       .nstate = r->st.nbuf,
+                       .w = r->w,
+                       .nseq = s->nworkers,
+                       .seq = seq};
+        for (int b = 0; b < r->st.nbuf; b++) {
+            c.state[b] = r->st.buf[b];
+        }
+        char path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
+        s_ckpt_path(s, i, path, sizeof path);
+        if (ds_ckpt_write(path, &c, err, sizeof err) != 0) {
+            ds_log(DS_ERROR, "server", "checkpoint: %s", err);
+            bad++;
+        }
+        free(seq);
+    }
+    return bad;
+}
+
+// s_restore loads range r's checkpoint for a resumed job. Returns 0 or a
+// negative errno (logged).
+static int
+s_restore(s_server_t *s, s_range_t *r)
+{
+    char      path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
+    ds_ckpt_t c;
+    s_ckpt_path(s, r->r.id, path, sizeof path);
+    int rc = ds_ckpt_read(path, &c, err, sizeof err);
+    if (rc == 0 && (c.begin != r->r.begin || c.end != r->r.end ||
+                    c.rule != (int)s->opt.kind || c.nstate != r->st.nbuf ||
+                    c.nseq != s->nworkers)) {
+        ds_err(err, sizeof err, 0,
+               "%s holds range [%llu, %llu) of rule %d for %u workers; the "
+               "job has [%llu, %llu), rule %d, %u workers",
+               path, (unsigned long long)c.begin, (unsigned long long)c.end,
+               c.rule, c.nseq, (unsigned long long)r->r.begin,
+               (unsigned long long)r->r.end, (int)s->opt.kind, s->nworkers);
+        rc = -EINVAL;
+    }
+    if (rc != 0) {
+        ds_log(DS_ERROR, "server", "cannot resume: %s", err);
+        ds_ckpt_fini(&c);
+        return rc;
+    }
+    size_t n = (size_t)(c.end - c.begin);
+    memcpy(r->w, c.w, n * sizeof(float));
+    for (int b = 0; b < c.nstate; b++) {
+        memcpy(r->st.buf[b], c.state[b], n * sizeof(float));
+    }
+    r->st.t = c.t;
+    r->updates = c.updates;
+    // The sequence table stays empty: a resumed job's workers are new
+    // processes that number their requests from 1 again. (The saved table
+    // is for a server that restarts under workers that live on.)
+    ds_ckpt_fini(&c);
+    return 0;
 }
 
 // s_take_map installs a shard map from the scheduler: allocates and
@@ -237,13 +334,29 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         nheld++;
     }
     free(init);
+    // A resumed job continues every range from its checkpoint: the model,
+    // the rule's state, the update count and the sequence table.
+    uint64_t done = 0;
+    for (uint32_t i = 0; cfg->resume && i < m.nranges; i++) {
+        if (s->held[i]) {
+            int rrc = s_restore(s, s->held[i]);
+            if (rrc != 0) {
+                return rrc;
+            }
+            done = s->held[i]->updates;
+        }
+    }
     // The schedule counts updates per range; total_updates is the number
-    // of pushes every range will see in the whole job.
+    // of pushes every range will see in the rest of the job.
     char serr[256];
-    if (ds_schedule_from_config(&s->lr, cfg, pb->total_updates, cfg->epochs,
-                                serr, sizeof serr) != 0) {
+    if (ds_schedule_from_config(&s->lr, cfg, done + pb->total_updates,
+                                cfg->epochs, serr, sizeof serr) != 0) {
         ds_log(DS_ERROR, "server", "%s", serr);
         return -EINVAL;
+    }
+    if (cfg->resume) {
+        ds_log(DS_INFO, "server", "resumed %u ranges at %" PRIu64 " updates",
+               nheld, done);
     }
     ds_log(DS_INFO, "server",
            "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u of %u "
@@ -790,10 +903,32 @@ s_on_data(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
+// s_on_ckpt_timer writes a periodic checkpoint. It runs on the loop: a
+// range's write is a few sequential MiB at most here; large models would
+// want a snapshot copy written on the thread pool instead.
+static void
+s_on_ckpt_timer(uv_timer_t *t)
+{
+    s_server_t *s = t->data;
+    if (s->serving) {
+        s_checkpoint(s);
+    }
+}
+
 static void
 s_on_stop(ds_node_t *n)
 {
     s_server_t *s = n->role_data;
+    if (s->serving) {
+        int bad = s_checkpoint(s);
+        ds_log(bad ? DS_WARN : DS_INFO, "server",
+               "checkpoint of %u ranges written to %s/checkpoints%s",
+               s->map.nranges, n->cfg->out, bad ? " with errors" : "");
+    }
+    if (s->ckpt_open) {
+        uv_close((uv_handle_t *)&s->ckpt, NULL);
+        s->ckpt_open = false;
+    }
     if (s->data_open) {
         ds_zsock_close(&s->data, NULL);
         s->data_open = false;
@@ -859,6 +994,13 @@ ds_server_main(const ds_config_t *cfg)
         goto fail;
     }
     s.data_open = true;
+    if (cfg->checkpoint_s > 0) {
+        uv_timer_init(&loop, &s.ckpt);
+        s.ckpt.data = &s;
+        uint64_t ms = (uint64_t)cfg->checkpoint_s * 1000;
+        uv_timer_start(&s.ckpt, s_on_ckpt_timer, ms, ms);
+        s.ckpt_open = true;
+    }
     ds_log(DS_INFO, "server", "serving on %s (advertised as %s)", s.bound,
            s.advertised);
     rc = ds_node_start(&s.node, s.advertised);

@@ -1299,7 +1299,13 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         }
         n->epoch = w->map.epoch;
         w->state = W_TRAINING;
-        w->epoch = 1;
+        // A resumed job skips the epochs already done.
+        uint32_t start = h->map->start_epoch;
+        w->epoch = start + 1;
+        w->steps_total =
+            start < (uint32_t)w->node.cfg->epochs
+                ? w->steps_per_epoch * (uint64_t)(w->node.cfg->epochs - start)
+                : 0;
         s_next(w);
         break;
     case DESCENT__TYPE__STOP:

@@ -666,6 +666,81 @@ START_TEST(test_early_stopping_and_curriculum)
 }
 END_TEST
 
+// Servers checkpoint their ranges at the end of a job; `descent run
+// --resume` continues it from there: the model, the rule's state and the
+// epochs done. The resumed epochs start from the trained model, so their
+// loss is far below a fresh first epoch's.
+START_TEST(test_resume_from_checkpoints)
+{
+    char dir[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *first[] = {"run",
+                           "--job.progress=off",
+                           out,
+                           "--data.limit=6000",
+                           "--train.epochs=2",
+                           "--optimizer.name=adam",
+                           "--optimizer.lr=0.002",
+                           "--optimizer.schedule=constant",
+                           NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "first", first);
+    ck_assert(th_wait(&p, 60000));
+    ck_assert_int_eq(p.status, 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *m1 = th_slurp(path);
+    ck_assert_ptr_nonnull(m1);
+    double fresh = s_epoch_loss(m1, 1);
+    free(m1);
+    snprintf(path, sizeof path, "%s/out/checkpoints/range-0.ckpt", dir);
+    ck_assert_int_eq(access(path, R_OK), 0);
+
+    const char *again[] = {"run",
+                           "--job.progress=off",
+                           out,
+                           "--data.limit=6000",
+                           "--train.epochs=4",
+                           "--optimizer.name=adam",
+                           "--optimizer.lr=0.002",
+                           "--optimizer.schedule=constant",
+                           "--job.resume=true",
+                           NULL};
+    th_spawn(&p, dir, "again", again);
+    ck_assert(th_wait(&p, 60000));
+    ck_assert_int_eq(p.status, 0);
+    s_assert_log_has(&p, "resumed 2 ranges");
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *m2 = th_slurp(path);
+    ck_assert_ptr_nonnull(m2);
+    double resumed = s_epoch_loss(m2, 3);
+    free(m2);
+    ck_assert_msg(isfinite(fresh) && isfinite(resumed) && resumed < 0.8 * fresh,
+                  "epoch 3 after resuming: loss %g; a fresh epoch 1: %g",
+                  resumed, fresh);
+    snprintf(path, sizeof path, "%s/out/progress", dir);
+    char *prog = th_slurp(path);
+    ck_assert_ptr_nonnull(prog);
+    ck_assert_str_eq(prog, "epochs_done 4\n");
+    free(prog);
+
+    // Resuming where nothing was saved is refused, naming what is missing.
+    char empty[128];
+    snprintf(empty, sizeof empty, "--job.out=%s/none", dir);
+    const char *none[] = {"run",
+                          "--job.progress=off",
+                          empty,
+                          "--data.limit=6000",
+                          "--job.resume=true",
+                          NULL};
+    th_spawn(&p, dir, "none", none);
+    ck_assert(th_wait(&p, 30000));
+    ck_assert_int_eq(p.status, 1);
+    s_assert_log_has(&p, "none/progress");
+}
+END_TEST
+
 // ---- failures: nothing hangs ---------------------------------------------
 
 typedef struct {
@@ -978,6 +1053,7 @@ s_suite(void)
     tcase_add_test(tc, test_delay_tolerance);
     tcase_add_test(tc, test_sparse_logreg_planted);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
+    tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);

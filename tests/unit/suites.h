@@ -19,5 +19,6 @@ Suite *ds_surfaces_suite(void);
 Suite *ds_dist_suite(void);
 Suite *ds_model_suite(void);
 Suite *ds_sparse_suite(void);
+Suite *ds_checkpoint_suite(void);
 
 #endif

@@ -863,7 +863,7 @@ END_TEST
 // and will fail, asking for an ambiguity test, the day a key is shared.
 START_TEST(test_unprefixed_keys_unambiguous)
 {
-    char   usage[8192];
+    char   usage[16384];
     size_t n = ds_config_usage(usage, sizeof usage);
     ck_assert_uint_lt(n, sizeof usage);
     int count = 0;
@@ -887,13 +887,13 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 73); // every field of ds_config_t
+    ck_assert_int_eq(count, 75); // every field of ds_config_t
 }
 END_TEST
 
 START_TEST(test_usage)
 {
-    char   buf[8192];
+    char   buf[16384];
     size_t n = ds_config_usage(buf, sizeof buf);
     ck_assert_uint_eq(n, strlen(buf));
     ck_assert_ptr_nonnull(strstr(buf, "DESCENT_<SECTION>_<KEY>"));
@@ -1082,7 +1082,8 @@ START_TEST(test_json)
     ck_assert(s_json_valid(buf));
     const char *head = "{\"job\":{\"job\":\"descent\",\"seed\":42,\"out\":"
                        "\"runs/latest\",\"log_level\":\"info\",\"progress\":"
-                       "\"auto\"},\"cluster\":{\"scheduler\":"
+                       "\"auto\",\"checkpoint_s\":0,\"resume\":false},"
+                       "\"cluster\":{\"scheduler\":"
                        "\"tcp://127.0.0.1:7070\",\"bind\":\"tcp://0.0.0.0:*\",";
     ck_assert_int_eq(strncmp(buf, head, strlen(head)), 0);
     ck_assert_ptr_nonnull(strstr(buf, "\"servers\":2,\"workers\":2,"));
