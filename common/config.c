@@ -184,7 +184,7 @@ static const ds_opt_t s_opts[] = {
     S_INT("train", staleness, 0, 1000000, "3",
           "ssp: clocks the fastest worker may lead the slowest"),
     S_INT("train", delay, 0, 1000000, "0",
-          "hold each push back by this many steps (delay experiments)"),
+          "hold each push back by this many pushes (delay experiments)"),
     S_INT("train", tau, 1, 1000000, "10",
           "easgd: steps between elastic exchanges with the center"),
     S_DBL("train", easgd_alpha, 0.0, false, 1.0, "0",

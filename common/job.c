@@ -144,6 +144,17 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
                       "models without batch norm, under downpour or "
                       "dtadagrad");
     }
+    if (c->delay > 0 && strcmp(c->consistency, "async") != 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[train] delay: held-back pushes would stall %s reads; "
+                      "delay experiments run async",
+                      c->consistency);
+    }
+    if (logreg && strcmp(c->init, "auto") != 0 &&
+        strcmp(c->init, "zeros") != 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[model] init: sparse logreg starts from zeros");
+    }
     if (c->patience > 0 && c->validation <= 0) {
         return ds_err(err, errlen, -EINVAL,
                       "[train] patience: early stopping needs a validation "

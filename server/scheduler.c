@@ -511,7 +511,8 @@ s_send_map(s_sched_t *s, Descent__Role role)
 static void
 s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
 {
-    if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys)) {
+    if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys) ||
+        (s->num_keys && (h->dim != s->dim || h->classes != s->classes))) {
         s_fail(s,
                "worker %u needs a model of %" PRIu64 " parameters, other "
                "workers %" PRIu64 ": the workers disagree on the model "

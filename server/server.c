@@ -283,7 +283,7 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     float *init = NULL;
     if (ds_job_init(cfg) != DS_INIT_ZEROS) {
         ds_model_t model;
-        char       merr[256];
+        char       merr[256] = "the model's size differs from the map's";
         if (ds_job_model(&model, cfg, pb->dim, (int)pb->classes, merr,
                          sizeof merr) != 0 ||
             model.num_params != m.num_keys) {

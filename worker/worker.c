@@ -385,8 +385,12 @@ s_load_done(uv_work_t *req, int status)
     h.num_keys = w->num_keys;
     h.dim = w->train.dim;
     h.classes = (uint32_t)classes;
-    h.planned =
-        (w->steps_total + (uint64_t)cfg->n_push - 1) / (uint64_t)cfg->n_push;
+    // Pushes per range: every n_push steps (downpour, dtadagrad), every
+    // tau steps (easgd's elastic exchanges).
+    uint64_t every = strcmp(cfg->algorithm, "easgd") == 0
+                         ? (uint64_t)cfg->tau
+                         : (uint64_t)cfg->n_push;
+    h.planned = (w->steps_total + every - 1) / every;
     ds_node_send(&w->node, &h);
 }
 
