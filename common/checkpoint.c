@@ -18,7 +18,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "checkpoints are little-endian; add a swap path");
 
-#define S_MAGIC "DSCKPT\0\1" // 8 bytes: name and format version 1
+#define S_MAGIC "DSCKPT\0\1"           // 8 bytes: name and format version 1
 #define S_MAX_KEYS (UINT64_C(1) << 32) // most keys in one range
 
 // s_head_t is the fixed file header (all little-endian).
@@ -168,8 +168,8 @@ ds_ckpt_read(const char *path, ds_ckpt_t *c, char *err, size_t errlen)
     uint64_t nk = h.end - h.begin;
     if (h.end < h.begin || nk > S_MAX_KEYS || h.nstate > DS_CKPT_MAX_STATE ||
         h.nseq > (1u << 20) ||
-        (uint64_t)st.st_size != sizeof h + nk * 4 * (1 + h.nstate) +
-                                    (uint64_t)h.nseq * 8 + 4) {
+        (uint64_t)st.st_size !=
+            sizeof h + nk * 4 * (1 + h.nstate) + (uint64_t)h.nseq * 8 + 4) {
         fclose(f);
         return ds_err(err, errlen, -EPROTO,
                       "%s: header does not match the file's %lld bytes", path,

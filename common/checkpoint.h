@@ -13,18 +13,18 @@
 // when writing; when reading, they are allocated and owned by the struct
 // (free with ds_ckpt_fini).
 typedef struct {
-    uint32_t range;      // range id
-    uint64_t begin;      // first key
-    uint64_t end;        // one past the last key
-    uint64_t epoch;      // shard-map epoch it was taken under
-    uint64_t updates;    // pushes applied to the range
-    uint64_t t;          // the update rule's step count
-    int      rule;       // the update rule (ds_optim_kind_t)
-    int      nstate;     // state arrays in use
-    float   *w;          // end - begin parameters
-    float   *state[DS_CKPT_MAX_STATE]; // end - begin floats each
-    uint32_t nseq;       // entries of seq
-    uint64_t *seq;       // last applied sequence number per worker row
+    uint32_t  range;                    // range id
+    uint64_t  begin;                    // first key
+    uint64_t  end;                      // one past the last key
+    uint64_t  epoch;                    // shard-map epoch it was taken under
+    uint64_t  updates;                  // pushes applied to the range
+    uint64_t  t;                        // the update rule's step count
+    int       rule;                     // the update rule (ds_optim_kind_t)
+    int       nstate;                   // state arrays in use
+    float    *w;                        // end - begin parameters
+    float    *state[DS_CKPT_MAX_STATE]; // end - begin floats each
+    uint32_t  nseq;                     // entries of seq
+    uint64_t *seq; // last applied sequence number per worker row
 } ds_ckpt_t;
 
 // ds_ckpt_write writes c to path atomically: a temporary file in the same

@@ -144,6 +144,12 @@ ds_job_check(const ds_config_t *c, char *err, size_t errlen)
                       "models without batch norm, under downpour or "
                       "dtadagrad");
     }
+    if (strcmp(c->algorithm, "easgd") == 0 &&
+        strcmp(c->schedule, "plateau") == 0) {
+        return ds_err(err, errlen, -EINVAL,
+                      "[optimizer] schedule: easgd workers follow their own "
+                      "schedule; plateau cuts reach only servers");
+    }
     if (c->delay > 0 && strcmp(c->consistency, "async") != 0) {
         return ds_err(err, errlen, -EINVAL,
                       "[train] delay: held-back pushes would stall %s reads; "

@@ -166,7 +166,14 @@ ds_msg_check(const ds_msg_t *msg, const ds_limits_t *lim,
         return -EPROTO;
     }
     // Dense ranges send no keys frame: their key count is bounded like values.
-    uint64_t key_limit = h->sparse ? lim->max_keys : lim->max_values;
+    // Replies without values (acks, refusals) only echo a request's count.
+    bool echo = h->value_count == 0 && !h->sparse &&
+                (h->type == DESCENT__TYPE__PUSH_ACK ||
+                 h->type == DESCENT__TYPE__PULL_REPLY ||
+                 h->type == DESCENT__TYPE__ERROR);
+    uint64_t key_limit = echo        ? UINT64_MAX
+                         : h->sparse ? lim->max_keys
+                                     : lim->max_values;
     if (h->key_count > key_limit || h->value_count > lim->max_values) {
         *status = DESCENT__STATUS__TOO_LARGE;
         ds_err(err, errlen, 0,

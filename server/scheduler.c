@@ -541,9 +541,14 @@ s_place(s_sched_t *s)
             servers[ns++] = s->nodes[i].id;
         }
     }
-    int rc = ds_shard_map_build(&s->map, s->num_keys, servers, ns,
-                                (uint32_t)s->cfg->ranges_per_server,
-                                MAX_RANGE_KEYS, 1);
+    // A range travels whole in one message: it must fit max_message_mb.
+    uint64_t max_keys = (uint64_t)s->cfg->max_message_mb << 18;
+    if (max_keys > MAX_RANGE_KEYS) {
+        max_keys = MAX_RANGE_KEYS;
+    }
+    int rc =
+        ds_shard_map_build(&s->map, s->num_keys, servers, ns,
+                           (uint32_t)s->cfg->ranges_per_server, max_keys, 1);
     if (rc != 0) {
         s_fail(s, "cannot build the shard map: %s", strerror(-rc));
         return;
@@ -1056,7 +1061,13 @@ ds_scheduler_main(const ds_config_t *cfg)
         }
         goto fail;
     }
-    ds_zsock_init(&s.sock, &loop, sock, s_on_msg, &s);
+    rc = ds_zsock_init(&s.sock, &loop, sock, s_on_msg, &s);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "scheduler", "cannot watch the socket: %s",
+               uv_strerror(rc));
+        zmq_close(sock);
+        goto fail;
+    }
     s.sock_open = true;
     s.start_ms = s.phase_ms = uv_now(&loop);
     uv_timer_init(&loop, &s.timer);

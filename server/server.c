@@ -24,6 +24,7 @@
 
 #define MAX_NODE_ID (1u << 20) // maps naming larger node ids are refused
 #define STALE_BUCKETS 64       // staleness histogram: 0..62, then 63 or more
+#define S_CKPT_DTADAGRAD 100   // checkpoint rule id of dtadagrad's state
 
 // s_wait_t is a read held back by the consistency model (bsp, ssp) until
 // the slowest worker has committed enough clocks.
@@ -169,6 +170,15 @@ s_checkpoint(s_server_t *s)
         for (int b = 0; b < r->st.nbuf; b++) {
             c.state[b] = r->st.buf[b];
         }
+        if (s->dtada) {
+            // dtadagrad's state is gbar, z and z'; the read snapshots are
+            // not kept (a resumed job's workers read afresh).
+            c.rule = S_CKPT_DTADAGRAD;
+            c.nstate = 3;
+            c.state[0] = r->dt.gbar;
+            c.state[1] = r->dt.z;
+            c.state[2] = r->dt.zp;
+        }
         char path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
         s_ckpt_path(s, i, path, sizeof path);
         if (ds_ckpt_write(path, &c, err, sizeof err) != 0) {
@@ -189,15 +199,17 @@ s_restore(s_server_t *s, s_range_t *r)
     ds_ckpt_t c;
     s_ckpt_path(s, r->r.id, path, sizeof path);
     int rc = ds_ckpt_read(path, &c, err, sizeof err);
-    if (rc == 0 && (c.begin != r->r.begin || c.end != r->r.end ||
-                    c.rule != (int)s->opt.kind || c.nstate != r->st.nbuf ||
-                    c.nseq != s->nworkers)) {
+    int rule = s->dtada ? S_CKPT_DTADAGRAD : (int)s->opt.kind;
+    int nstate = s->dtada ? 3 : r->st.nbuf;
+    if (rc == 0 &&
+        (c.begin != r->r.begin || c.end != r->r.end || c.rule != rule ||
+         c.nstate != nstate || c.nseq != s->nworkers)) {
         ds_err(err, sizeof err, 0,
                "%s holds range [%llu, %llu) of rule %d for %u workers; the "
                "job has [%llu, %llu), rule %d, %u workers",
                path, (unsigned long long)c.begin, (unsigned long long)c.end,
                c.rule, c.nseq, (unsigned long long)r->r.begin,
-               (unsigned long long)r->r.end, (int)s->opt.kind, s->nworkers);
+               (unsigned long long)r->r.end, rule, s->nworkers);
         rc = -EINVAL;
     }
     if (rc != 0) {
@@ -207,8 +219,9 @@ s_restore(s_server_t *s, s_range_t *r)
     }
     size_t n = (size_t)(c.end - c.begin);
     memcpy(r->w, c.w, n * sizeof(float));
+    float *to[DS_CKPT_MAX_STATE] = {r->dt.gbar, r->dt.z, r->dt.zp};
     for (int b = 0; b < c.nstate; b++) {
-        memcpy(r->st.buf[b], c.state[b], n * sizeof(float));
+        memcpy(s->dtada ? to[b] : r->st.buf[b], c.state[b], n * sizeof(float));
     }
     r->st.t = c.t;
     r->updates = c.updates;
@@ -820,6 +833,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         double lr = ds_schedule_lr(&s->lr, r->updates);
         if (dup) {
             s->dups++;
+            s_commit(s, r, h->sender, h->clock);
         } else {
             if (noisy) {
                 // Noise is drawn here, once per applied update, so that
@@ -862,8 +876,24 @@ s_handle(s_server_t *s, ds_msg_t *msg)
     }
     out.value_count = n;
     out.dtype = DESCENT__DTYPE__F32;
-    // A read for clock c waits until every worker has committed c - s.
+    // A read for clock c waits until every worker has committed c - s. A
+    // worker reads only clocks it has committed itself and has one request
+    // per range in flight, so held reads stay at most workers x ranges.
     if (!ds_ssp_can_read(&r->ssp, h->clock)) {
+        uint64_t own = ds_ssp_clock(&r->ssp, (unsigned)s->row[h->sender]);
+        bool     twice = false;
+        for (const s_wait_t *wt = s->waiting; wt; wt = wt->next) {
+            twice |= wt->sender == h->sender && wt->shard == h->shard;
+        }
+        if (h->clock > own || twice) {
+            snprintf(why, sizeof why,
+                     "a read for clock %" PRIu64 " with your clock at %" PRIu64
+                     "%s",
+                     h->clock, own,
+                     twice ? " and another read of this range held" : "");
+            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST, why);
+            return;
+        }
         s_hold(s, msg, &out);
         return;
     }
@@ -903,6 +933,17 @@ s_on_data(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
+// s_nheld counts the ranges this server holds.
+static uint32_t
+s_nheld(const s_server_t *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
+        n += s->held[i] != NULL;
+    }
+    return n;
+}
+
 // s_on_ckpt_timer writes a periodic checkpoint. It runs on the loop: a
 // range's write is a few sequential MiB at most here; large models would
 // want a snapshot copy written on the thread pool instead.
@@ -923,7 +964,7 @@ s_on_stop(ds_node_t *n)
         int bad = s_checkpoint(s);
         ds_log(bad ? DS_WARN : DS_INFO, "server",
                "checkpoint of %u ranges written to %s/checkpoints%s",
-               s->map.nranges, n->cfg->out, bad ? " with errors" : "");
+               s_nheld(s), n->cfg->out, bad ? " with errors" : "");
     }
     if (s->ckpt_open) {
         uv_close((uv_handle_t *)&s->ckpt, NULL);
@@ -1006,6 +1047,10 @@ ds_server_main(const ds_config_t *cfg)
     rc = ds_node_start(&s.node, s.advertised);
     if (rc != 0) {
         ds_zsock_close(&s.data, NULL);
+        if (s.ckpt_open) {
+            uv_close((uv_handle_t *)&s.ckpt, NULL);
+            s.ckpt_open = false;
+        }
         uv_run(&loop, UV_RUN_DEFAULT);
         goto fail;
     }

@@ -75,6 +75,9 @@ typedef struct {
     bool            have_keys;    // sparse: this step's keys are pulled
     bool            sparse_round; // sparse: the round in flight is sparse
     bool            stop_asked;   // the scheduler stopped training early
+    uint64_t        step_base;    // resume: steps of the epochs already done
+    bool            unpushed;     // gradient accrued since the last push
+    float          *best_running; // rank 0: BN statistics of the best epoch
     ds_early_t      early;        // rank 0: tracks the best validation epoch
     float          *best;         // rank 0: the model of that epoch; owned
     bool            order_due;    // curriculum: order the next epoch first
@@ -156,6 +159,18 @@ s_fail(s_worker_t *w, const char *why)
     h.error = (char *)why;
     ds_node_send(&w->node, &h);
     ds_node_stop(&w->node, 1, why);
+}
+
+// s_running_len is the number of floats of m's batch-norm statistics: a
+// mean and a variance per unit of every hidden layer.
+static size_t
+s_running_len(const ds_model_t *m)
+{
+    size_t n = 0;
+    for (int l = 0; m->running && l + 1 < m->nlayers; l++) {
+        n += 2 * m->sizes[l + 1];
+    }
+    return n;
 }
 
 static void
@@ -348,7 +363,11 @@ s_load_done(uv_work_t *req, int status)
     ds_early_init(&w->early, cfg->patience, cfg->min_delta);
     if (cfg->patience > 0 && w->node.rank == 0) {
         w->best = malloc(w->num_keys * sizeof(float));
-        if (!w->best) {
+        size_t rl = s_running_len(&w->model);
+        if (rl > 0) {
+            w->best_running = malloc(rl * sizeof(float));
+        }
+        if (!w->best || (rl > 0 && !w->best_running)) {
             s_fail(w, "out of memory for the best model");
             return;
         }
@@ -405,8 +424,12 @@ s_on_deadline(uv_timer_t *t)
             const s_conn_t *c = &w->conns[w->range_conn[i]];
             char            why[DS_STR_MAX + 128];
             snprintf(why, sizeof why,
-                     "server %u at %s did not answer within %d ms", c->id,
-                     c->address, w->node.cfg->request_timeout_ms);
+                     "server %u at %s did not answer within %d ms%s", c->id,
+                     c->address, w->node.cfg->request_timeout_ms,
+                     strcmp(w->node.cfg->consistency, "async") != 0
+                         ? " (under bsp and ssp a read also waits for the "
+                           "slowest worker)"
+                         : "");
             s_fail(w, why);
             return;
         }
@@ -709,7 +732,11 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
             s_fail(w, why);
             return -EINVAL;
         }
-        ds_zsock_init(&c->z, w->node.loop, s, s_on_server, c);
+        if (ds_zsock_init(&c->z, w->node.loop, s, s_on_server, c) != 0) {
+            zmq_close(s);
+            s_fail(w, "cannot watch a server's socket");
+            return -EIO;
+        }
         c->open = true;
         w->nconns++;
     }
@@ -1000,6 +1027,10 @@ s_eval_done(uv_work_t *req, int status)
     if (improved && w->best) {
         const float *m = w->easgd ? w->center : w->w;
         memcpy(w->best, m, w->num_keys * sizeof(float));
+        if (w->best_running) {
+            memcpy(w->best_running, w->model.running,
+                   s_running_len(&w->model) * sizeof(float));
+        }
     }
     s_report(w, true, true, DESCENT__TYPE__REPORT, false);
     w->loss_sum = 0;
@@ -1103,6 +1134,12 @@ static void
 s_flush_or_finish(s_worker_t *w)
 {
     uint32_t d = (uint32_t)w->node.cfg->delay;
+    if (w->unpushed) {
+        // The gradient of the steps since the last push goes too.
+        w->unpushed = false;
+        s_push_accrued(w, false);
+        return;
+    }
     if (w->dq_len > 0) {
         uint32_t slot = w->dq_head;
         w->dq_head = (w->dq_head + 1) % d;
@@ -1136,7 +1173,7 @@ s_easgd_step(s_worker_t *w, uint64_t s)
         ds_easgd_elastic(w->w, w->center, w->elastic, nk, alpha);
         w->have_center = false;
     }
-    float eta = (float)ds_schedule_lr(&w->sched, s);
+    float eta = (float)ds_schedule_lr(&w->sched, w->step_base + s);
     if (cfg->easgd_delta > 0) {
         ds_eamsgd_step(w->w, w->velocity, w->grad, nk, eta,
                        (float)cfg->easgd_delta);
@@ -1182,9 +1219,11 @@ s_step_done(uv_work_t *req, int status)
     if (s % (uint64_t)cfg->n_push == 0) {
         bool pull = w->step % (uint64_t)cfg->n_fetch == 0;
         w->fresh = pull;
+        w->unpushed = false;
         s_push_accrued(w, pull);
         return;
     }
+    w->unpushed = true;
     if (strcmp(cfg->consistency, "async") != 0) {
         s_send_clock(w, false);
     }
@@ -1201,8 +1240,13 @@ s_next(s_worker_t *w)
     }
     if (w->state == W_FINAL) {
         if (w->best && w->early.best_epoch > 0) {
-            // Early stopping's result is the best epoch's model.
+            // Early stopping's result is the best epoch's model, with its
+            // batch-norm statistics.
             memcpy(w->w, w->best, w->num_keys * sizeof(float));
+            if (w->best_running) {
+                memcpy(w->model.running, w->best_running,
+                       s_running_len(&w->model) * sizeof(float));
+            }
         }
         w->final_eval = true;
         s_queue(w, s_eval_work, s_eval_done);
@@ -1306,6 +1350,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         // A resumed job skips the epochs already done.
         uint32_t start = h->map->start_epoch;
         w->epoch = start + 1;
+        w->step_base = (uint64_t)start * w->steps_per_epoch;
         w->steps_total =
             start < (uint32_t)w->node.cfg->epochs
                 ? w->steps_per_epoch * (uint64_t)(w->node.cfg->epochs - start)
@@ -1426,6 +1471,7 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->tws);
     free(w->tgrad);
     free(w->best);
+    free(w->best_running);
     free(w->losses);
     free(w->center);
     free(w->elastic);
