@@ -54,7 +54,7 @@ s_write(float *w, float *a, float *b, uint64_t *seq)
                    .state = {a, b},
                    .nseq = 3,
                    .seq = seq};
-    char err[256];
+    char      err[256];
     ck_assert_int_eq(ds_ckpt_write(s_path, &c, err, sizeof err), 0);
 }
 
