@@ -9,12 +9,23 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev \
             libinih-dev libmicrohttpd-dev dataset-fashion-mnist \
             clang-format gnuplot-nox
 PKGS     := libzmq libuv libprotobuf-c inih check openblas zlib
+# Only make fuzz needs these (libFuzzer ships with clang, not gcc); make deps
+# and make test do not.
+FUZZ_PKGS := clang libclang-rt-14-dev
 
 # gcc 12 vectorizes at -O2 only loops of known length; the dynamic cost model
 # lets it vectorize the update kernels over arrays of any length.
 OPT_release := -O2 -fvect-cost-model=dynamic
 OPT_asan    := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
+# VARIANT=fuzz is the library as make fuzz links it: clang, ASan+UBSan and
+# libFuzzer's coverage instrumentation, in build/fuzz so objects never mix.
+OPT_fuzz    := -O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CC ?= clang
+ifeq ($(VARIANT),fuzz)
+CC := $(FUZZ_CC)
+endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -37,18 +48,34 @@ INTSRC  := $(wildcard tests/integration/*.c)
 INTOBJ  := $(INTSRC:%.c=$(B)/%.o)
 BENCHSRC:= $(wildcard bench/*.c)
 BENCHBIN:= $(BENCHSRC:%.c=$(B)/%)
+# One fuzz target per parser: tests/fuzz/fuzz_<name>.c. make test links each
+# with tests/fuzz/replay.c (gcc) to replay its corpus; make fuzz links it with
+# libFuzzer into build/fuzz/fuzz_<name>.
+FUZZNAMES := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZREPLAY:= $(FUZZNAMES:%=$(B)/tests/fuzz/%)
+FUZZHELP  := $(B)/tests/fuzz/scratch.o
+FZ        := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZNAMES)
+FUZZ_FLAGS ?=
 
 .PHONY: all deps test unit integration asan run bench compare lint format docs clean help
+.PHONY: fuzz fuzz-deps fuzz-replay fuzz-run
 
 all: $(B)/descent
 
 help:
 	@echo "make deps         install the Debian packages the build, tests and run need"
 	@echo "make / make all   build $(B)/descent"
-	@echo "make test         unit tests (Check) then integration tests"
+	@echo "make test         unit tests (Check), integration tests, fuzz-corpus replay"
 	@echo "make unit         unit tests only"
 	@echo "make integration  integration tests only (real processes on loopback)"
+	@echo "make fuzz-replay  replay tests/fuzz/corpus through every fuzz target (gcc)"
 	@echo "make asan         the test suite under ASan+UBSan (build/asan)"
+	@echo "make fuzz         libFuzzer (clang, ASan+UBSan, build/fuzz): each target"
+	@echo "                  FUZZ_SECONDS (60) on build/fuzz/corpus/<target>, seeded"
+	@echo "                  from tests/fuzz/corpus; FUZZ_TARGETS=fuzz_msg picks one"
+	@echo "make fuzz-deps    install clang and libclang-rt-14-dev, which make fuzz needs"
 	@echo "make run          train the embedded default job: a local cluster on Fashion-MNIST"
 	@echo "make bench        benchmarks, printed as ratios against raw ZeroMQ"
 	@echo "make compare      every algorithm on the full job: table and picture in runs/compare"
@@ -105,12 +132,55 @@ integration: $(B)/tests/integration/run_integration $(B)/descent
 	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/integration/run_integration
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory unit integration
+	$(Q)$(MAKE) --no-print-directory unit integration fuzz-replay
 
 asan:
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	 $(MAKE) --no-print-directory VARIANT=asan unit integration
+	 $(MAKE) --no-print-directory VARIANT=asan unit integration fuzz-replay
+
+# Each fuzz target, built with the variant's compiler and a plain main, runs
+# every committed corpus input once.
+$(FUZZREPLAY): $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o \
+               $(FUZZHELP) $(B)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-replay: $(FUZZREPLAY)
+	$(Q)for t in $(FUZZNAMES); do $(B)/tests/fuzz/$$t tests/fuzz/corpus/$$t || exit 1; done
+
+fuzz-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+
+fuzz: deps fuzz-deps
+	$(Q)$(MAKE) --no-print-directory VARIANT=fuzz fuzz-run
+
+# The libFuzzer binaries; only VARIANT=fuzz (where B is build/fuzz) can build
+# their objects.
+$(FUZZNAMES:%=$(FZ)/%): $(FZ)/%: $(FZ)/tests/fuzz/%.o $(FZ)/tests/fuzz/scratch.o \
+                        $(FZ)/libdescent.a
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+
+# New inputs go to build/fuzz/corpus/<target>, never into the source tree;
+# crashes to build/fuzz/crashes/<target>/, the full output to
+# build/fuzz/<target>.log.
+fuzz-run: $(FUZZ_TARGETS:%=$(FZ)/%)
+	$(Q)failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FZ)/corpus/$$t $(FZ)/crashes/$$t; \
+	  cp -n tests/fuzz/corpus/$$t/* $(FZ)/corpus/$$t/ 2>/dev/null || true; \
+	  echo "  FUZZ $$t for $(FUZZ_SECONDS) s"; \
+	  if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(FZ)/$$t \
+	       -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	       -artifact_prefix=$(FZ)/crashes/$$t/ $(FUZZ_FLAGS) \
+	       $(FZ)/corpus/$$t > $(FZ)/$$t.log 2>&1; then \
+	    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' $(FZ)/$$t.log | tail -n 1; \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' $(FZ)/$$t.log; \
+	  else \
+	    failed="$$failed $$t"; tail -n 60 $(FZ)/$$t.log; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz: findings in$$failed; inputs in $(FZ)/crashes/"; exit 1; fi
 
 run: deps $(B)/descent
 	$(Q)$(B)/descent run $(ARGS)

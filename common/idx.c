@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "common/util.h"
@@ -313,6 +314,21 @@ s_load(ds_dataset_t *d, const char *images_path, const char *labels_path,
                     "%s has %llu images but %s has %u labels", images_path,
                     (unsigned long long)n, labels_path, lh[1]);
         goto out;
+    }
+    // Nothing is allocated for pixels a file cannot hold: a plain file's
+    // size bounds them exactly, and deflate expands by at most 1032 times.
+    struct stat st;
+    if (stat(images_path, &st) == 0 && st.st_size >= 0) {
+        uint64_t size = (uint64_t)st.st_size;
+        uint64_t most = size > UINT64_MAX / 1032 ? UINT64_MAX : size * 1032;
+        if (S_IDX3_HDR + n * dim > most) {
+            rc = ds_err(err, errlen, -EPROTO,
+                        "%s: header says %llu images of %ux%u pixels, more "
+                        "than a %llu-byte file can hold: truncated",
+                        images_path, (unsigned long long)n, ih[2], ih[3],
+                        (unsigned long long)size);
+            goto out;
+        }
     }
 
     uint64_t first, last;

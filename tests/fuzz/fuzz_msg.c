@@ -93,9 +93,8 @@ s_check_map(const Descent__ShardMap *pb)
     for (int i = 0; i < 4; i++) {
         int64_t r = ds_shard_map_find(&m, probes[i]);
         bool    inside = probes[i] < m.num_keys;
-        if (inside != (r >= 0) ||
-            (r >= 0 && (probes[i] < m.ranges[r].begin ||
-                        probes[i] >= m.ranges[r].end))) {
+        if (inside != (r >= 0) || (r >= 0 && (probes[i] < m.ranges[r].begin ||
+                                              probes[i] >= m.ranges[r].end))) {
             fprintf(stderr, "ds_shard_map_find(%llu) = %lld is wrong\n",
                     (unsigned long long)probes[i], (long long)r);
             abort();
@@ -120,8 +119,8 @@ s_check_map(const Descent__ShardMap *pb)
         rc = ds_shard_map_from_pb(&again, &back, err, sizeof err);
         // to_pb writes no nodes, so the copy may fail the server check;
         // but what it copies must match.
-        if (rc == 0 && (again.nranges != m.nranges ||
-                        again.num_keys != m.num_keys)) {
+        if (rc == 0 &&
+            (again.nranges != m.nranges || again.num_keys != m.num_keys)) {
             fprintf(stderr, "shard map changed through to_pb/from_pb\n");
             abort();
         }
@@ -131,8 +130,11 @@ s_check_map(const Descent__ShardMap *pb)
     ds_shard_map_fini(&m);
 }
 
-// s_header unpacks header bytes directly, packs them again and checks that
-// protobuf-c reads its own output back.
+// s_header unpacks header bytes directly, as ds_msg_recv does, and packs
+// them again: get_packed_size and pack must agree. The repacked bytes need
+// not unpack: protobuf-c 1.4.1 keeps a field numbered 0 (invalid in
+// protobuf) as an unknown field, at any depth, and packs it back in a form
+// its own unpack refuses. descent never repacks a received header.
 static void
 s_header(const uint8_t *p, size_t n)
 {
@@ -148,13 +150,14 @@ s_header(const uint8_t *p, size_t n)
     size_t   len = descent__header__get_packed_size(h);
     uint8_t *buf = malloc(len > 0 ? len : 1);
     if (buf != NULL) {
-        size_t           wrote = descent__header__pack(h, buf);
-        Descent__Header *h2 = descent__header__unpack(NULL, wrote, buf);
-        if (wrote != len || h2 == NULL) {
-            fprintf(stderr, "header does not survive pack/unpack\n");
+        size_t wrote = descent__header__pack(h, buf);
+        if (wrote != len) {
+            fprintf(stderr, "packed %zu bytes, get_packed_size said %zu\n",
+                    wrote, len);
             abort();
         }
-        descent__header__free_unpacked(h2, NULL);
+        descent__header__free_unpacked(
+            descent__header__unpack(NULL, wrote, buf), NULL);
         free(buf);
     }
     descent__header__free_unpacked(h, NULL);
@@ -200,9 +203,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    int  nframes = 1 + (data[0] & 3);
-    bool routed = data[0] & 4;
-    bool tight = data[0] & 8;
+    int            nframes = 1 + (data[0] & 3);
+    bool           routed = data[0] & 4;
+    bool           tight = data[0] & 8;
     const uint8_t *frame[S_MAX_FRAMES];
     size_t         flen[S_MAX_FRAMES];
     size_t         at = 1;
@@ -234,9 +237,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_die("poll");
     }
 
-    ds_limits_t lim = tight ? (ds_limits_t){.max_values = 4, .max_keys = 4}
-                            : (ds_limits_t){.max_values = 1 << 20,
-                                            .max_keys = 1 << 20};
+    ds_limits_t lim =
+        tight ? (ds_limits_t){.max_values = 4, .max_keys = 4}
+              : (ds_limits_t){.max_values = 1 << 20, .max_keys = 1 << 20};
     ds_msg_t        m;
     Descent__Status st = DESCENT__STATUS__STATUS_UNSPECIFIED;
     char            err[256];
@@ -254,8 +257,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_use(&m);
     } else if (rc == -EPROTO || rc == -EMSGSIZE || rc == -EPROTONOSUPPORT) {
         if (st == DESCENT__STATUS__OK || err[0] == '\0') {
-            fprintf(stderr, "ds_msg_take: %d with status %d, err \"%s\"\n",
-                    rc, (int)st, err);
+            fprintf(stderr, "ds_msg_take: %d with status %d, err \"%s\"\n", rc,
+                    (int)st, err);
             abort();
         }
     }

@@ -633,7 +633,7 @@ START_TEST(test_early_stopping_and_curriculum)
                           "--data.limit=8000",
                           "--data.validation=2000",
                           "--train.patience=1",
-                          "--optimizer.lr=0.5",
+                          "--optimizer.lr=0.2",
                           "--optimizer.schedule=constant",
                           "--train.epochs=8",
                           "--train.curriculum=mixed",
@@ -662,7 +662,7 @@ START_TEST(test_early_stopping_and_curriculum)
     ck_assert_msg(fabs(acc - at_best) < 1e-6,
                   "final accuracy %g, epoch %g reported %g", acc, best,
                   at_best);
-    ck_assert(acc > 0.6);
+    ck_assert(acc > 0.4); // chance is 0.1
 }
 END_TEST
 
