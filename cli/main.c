@@ -9,6 +9,7 @@
 
 #include "cli/datagen.h"
 #include "cli/optimizers.h"
+#include "cli/plot.h"
 #include "cli/run.h"
 #include "common/config.h"
 #include "common/job.h"
@@ -34,6 +35,8 @@ static const s_cmd_t s_cmds[] = {
     {"worker", "[options]", "train a model replica on a data partition"},
     {"optimizers", "[--out DIR] [--steps N] [--lr X] [--grid]",
      "the seven update rules on Beale and a saddle (Ruder's Figure 4)"},
+    {"plot", "METRICS.jsonl [--out FILE.png]",
+     "draw a job's loss and accuracy curves from its metrics log"},
     {"datagen", "--out FILE [--n N] [--features F] [--nnz K] [--seed S] ...",
      "write a seeded synthetic sparse LIBSVM dataset with a planted model"},
     {"config", "[--markdown] [job.ini] [options]",
@@ -101,6 +104,9 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd->name, "optimizers") == 0) {
         return ds_optimizers_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd->name, "plot") == 0) {
+        return ds_plot_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd->name, "datagen") == 0) {
         return ds_datagen_main(argc - 1, argv + 1);

@@ -3,6 +3,8 @@
 // Figure 4: trajectories, tables and gnuplot pictures.
 #include "cli/optimizers.h"
 
+#include "cli/gnuplot.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -659,51 +661,11 @@ s_write_gp(const char *path, const char *png, ds_surface_t s,
     return rc;
 }
 
-// s_find_program returns 1 if an executable named name is on PATH.
-static int
-s_find_program(const char *name)
-{
-    const char *path = getenv("PATH");
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t      len = colon ? (size_t)(colon - path) : strlen(path);
-        char        buf[PATH_MAX];
-        if (len > 0 &&
-            snprintf(buf, sizeof buf, "%.*s/%s", (int)len, path, name) <
-                (int)sizeof buf &&
-            access(buf, X_OK) == 0) {
-            return 1;
-        }
-        path = colon ? colon + 1 : NULL;
-    }
-    return 0;
-}
-
-// s_gnuplot runs `gnuplot script` as a child and waits for it. Returns 0,
-// -ENOENT if gnuplot is not installed, or -EIO if it failed.
-static int
-s_gnuplot(const char *script)
-{
-    char *const argv[] = {"gnuplot", (char *)script, NULL};
-    pid_t       pid;
-    int         rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
-    if (rc != 0) {
-        return -rc;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return -errno;
-        }
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 // s_draw writes DIR/<surface>.gp and runs gnuplot on it for each surface.
 static int
 s_draw(const s_opts_t *o, s_traj_t runs[][DS_OPTIM_COUNT])
 {
-    if (!s_find_program("gnuplot")) {
+    if (!ds_gnuplot_available()) {
         ds_log(DS_ERROR, S_WHO,
                "gnuplot not found on PATH: the pictures need it; install the "
                "Debian package gnuplot-nox (apt-get install gnuplot-nox)");
@@ -729,7 +691,7 @@ s_draw(const s_opts_t *o, s_traj_t runs[][DS_OPTIM_COUNT])
             ds_log(DS_ERROR, S_WHO, "%s: %s", gp, strerror(-rc));
             return rc;
         }
-        rc = s_gnuplot(gp);
+        rc = ds_gnuplot_run(gp);
         if (rc == -ENOENT) {
             ds_log(DS_ERROR, S_WHO, "cannot run gnuplot: install gnuplot-nox");
             return rc;

@@ -94,6 +94,21 @@ START_TEST(test_cluster_trains)
     ck_assert(th_json_number(summary, "examples_per_second", NULL) > 0);
     free(summary);
 
+    // descent plot draws the log (gnuplot-nox comes with make deps).
+    char metrics_path[160], png[160];
+    snprintf(metrics_path, sizeof metrics_path, "%s/out/metrics.jsonl", dir);
+    snprintf(png, sizeof png, "%s/out/curves.png", dir);
+    const char *plot[] = {"plot", metrics_path, "--out", png, NULL};
+    th_proc_t   pl;
+    th_spawn(&pl, dir, "plot", plot);
+    ck_assert(th_wait(&pl, 30000));
+    ck_assert_int_eq(pl.status, 0);
+    s_assert_log_has(&pl, "(4 epochs)");
+    char *img = th_slurp(png);
+    ck_assert_ptr_nonnull(img);
+    ck_assert_mem_eq(img, "\x89PNG", 4);
+    free(img);
+
     // model.safetensors: header length, then 7,850 float32 parameters.
     snprintf(path, sizeof path, "%s/out/model.safetensors", dir);
     FILE *f = fopen(path, "rb");
