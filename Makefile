@@ -126,7 +126,7 @@ $(B)/bench/%: $(B)/bench/%.o $(B)/libdescent.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(B)/tests/unit/run_unit $(B)/descent
-	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/unit/run_unit
+	$(Q)CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-60} DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/unit/run_unit
 
 integration: $(B)/tests/integration/run_integration $(B)/descent
 	$(Q)DESCENT_BIN=$(abspath $(B)/descent) $(B)/tests/integration/run_integration
