@@ -91,8 +91,8 @@ ds_plot_main(int argc, char **argv)
         if (!strstr(line, "\"rank\":0,") || !strstr(line, "\"final\":false")) {
             continue;
         }
-        const char *keys[] = {"epoch",     "loss",          "accuracy",
-                              "test_loss", "test_accuracy", "val_loss",
+        const char *keys[] = {"epoch",       "loss",          "accuracy",
+                              "test_loss",   "test_accuracy", "val_loss",
                               "val_accuracy"};
         for (int k = 0; k < 7; k++) {
             char v[64];
@@ -131,8 +131,9 @@ ds_plot_main(int argc, char **argv)
             png, in, dat, dat);
     fclose(g);
     if (!ds_gnuplot_available()) {
-        fprintf(stderr, "descent plot: gnuplot not found; install the Debian "
-                        "package gnuplot-nox (data in %s, script in %s)\n",
+        fprintf(stderr,
+                "descent plot: gnuplot not found; install the Debian "
+                "package gnuplot-nox (data in %s, script in %s)\n",
                 dat, gp);
         return 1;
     }
