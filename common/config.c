@@ -139,6 +139,12 @@ static const ds_opt_t s_opts[] = {
           "a peer silent this long is dead, ms"),
     S_INT("cluster", join_timeout_ms, 100, 3600000, "30000",
           "deadline of each start-up phase, ms"),
+    S_INT("cluster", retry_ms, 10, 3600000, "1000",
+          "workers re-send a push or pull not answered within this, ms "
+          "(servers apply a push once)"),
+    S_DBL("cluster", fault_drop, 0.0, false, 0.5, "0",
+          "fault injection: the share of worker requests dropped instead of "
+          "sent"),
     S_INT("cluster", request_timeout_ms, 10, 3600000, "10000",
           "deadline for a push or pull reply, ms"),
     S_INT("cluster", max_message_mb, 1, 2048, "256",

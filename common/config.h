@@ -21,17 +21,19 @@ typedef struct ds_config {
     int      checkpoint_s;    // servers checkpoint this often, s; 0 off
     bool     resume;          // continue the job saved in out
     // [cluster]
-    char scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
-    char bind[DS_STR_MAX];      // this node's bind endpoint
-    char advertise[DS_STR_MAX]; // host others use to reach this node
-    int  servers;               // servers the job waits for
-    int  workers;               // workers the job waits for
-    int  ranges_per_server;     // key ranges cut per server
-    int  heartbeat_ms;          // heartbeat interval, ms
-    int  timeout_ms;            // a peer silent this long is dead, ms
-    int  join_timeout_ms;       // deadline for the cluster to form, ms
-    int  request_timeout_ms;    // deadline for a push or pull reply, ms
-    int  max_message_mb;        // largest message accepted, MiB
+    char   scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
+    char   bind[DS_STR_MAX];      // this node's bind endpoint
+    char   advertise[DS_STR_MAX]; // host others use to reach this node
+    int    servers;               // servers the job waits for
+    int    workers;               // workers the job waits for
+    int    ranges_per_server;     // key ranges cut per server
+    int    heartbeat_ms;          // heartbeat interval, ms
+    int    timeout_ms;            // a peer silent this long is dead, ms
+    int    join_timeout_ms;       // deadline for the cluster to form, ms
+    int    request_timeout_ms;    // deadline for a push or pull reply, ms
+    int    retry_ms;              // re-send an unanswered request after, ms
+    double fault_drop;            // tests: share of worker sends dropped
+    int    max_message_mb;        // largest message accepted, MiB
     // [data]
     char    data_dir[DS_STR_MAX]; // directory with the IDX files
     int64_t limit;                // max training examples, 0 = all

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/checkpoint.h"
 #include "common/dtadagrad.h"
@@ -85,6 +86,8 @@ typedef struct {
     s_wait_t      *waiting;   // reads held back, oldest first; owned
     s_wait_t     **wait_tail; // where the next held read goes
     uint64_t       holds;     // reads that had to wait
+    ds_rng_t       frng;      // fault injection: which replies to drop
+    uint64_t       faults;    // replies dropped by fault injection
     uv_timer_t     ckpt;      // periodic checkpoints
     bool           ckpt_open; // ckpt is initialized and not closed
     uint64_t       stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
@@ -468,6 +471,19 @@ s_reply_header(const s_server_t *s, Descent__Header *out, Descent__Type type,
     out->status = DESCENT__STATUS__OK;
 }
 
+// s_fault says whether fault injection drops this reply ([cluster]
+// fault_drop): the worker's retry then finds the push already applied.
+static bool
+s_fault(s_server_t *s)
+{
+    double p = s->node.cfg->fault_drop;
+    if (p > 0 && ds_rng_uniform(&s->frng) < p) {
+        s->faults++;
+        return true;
+    }
+    return false;
+}
+
 // s_slot is the dtadagrad snapshot of worker row's read number `read`.
 static unsigned
 s_slot(const s_server_t *s, int32_t row, uint64_t read)
@@ -487,6 +503,9 @@ s_reply_values(s_server_t *s, const zmq_msg_t *route, ds_msg_t *req,
     if (s->dtada) {
         ds_dtada_read(&r->dt, s_slot(s, s->row[sender], read),
                       out->key_begin - r->r.begin, n);
+    }
+    if (s_fault(s)) {
+        return;
     }
     int rc = req ? ds_msg_send_f32_reply(s->data.sock, req, out, w, n)
                  : ds_msg_send_f32(s->data.sock, route, out, w, n);
@@ -867,6 +886,9 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         s_release(s);
     }
     if (!with_values) {
+        if (s_fault(s)) {
+            return;
+        }
         int rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
         if (rc != 0) {
             ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
@@ -883,7 +905,12 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         uint64_t own = ds_ssp_clock(&r->ssp, (unsigned)s->row[h->sender]);
         bool     twice = false;
         for (const s_wait_t *wt = s->waiting; wt; wt = wt->next) {
-            twice |= wt->sender == h->sender && wt->shard == h->shard;
+            if (wt->sender == h->sender && wt->shard == h->shard) {
+                if (wt->seq == h->seq) {
+                    return; // a retry of a read already held: answered later
+                }
+                twice = true;
+            }
         }
         if (h->clock > own || twice) {
             snprintf(why, sizeof why,
@@ -977,9 +1004,9 @@ s_on_stop(ds_node_t *n)
     ds_log(DS_INFO, "server",
            "node %u: %" PRIu64 " pushes applied, %" PRIu64 " pulls, %" PRIu64
            " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite), %" PRIu64
-           " reads held back",
+           " reads held back, %" PRIu64 " replies dropped by fault injection",
            n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite,
-           s->holds);
+           s->holds, s->faults);
 }
 
 int
@@ -1002,6 +1029,7 @@ ds_server_main(const ds_config_t *cfg)
         uv_loop_close(&loop);
         return 2;
     }
+    ds_rng_seed(&s.frng, cfg->seed, 0xfa0175e7ull + (uint64_t)getpid());
     s.node.ctx = zmq_ctx_new();
     char  err[1024];
     int   rc = -ENOMEM;

@@ -51,96 +51,102 @@ typedef enum {
 } s_state_t;
 
 typedef struct {
-    ds_node_t       node;         // scheduler link; node.role_data is us
-    s_state_t       state;        // where we are
-    ds_dataset_t    train;        // our partition; owned
-    ds_dataset_t    test;         // the test set (rank 0); owned
-    ds_dataset_t    val;          // the validation split (rank 0); owned
-    uint64_t        num_keys;     // model size
-    float          *w;            // local parameters; owned
-    float          *grad;         // last mini-batch gradient; owned
-    float          *accrued;      // sum of gradients since the last push; owned
-    uint64_t        reads;        // reads (pulls) made so far; ids of reads
-    bool            sparse;       // the model is sparse logreg on libsvm data
-    ds_sparse_t     strain;       // sparse: our partition; owned
-    ds_sparse_t     stest;        // sparse: the test set (rank 0); owned
-    uint64_t       *keys;         // sparse: the keys this batch touches; owned
-    size_t          keys_cap;     // sparse: capacity of keys
-    size_t          nkeys;        // sparse: keys in use
-    float          *wk;           // sparse: pulled values of keys; owned
-    float          *gk;           // sparse: gradient at keys; owned
-    size_t          wk_cap;       // sparse: capacity of wk and gk
-    size_t         *seg_lo;       // sparse: first key of each range; owned
-    size_t         *seg_n;        // sparse: keys in each range; owned
-    bool            have_keys;    // sparse: this step's keys are pulled
-    bool            sparse_round; // sparse: the round in flight is sparse
-    bool            stop_asked;   // the scheduler stopped training early
-    uint64_t        step_base;    // resume: steps of the epochs already done
-    bool            unpushed;     // gradient accrued since the last push
-    float          *best_running; // rank 0: BN statistics of the best epoch
-    ds_early_t      early;        // rank 0: tracks the best validation epoch
-    float          *best;         // rank 0: the model of that epoch; owned
-    bool            order_due;    // curriculum: order the next epoch first
-    float          *losses;       // curriculum: per-example difficulty; owned
-    int             nthreads;     // Hogwild! threads per step
-    ds_model_ws_t **tws;          // per thread: gradient scratch; owned
-    float         **tgrad;        // per thread: its batch's gradient; owned
-    uint64_t        bytes_sent;   // bytes of values sent to servers
-    uint64_t        bytes_recv;   // bytes of messages received from servers
-    uint64_t        grad_read;    // the read the accrued gradient is based on
-    uint64_t       *delayr;       // delay: the read each held push is based on
-    float          *center;       // easgd: the center as last pulled; owned
-    float          *elastic;      // easgd: d = alpha (x - center); owned
-    float          *velocity;     // easgd: the EAMSGD momentum buffer; owned
-    float          *look;         // easgd: x + delta v, where EAMSGD's
-                                  // gradient is taken; owned
-    float         *pull_into;     // where pulled values go: w, or center
-    bool           easgd;         // the algorithm is easgd
-    bool           have_center;   // easgd: center pulled for this step
-    bool           eval_center;   // easgd: the pending eval is of the center
-    ds_schedule_t  sched;         // easgd: the local steps' schedule
-    uint32_t      *order;         // visiting order of the partition; owned
-    ds_rng_t       rng;           // shuffling
-    ds_model_t     model;         // the model's description and BN statistics
-    ds_model_ws_t *ws;            // gradient scratch (pool thread); owned
-    ds_model_ws_t *ews;           // evaluation scratch (pool thread); owned
-    ds_shard_map_t map;           // the shard map
-    s_conn_t      *conns;         // one per server; owned
-    uint32_t       nconns;        // entries in conns
-    uint32_t      *range_conn;    // conn index of each range; owned
-    uint64_t      *range_seq;     // outstanding request seq per range; owned
-    Descent__Type *range_want;    // reply type expected per range; owned
-    uint64_t      *range_version; // per range: the server's update count
-                                  // when our values of it were read; owned
-    float *delayq;                // delay: held-back pushes, a ring of
-                                  // delay slots of num_keys; owned
-    uint64_t  *delayv;            // delay: their range versions; owned
-    uint32_t   dq_head;           // delay: oldest slot
-    uint32_t   dq_len;            // delay: slots in use
-    uint32_t   pending;           // replies still awaited
-    bool       fresh;             // w was just refreshed by a push's reply
-    uv_timer_t deadline;          // reply deadline
-    uv_timer_t progress;          // periodic REPORT
-    uv_work_t  work;              // the pool job in flight
-    bool       busy;              // work is in flight
-    int        job_rc;            // pool job result
-    char       job_err[512];      // pool job error
-    double     job_loss;          // pool job: mini-batch loss or eval loss
-    size_t     job_correct;       // pool job: correct predictions
-    double     test_loss;         // last evaluation: test loss
-    double     test_acc;          // last evaluation: test accuracy
-    double     val_loss;          // last evaluation: validation loss, or NaN
-    double     val_acc;           // last evaluation: validation accuracy
-    size_t     batch_n;           // examples in the current mini-batch
-    uint64_t   step;              // steps done
-    uint64_t   steps_total;       // steps planned
-    uint64_t   steps_per_epoch;   // steps per epoch
-    uint32_t   epoch;             // current epoch, 1-based
-    size_t     pos;               // next example of order
-    double     loss_sum;          // sum of mini-batch losses this epoch
-    uint64_t   correct;           // correct predictions this epoch
-    uint64_t   seen;              // examples this epoch
-    uint64_t   examples;          // examples processed in all
+    ds_node_t        node;      // scheduler link; node.role_data is us
+    s_state_t        state;     // where we are
+    ds_dataset_t     train;     // our partition; owned
+    ds_dataset_t     test;      // the test set (rank 0); owned
+    ds_dataset_t     val;       // the validation split (rank 0); owned
+    uint64_t         num_keys;  // model size
+    float           *w;         // local parameters; owned
+    float           *grad;      // last mini-batch gradient; owned
+    float           *accrued;   // sum of gradients since the last push; owned
+    uint64_t         reads;     // reads (pulls) made so far; ids of reads
+    bool             sparse;    // the model is sparse logreg on libsvm data
+    ds_sparse_t      strain;    // sparse: our partition; owned
+    ds_sparse_t      stest;     // sparse: the test set (rank 0); owned
+    uint64_t        *keys;      // sparse: the keys this batch touches; owned
+    size_t           keys_cap;  // sparse: capacity of keys
+    size_t           nkeys;     // sparse: keys in use
+    float           *wk;        // sparse: pulled values of keys; owned
+    float           *gk;        // sparse: gradient at keys; owned
+    size_t           wk_cap;    // sparse: capacity of wk and gk
+    size_t          *seg_lo;    // sparse: first key of each range; owned
+    size_t          *seg_n;     // sparse: keys in each range; owned
+    bool             have_keys; // sparse: this step's keys are pulled
+    bool             sparse_round; // sparse: the round in flight is sparse
+    bool             stop_asked;   // the scheduler stopped training early
+    Descent__Header *sent;         // per range: the request in flight; owned
+    float           *sent_vals;    // the values of pushes in flight; owned
+    uv_timer_t       retry;        // re-sends requests not yet answered
+    ds_rng_t         frng;         // fault injection: which sends to drop
+    uint64_t         resent;       // requests sent again
+    uint64_t         dropped;      // requests dropped by fault injection
+    uint64_t         step_base;    // resume: steps of the epochs already done
+    bool             unpushed;     // gradient accrued since the last push
+    float           *best_running; // rank 0: BN statistics of the best epoch
+    ds_early_t       early;        // rank 0: tracks the best validation epoch
+    float           *best;         // rank 0: the model of that epoch; owned
+    bool             order_due;    // curriculum: order the next epoch first
+    float           *losses;       // curriculum: per-example difficulty; owned
+    int              nthreads;     // Hogwild! threads per step
+    ds_model_ws_t  **tws;          // per thread: gradient scratch; owned
+    float          **tgrad;        // per thread: its batch's gradient; owned
+    uint64_t         bytes_sent;   // bytes of values sent to servers
+    uint64_t         bytes_recv;   // bytes of messages received from servers
+    uint64_t         grad_read;    // the read the accrued gradient is based on
+    uint64_t        *delayr;       // delay: the read each held push is based on
+    float           *center;       // easgd: the center as last pulled; owned
+    float           *elastic;      // easgd: d = alpha (x - center); owned
+    float           *velocity;     // easgd: the EAMSGD momentum buffer; owned
+    float           *look;         // easgd: x + delta v, where EAMSGD's
+                                   // gradient is taken; owned
+    float         *pull_into;      // where pulled values go: w, or center
+    bool           easgd;          // the algorithm is easgd
+    bool           have_center;    // easgd: center pulled for this step
+    bool           eval_center;    // easgd: the pending eval is of the center
+    ds_schedule_t  sched;          // easgd: the local steps' schedule
+    uint32_t      *order;          // visiting order of the partition; owned
+    ds_rng_t       rng;            // shuffling
+    ds_model_t     model;          // the model's description and BN statistics
+    ds_model_ws_t *ws;             // gradient scratch (pool thread); owned
+    ds_model_ws_t *ews;            // evaluation scratch (pool thread); owned
+    ds_shard_map_t map;            // the shard map
+    s_conn_t      *conns;          // one per server; owned
+    uint32_t       nconns;         // entries in conns
+    uint32_t      *range_conn;     // conn index of each range; owned
+    uint64_t      *range_seq;      // outstanding request seq per range; owned
+    Descent__Type *range_want;     // reply type expected per range; owned
+    uint64_t      *range_version;  // per range: the server's update count
+                                   // when our values of it were read; owned
+    float *delayq;                 // delay: held-back pushes, a ring of
+                                   // delay slots of num_keys; owned
+    uint64_t  *delayv;             // delay: their range versions; owned
+    uint32_t   dq_head;            // delay: oldest slot
+    uint32_t   dq_len;             // delay: slots in use
+    uint32_t   pending;            // replies still awaited
+    bool       fresh;              // w was just refreshed by a push's reply
+    uv_timer_t deadline;           // reply deadline
+    uv_timer_t progress;           // periodic REPORT
+    uv_work_t  work;               // the pool job in flight
+    bool       busy;               // work is in flight
+    int        job_rc;             // pool job result
+    char       job_err[512];       // pool job error
+    double     job_loss;           // pool job: mini-batch loss or eval loss
+    size_t     job_correct;        // pool job: correct predictions
+    double     test_loss;          // last evaluation: test loss
+    double     test_acc;           // last evaluation: test accuracy
+    double     val_loss;           // last evaluation: validation loss, or NaN
+    double     val_acc;            // last evaluation: validation accuracy
+    size_t     batch_n;            // examples in the current mini-batch
+    uint64_t   step;               // steps done
+    uint64_t   steps_total;        // steps planned
+    uint64_t   steps_per_epoch;    // steps per epoch
+    uint32_t   epoch;              // current epoch, 1-based
+    size_t     pos;                // next example of order
+    double     loss_sum;           // sum of mini-batch losses this epoch
+    uint64_t   correct;            // correct predictions this epoch
+    uint64_t   seen;               // examples this epoch
+    uint64_t   examples;           // examples processed in all
     double     lr;         // local step size, the last rate the servers used
     bool       final_eval; // the eval in flight is the final one
 } s_worker_t;
@@ -453,6 +459,27 @@ s_request_header(s_worker_t *w, Descent__Header *h, Descent__Type type,
     h->read_id = read;
 }
 
+// s_send_one sends request h for range i (values from vals when a push),
+// or drops it when fault injection says so. Returns 0 or a negative errno.
+static int
+s_send_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
+           const float *vals)
+{
+    double p = w->node.cfg->fault_drop;
+    if (p > 0 && ds_rng_uniform(&w->frng) < p) {
+        w->dropped++;
+        return 0;
+    }
+    void *sock = w->conns[w->range_conn[i]].z.sock;
+    if (h->type == DESCENT__TYPE__PUSH) {
+        w->bytes_sent += h->key_count * sizeof(float);
+        return ds_msg_send_f32(sock, NULL, h, vals, (size_t)h->key_count);
+    }
+    return ds_msg_send(sock, NULL, h, NULL, NULL);
+}
+
+static void s_on_retry(uv_timer_t *t);
+
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
 s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
@@ -470,17 +497,15 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
         h.pull = pull;
         h.based_on = versions ? versions[i] : 0;
         h.based_read = based_read;
-        void *sock = w->conns[w->range_conn[i]].z.sock;
-        int   rc;
         if (type == DESCENT__TYPE__PUSH) {
             h.value_count = h.key_count;
             h.dtype = DESCENT__DTYPE__F32;
-            rc = ds_msg_send_f32(sock, NULL, &h, vals + r->begin,
-                                 (size_t)h.key_count);
-            w->bytes_sent += h.key_count * sizeof(float);
-        } else {
-            rc = ds_msg_send(sock, NULL, &h, NULL, NULL);
+            // Kept until acknowledged, so that a retry sends the same.
+            memcpy(w->sent_vals + r->begin, vals + r->begin,
+                   (size_t)h.key_count * sizeof(float));
         }
+        w->sent[i] = h;
+        int rc = s_send_one(w, i, &h, w->sent_vals + r->begin);
         if (rc != 0) {
             char why[256];
             snprintf(why, sizeof why, "cannot send %s to server %u: %s",
@@ -496,6 +521,30 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
     }
     uv_timer_start(&w->deadline, s_on_deadline,
                    (uint64_t)w->node.cfg->request_timeout_ms, 0);
+    uint64_t retry = (uint64_t)w->node.cfg->retry_ms;
+    uv_timer_start(&w->retry, s_on_retry, retry, retry);
+}
+
+// s_on_retry sends again every dense request still unanswered, with its
+// sequence number: a server applies a push once whatever it receives, and
+// answers a read again. (Sparse rounds are not retried.)
+static void
+s_on_retry(uv_timer_t *t)
+{
+    s_worker_t *w = t->data;
+    if (w->pending == 0 || w->sparse_round || w->node.stopping) {
+        uv_timer_stop(&w->retry);
+        return;
+    }
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        if (w->range_seq[i] == 0) {
+            continue;
+        }
+        const ds_range_t *r = &w->map.ranges[i];
+        if (s_send_one(w, i, &w->sent[i], w->sent_vals + r->begin) == 0) {
+            w->resent++;
+        }
+    }
 }
 
 // s_send_sparse sends a sparse PULL (vals NULL) or PUSH of this step's keys,
@@ -665,6 +714,7 @@ s_on_server(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
     if (--w->pending == 0) {
         uv_timer_stop(&w->deadline);
+        uv_timer_stop(&w->retry);
         w->pull_into = w->w;
         w->sparse_round = false;
         s_next(w);
@@ -689,6 +739,13 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
     w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
     w->range_want = calloc(w->map.nranges, sizeof *w->range_want);
     w->range_version = calloc(w->map.nranges, sizeof *w->range_version);
+    ds_rng_seed(&w->frng, w->node.cfg->seed, 0xfa017ull + w->node.rank);
+    w->sent = calloc(w->map.nranges, sizeof *w->sent);
+    w->sent_vals = calloc(w->num_keys, sizeof *w->sent_vals);
+    if (!w->sent || !w->sent_vals) {
+        s_fail(w, "out of memory");
+        return -ENOMEM;
+    }
     w->seg_lo = calloc(w->map.nranges, sizeof *w->seg_lo);
     w->seg_n = calloc(w->map.nranges, sizeof *w->seg_n);
     if (!w->seg_lo || !w->seg_n) {
@@ -1397,7 +1454,14 @@ s_on_stop(ds_node_t *n)
         }
     }
     uv_close((uv_handle_t *)&w->deadline, NULL);
+    uv_close((uv_handle_t *)&w->retry, NULL);
     uv_close((uv_handle_t *)&w->progress, NULL);
+    if (w->resent || w->dropped) {
+        ds_log(DS_INFO, "worker",
+               "%" PRIu64 " requests sent again, %" PRIu64
+               " dropped by fault injection",
+               w->resent, w->dropped);
+    }
     if (w->busy) {
         uv_cancel((uv_req_t *)&w->work);
     }
@@ -1421,11 +1485,14 @@ ds_worker_main(const ds_config_t *cfg)
                           .role_data = w};
     w->lr = cfg->lr;
     uv_timer_init(&loop, &w->deadline);
+    uv_timer_init(&loop, &w->retry);
+    w->retry.data = w;
     uv_timer_init(&loop, &w->progress);
     w->deadline.data = w->progress.data = w;
     int rc = ds_node_start(&w->node, "");
     if (rc != 0) {
         uv_close((uv_handle_t *)&w->deadline, NULL);
+        uv_close((uv_handle_t *)&w->retry, NULL);
         uv_close((uv_handle_t *)&w->progress, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         w->node.exit_code = 1;
@@ -1472,6 +1539,8 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->tgrad);
     free(w->best);
     free(w->best_running);
+    free(w->sent);
+    free(w->sent_vals);
     free(w->losses);
     free(w->center);
     free(w->elastic);

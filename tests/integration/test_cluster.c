@@ -756,6 +756,59 @@ START_TEST(test_resume_from_checkpoints)
 }
 END_TEST
 
+// Lost messages: with 10% of requests and of replies dropped (fault
+// injection), workers re-send what is unanswered and servers apply every
+// push exactly once: 2 workers x 48 steps = 96 pushes per range, 2 ranges
+// per server, 192 applied on each server, duplicates recognized and not
+// applied.
+START_TEST(test_lost_messages_exactly_once)
+{
+    char dir[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *args[] = {"run",
+                          "--job.progress=off",
+                          out,
+                          "--data.limit=3000",
+                          "--train.epochs=2",
+                          "--cluster.fault_drop=0.1",
+                          "--cluster.retry_ms=20",
+                          NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 90000));
+    ck_assert_int_eq(p.status, 0);
+    char *log = th_slurp(p.log);
+    ck_assert_ptr_nonnull(log);
+    int         servers = 0;
+    const char *q = log;
+    while ((q = strstr(q, "server: node "))) {
+        const char *applied = strstr(q, " pushes applied");
+        const char *eol = strchr(q, '\n');
+        if (applied && (!eol || applied < eol)) {
+            const char *num = applied;
+            while (num > q && num[-1] >= '0' && num[-1] <= '9') {
+                num--;
+            }
+            ck_assert_msg(atoi(num) == 192, "a server applied %d pushes",
+                          atoi(num));
+            ck_assert_ptr_nonnull(strstr(applied, " duplicates"));
+            servers++;
+        }
+        q++;
+    }
+    free(log);
+    ck_assert_int_eq(servers, 2);
+    s_assert_log_has(&p, "requests sent again");
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert(th_json_number(summary, "test_accuracy", NULL) > 0.6);
+    free(summary);
+}
+END_TEST
+
 // ---- failures: nothing hangs ---------------------------------------------
 
 typedef struct {
@@ -1069,6 +1122,7 @@ s_suite(void)
     tcase_add_test(tc, test_sparse_logreg_planted);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
     tcase_add_test(tc, test_resume_from_checkpoints);
+    tcase_add_test(tc, test_lost_messages_exactly_once);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
