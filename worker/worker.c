@@ -91,6 +91,7 @@ typedef struct {
     int              nthreads;     // Hogwild! threads per step
     ds_model_ws_t  **tws;          // per thread: gradient scratch; owned
     float          **tgrad;        // per thread: its batch's gradient; owned
+    uint64_t         epoch_step;   // steps done in the current epoch
     uint64_t         bytes_sent;   // bytes of values sent to servers
     uint64_t         bytes_recv;   // bytes of messages received from servers
     uint64_t         grad_read;    // the read the accrued gradient is based on
@@ -331,8 +332,9 @@ s_load_done(uv_work_t *req, int status)
     size_t bs = (size_t)cfg->batch_size;
     // A step is one mini-batch per Hogwild! thread.
     w->nthreads = cfg->threads > 0 ? cfg->threads : 1;
-    size_t per_step = bs * (size_t)w->nthreads;
-    w->steps_per_epoch = (w->train.n + per_step - 1) / per_step;
+    // Each thread's slice is at most ceil(n / threads) examples.
+    size_t slice = (w->train.n + (size_t)w->nthreads - 1) / (size_t)w->nthreads;
+    w->steps_per_epoch = (slice + bs - 1) / bs;
     if (w->model.batchnorm && w->train.n % bs == 1) {
         w->steps_per_epoch--; // the last batch of one is skipped
     }
@@ -846,9 +848,17 @@ s_hog_step(s_worker_t *w)
     s_hog_t   hs[64];
     pthread_t tid[64];
     int       nt = 0;
-    for (size_t off = 0; off < w->batch_n && nt < w->nthreads; off += bs) {
-        size_t n = w->batch_n - off < bs ? w->batch_n - off : bs;
-        hs[nt] = (s_hog_t){.w = w, .k = nt, .pos = w->pos + off, .n = n};
+    // Thread k works through its own slice of the epoch's order, one
+    // mini-batch per step.
+    size_t n = w->train.n, t = (size_t)w->nthreads;
+    for (size_t k = 0; k < t; k++) {
+        size_t lo = k * n / t, hi = (k + 1) * n / t;
+        size_t at = lo + (size_t)w->epoch_step * bs;
+        if (at >= hi) {
+            continue;
+        }
+        size_t m = hi - at < bs ? hi - at : bs;
+        hs[nt] = (s_hog_t){.w = w, .k = nt, .pos = at, .n = m};
         nt++;
     }
     int started = 1;
@@ -1101,6 +1111,7 @@ static void
 s_end_epoch(s_worker_t *w)
 {
     w->pos = 0;
+    w->epoch_step = 0;
     if (w->losses) {
         w->order_due = true;
     } else if (w->node.cfg->shuffle) {
@@ -1262,6 +1273,7 @@ s_step_done(uv_work_t *req, int status)
     w->seen += w->batch_n;
     w->examples += w->batch_n;
     w->pos += w->batch_n;
+    w->epoch_step++;
     uint64_t s = w->step++;
     if (w->sparse) {
         s_send_sparse(w, DESCENT__TYPE__PUSH, w->gk);
@@ -1370,8 +1382,18 @@ s_next(s_worker_t *w)
     w->fresh = w->easgd;
     w->grad_read = w->reads;
     size_t left = w->train.n - w->pos;
-    size_t step_n = (size_t)cfg->batch_size * (size_t)w->nthreads;
-    w->batch_n = left < step_n ? left : step_n;
+    size_t bs = (size_t)cfg->batch_size;
+    w->batch_n = left < bs ? left : bs;
+    if (w->nthreads > 1) {
+        // One mini-batch from each thread's slice of the epoch.
+        size_t n = w->train.n, t = (size_t)w->nthreads;
+        w->batch_n = 0;
+        for (size_t k = 0; k < t; k++) {
+            size_t lo = k * n / t, hi = (k + 1) * n / t;
+            size_t at = lo + (size_t)w->epoch_step * bs;
+            w->batch_n += at < hi ? (hi - at < bs ? hi - at : bs) : 0;
+        }
+    }
     if (w->batch_n == 1 && w->model.batchnorm) {
         // Batch statistics need two examples; a last batch of one is
         // skipped (it comes back, shuffled, next epoch).
