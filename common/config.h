@@ -32,6 +32,7 @@ typedef struct ds_config {
     int    join_timeout_ms;       // deadline for the cluster to form, ms
     int    request_timeout_ms;    // deadline for a push or pull reply, ms
     int    retry_ms;              // re-send an unanswered request after, ms
+    int    node_id;               // a restarted worker: the id it had
     double fault_drop;            // tests: share of worker sends dropped
     int    max_message_mb;        // largest message accepted, MiB
     // [data]

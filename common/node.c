@@ -60,6 +60,10 @@ s_on_sched(ds_zsock_t *z, void *arg)
         }
         n->id = h->node_id;
         n->rank = h->rank;
+        if (h->seq_base > n->seq) {
+            // A new incarnation numbers its requests above the old one's.
+            n->seq = h->seq_base;
+        }
         ds_log(DS_INFO, n->who, "registered as node %u", n->id);
         n->on_msg(n, &msg);
         break;
@@ -155,6 +159,7 @@ ds_node_start(ds_node_t *n, const char *address)
     ds_msg_header_init(&h, DESCENT__TYPE__REGISTER);
     h.role = n->role;
     h.address = (char *)address;
+    h.node_id = (uint32_t)n->cfg->node_id;
     ds_node_send(n, &h);
     return 0;
 }

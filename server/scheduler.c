@@ -41,6 +41,8 @@ typedef struct {
     uint64_t      bytes_recv;          // worker: bytes received
     uint32_t      epoch;               // worker: epochs completed
     bool          stats;               // server: its statistics arrived
+    uint32_t      incarnation;         // worker: times it has rejoined
+    bool          rejoining;           // worker: rejoined, map not sent yet
 } s_node_t;
 
 typedef enum {
@@ -356,6 +358,8 @@ s_ack(s_sched_t *s, s_node_t *n, uint64_t seq)
     r.status = DESCENT__STATUS__OK;
     r.node_id = n->id;
     r.rank = n->rank;
+    r.seq_base = (uint64_t)n->incarnation << 40;
+    r.resume_step = n->incarnation ? n->step : 0;
     s_send(s, n, &r);
 }
 
@@ -382,6 +386,27 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         // A repeated REGISTER (a retry, or a lost acknowledgement) gets the
         // same answer; it never takes a second slot.
         s_ack(s, again, h->seq);
+        return;
+    }
+    if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
+        strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
+        s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
+        !s->nodes[h->node_id - 1].done && s->phase == PHASE_TRAINING) {
+        // A restarted worker takes its old place: same id and rank, a new
+        // connection, requests numbered above its old ones, and the steps
+        // it last reported done.
+        s_node_t *n = &s->nodes[h->node_id - 1];
+        zmq_msg_close(&n->route);
+        zmq_msg_init(&n->route);
+        zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
+        n->heard_ms = uv_now(s->loop);
+        n->incarnation++;
+        n->rejoining = true;
+        n->at_barrier = false;
+        s_ack(s, n, h->seq);
+        ds_log(DS_INFO, "scheduler",
+               "worker %u rejoined (rank %u) at step %" PRIu64, n->id, n->rank,
+               n->step);
         return;
     }
     char            why[256] = "";
@@ -479,8 +504,23 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
     return 0;
 }
 
+static void s_send_map_one(s_sched_t *s, Descent__Role role, s_node_t *only);
+
 static void
 s_send_map(s_sched_t *s, Descent__Role role)
+{
+    s_send_map_one(s, role, NULL);
+}
+
+static void
+s_send_map_to(s_sched_t *s, s_node_t *n)
+{
+    s_send_map_one(s, n->role, n);
+}
+
+// s_send_map_one sends the map to every node of role, or only to `only`.
+static void
+s_send_map_one(s_sched_t *s, Descent__Role role, s_node_t *only)
 {
     Descent__ShardMap pb;
     Descent__Node   **nodes = calloc(s->nnodes, sizeof *nodes);
@@ -501,7 +541,11 @@ s_send_map(s_sched_t *s, Descent__Role role)
                "header limit: lower cluster.ranges_per_server",
                s->map.nranges, size, DS_MSG_HEADER_MAX);
     } else {
-        s_broadcast(s, role, &h);
+        if (only) {
+            s_send(s, only, &h);
+        } else {
+            s_broadcast(s, role, &h);
+        }
     }
     ds_shard_map_pb_free(&pb);
     free(nodes);
@@ -865,6 +909,12 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__HEARTBEAT:
         break;
     case DESCENT__TYPE__READY:
+        if (n->role == DESCENT__ROLE__WORKER && n->rejoining &&
+            s->phase == PHASE_TRAINING) {
+            n->rejoining = false;
+            s_send_map_to(s, n);
+            break;
+        }
         if (n->role == DESCENT__ROLE__WORKER &&
             (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING)) {
             s_worker_ready(s, n, h);

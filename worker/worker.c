@@ -92,6 +92,7 @@ typedef struct {
     ds_model_ws_t  **tws;          // per thread: gradient scratch; owned
     float          **tgrad;        // per thread: its batch's gradient; owned
     uint64_t         epoch_step;   // steps done in the current epoch
+    uint64_t         resume_step;  // a rejoining worker: steps already done
     uint64_t         bytes_sent;   // bytes of values sent to servers
     uint64_t         bytes_recv;   // bytes of messages received from servers
     uint64_t         grad_read;    // the read the accrued gradient is based on
@@ -1404,6 +1405,37 @@ s_next(s_worker_t *w)
     s_queue(w, s_step_work, s_step_done);
 }
 
+// s_resume_at puts a rejoining worker where its previous incarnation last
+// reported: the epoch, its visiting order (the same seeded shuffles) and the
+// position in it.
+static void
+s_resume_at(s_worker_t *w, uint64_t step)
+{
+    if (step > w->steps_total) {
+        step = w->steps_total;
+    }
+    uint64_t spe = w->steps_per_epoch ? w->steps_per_epoch : 1;
+    uint64_t done_epochs = step / spe;
+    for (uint64_t e = 0; e < done_epochs && w->node.cfg->shuffle && !w->losses;
+         e++) {
+        ds_rng_shuffle(&w->rng, w->order, w->train.n);
+    }
+    w->step = step;
+    w->epoch = (uint32_t)done_epochs + 1;
+    w->epoch_step = step % spe;
+    size_t n = w->train.n, t = (size_t)w->nthreads;
+    size_t bs = (size_t)w->node.cfg->batch_size;
+    w->pos = 0;
+    for (size_t k = 0; k < t; k++) {
+        size_t len = (k + 1) * n / t - k * n / t;
+        size_t used = (size_t)w->epoch_step * bs;
+        w->pos += used < len ? used : len;
+    }
+    w->examples = step * bs * t;
+    ds_log(DS_INFO, "worker", "rejoined at step %" PRIu64 " (epoch %u)", step,
+           w->epoch);
+}
+
 // ---- scheduler messages ----------------------------------------------------
 
 static void
@@ -1413,6 +1445,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     const Descent__Header *h = msg->hdr;
     switch (h->type) {
     case DESCENT__TYPE__REGISTER_ACK:
+        w->resume_step = h->resume_step;
         if (w->state == W_LOADING && !w->busy) {
             s_queue(w, s_load_work, s_load_done);
         }
@@ -1434,6 +1467,9 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
             start < (uint32_t)w->node.cfg->epochs
                 ? w->steps_per_epoch * (uint64_t)(w->node.cfg->epochs - start)
                 : 0;
+        if (w->resume_step > 0) {
+            s_resume_at(w, w->resume_step);
+        }
         s_next(w);
         break;
     case DESCENT__TYPE__STOP:

@@ -863,6 +863,74 @@ s_small_reap(s_small_t *c)
     th_wait(&c->worker, 1000);
 }
 
+// A worker killed mid-training and restarted with its node id rejoins: it
+// takes its old place, numbers its requests above its old ones, continues
+// from the step it last reported, and the job completes.
+START_TEST(test_worker_rejoins)
+{
+    s_small_t c;
+    th_tmpdir(c.dir, sizeof c.dir);
+    int port = th_free_port();
+    snprintf(c.sched, sizeof c.sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(c.bind, sizeof c.bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    char out[128];
+    snprintf(out, sizeof out, "--job.out=%s/out", c.dir);
+    const char *common[] = {"--cluster.servers=1", "--cluster.workers=2",
+                            "--data.limit=6000", "--train.epochs=150",
+                            "--job.progress=off"};
+    const char *sa[16] = {"scheduler", c.sched, c.bind, out};
+    const char *na[16] = {"server", c.sched,
+                          "--cluster.bind=tcp://127.0.0.1:*"};
+    const char *wa[16] = {"worker", c.sched, out};
+    for (int i = 0; i < 5; i++) {
+        sa[4 + i] = na[3 + i] = wa[3 + i] = common[i];
+    }
+    th_proc_t w2;
+    th_spawn(&c.scheduler, c.dir, "scheduler", sa);
+    th_spawn(&c.server, c.dir, "server", na);
+    th_spawn(&c.worker, c.dir, "worker", wa);
+    th_spawn(&w2, c.dir, "worker2", wa);
+    // Wait until the second worker trains, then kill it.
+    char *log = NULL;
+    for (int i = 0; i < 100; i++) {
+        usleep(50000);
+        free(log);
+        log = th_slurp(w2.log);
+        if (log && strstr(log, "steps")) {
+            break;
+        }
+    }
+    ck_assert_ptr_nonnull(log);
+    const char *reg = strstr(log, "registered as node ");
+    ck_assert_ptr_nonnull(reg);
+    int id = atoi(reg + 19);
+    free(log);
+    usleep(300000);
+    th_kill(&w2, SIGKILL);
+    th_wait(&w2, 2000);
+    char rejoin[64];
+    snprintf(rejoin, sizeof rejoin, "--cluster.node_id=%d", id);
+    const char *ra[16] = {"worker", c.sched, out, rejoin};
+    for (int i = 0; i < 5; i++) {
+        ra[4 + i] = common[i];
+    }
+    th_proc_t w3;
+    th_spawn(&w3, c.dir, "worker3", ra);
+    ck_assert_msg(th_wait(&c.scheduler, 60000), "the job did not end");
+    ck_assert(th_wait(&w3, 10000));
+    ck_assert(th_wait(&c.worker, 10000));
+    ck_assert(th_wait(&c.server, 10000));
+    ck_assert_int_eq(c.scheduler.status, 0);
+    ck_assert_int_eq(w3.status, 0);
+    char want[64];
+    snprintf(want, sizeof want, "worker %d rejoined", id);
+    s_assert_log_has(&c.scheduler, want);
+    s_assert_log_has(&w3, "rejoined at step");
+    s_assert_log_has(&c.scheduler, "test accuracy");
+}
+END_TEST
+
 START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
@@ -1123,6 +1191,7 @@ s_suite(void)
     tcase_add_test(tc, test_early_stopping_and_curriculum);
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_lost_messages_exactly_once);
+    tcase_add_test(tc, test_worker_rejoins);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
