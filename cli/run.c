@@ -27,15 +27,61 @@ typedef struct {
 } s_child_t;
 
 typedef struct {
-    uv_loop_t   loop;    // our loop
-    s_child_t  *kids;    // every child; kids[0] is the scheduler
-    int         nkids;   // spawned children
-    int         running; // children still running
-    uv_timer_t  grace;   // kill stragglers after the scheduler ends
-    uv_signal_t sigint;  // Ctrl-C: stop the children
-    uv_signal_t sigterm; // SIGTERM: stop the children
-    bool        failed;  // a child failed
+    uv_loop_t          loop;     // our loop
+    s_child_t         *kids;     // every child; kids[0] is the scheduler
+    int                nkids;    // spawned children
+    int                running;  // children still running
+    uv_timer_t         grace;    // kill stragglers after the scheduler ends
+    uv_signal_t        sigint;   // Ctrl-C: stop the children
+    uv_signal_t        sigterm;  // SIGTERM: stop the children
+    bool               failed;   // a child failed
+    int                cap;      // slots in kids
+    const ds_config_t *cfg;      // the job's settings
+    const char        *exe;      // this binary
+    const char        *jobfile;  // the job file, or NULL
+    char             **fwd;      // flags given to every child
+    int                nfwd;     // entries in fwd
+    char             **nargs;    // the flags servers and workers get
+    int                restarts; // workers started again
 } s_run_t;
+
+static int s_spawn(s_run_t *r, const char *exe, const char *role, int index,
+                   const char *jobfile, char **extra, int nextra, char **fwd,
+                   int nfwd);
+
+// s_restart starts worker c again when it was killed by a signal (not by
+// us): it finds the node id the worker wrote to <out>/nodes/<pid> and the
+// new process rejoins the job with it. Returns 1 if it did.
+static int
+s_restart(s_run_t *r, s_child_t *c, int pid)
+{
+    if (!r->cfg->restart_workers || strcmp(c->role, "worker") != 0 ||
+        r->nkids >= r->cap) {
+        return 0;
+    }
+    char     path[DS_STR_MAX + 48];
+    unsigned id = 0;
+    snprintf(path, sizeof path, "%s/nodes/%d", r->cfg->out, pid);
+    FILE *f = fopen(path, "r");
+    if (!f || fscanf(f, "%u", &id) != 1 || id == 0) {
+        if (f) {
+            fclose(f);
+        }
+        return 0;
+    }
+    fclose(f);
+    static char flag[32];
+    snprintf(flag, sizeof flag, "--cluster.node_id=%u", id);
+    char *extra[4] = {r->nargs[0], r->nargs[1], r->nargs[2], flag};
+    ds_log(DS_WARN, "run", "worker %d (node %u) was killed; starting it again",
+           c->index, id);
+    if (s_spawn(r, r->exe, "worker", c->index, r->jobfile, extra, 4, r->fwd,
+                r->nfwd) != 0) {
+        return 0;
+    }
+    r->restarts++;
+    return 1;
+}
 
 static void
 s_kill_all(s_run_t *r, int sig)
@@ -80,6 +126,9 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
     uv_close((uv_handle_t *)p, NULL);
     r->running--;
     bool bad = status != 0 || term_signal != 0;
+    if (term_signal != 0 && !r->failed && s_restart(r, c, p->pid)) {
+        bad = false;
+    }
     if (bad && !r->failed) {
         r->failed = true;
         if (term_signal) {
@@ -224,8 +273,9 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     }
     s_run_t r;
     memset(&r, 0, sizeof r);
-    r.kids =
-        calloc(1 + (size_t)cfg->servers + (size_t)cfg->workers, sizeof *r.kids);
+    // Room for the cluster and for a few restarts of workers.
+    r.cap = 1 + cfg->servers + cfg->workers * 4;
+    r.kids = calloc((size_t)r.cap, sizeof *r.kids);
     if (!r.kids) {
         return 1;
     }
@@ -245,6 +295,12 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     char *sargs[] = {sched, bind};
     char *nargs[] = {sched, "--cluster.bind=tcp://127.0.0.1:*",
                      "--cluster.advertise=127.0.0.1"};
+    r.cfg = cfg;
+    r.exe = exe;
+    r.jobfile = jobfile;
+    r.fwd = fwd;
+    r.nfwd = nfwd;
+    r.nargs = nargs;
     printf("descent run: job \"%s\", %d servers and %d workers on "
            "tcp://127.0.0.1:%d, %d epochs, results in %s\n",
            cfg->job, cfg->servers, cfg->workers, port, cfg->epochs, cfg->out);

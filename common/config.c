@@ -123,6 +123,9 @@ static const ds_opt_t s_opts[] = {
           "always do at the end); 0 = only at the end"),
     S_BOOL("job", resume, "false",
            "continue the job whose checkpoints and progress are in out"),
+    S_BOOL("job", restart_workers, "true",
+           "descent run starts a worker killed by a signal again, and it "
+           "rejoins the job with its node id"),
 
     S_STR("cluster", scheduler, "tcp://127.0.0.1:7070",
           "scheduler endpoint nodes connect to, tcp://host:port"),

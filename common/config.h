@@ -20,6 +20,7 @@ typedef struct ds_config {
     char     progress[16];    // auto|bar|lines|off
     int      checkpoint_s;    // servers checkpoint this often, s; 0 off
     bool     resume;          // continue the job saved in out
+    bool     restart_workers; // descent run restarts killed workers
     // [cluster]
     char   scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
     char   bind[DS_STR_MAX];      // this node's bind endpoint

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/curriculum.h"
 #include "common/easgd.h"
@@ -1405,6 +1406,21 @@ s_next(s_worker_t *w)
     s_queue(w, s_step_work, s_step_done);
 }
 
+// s_note_id writes our node id to <out>/nodes/<pid>, so that whoever
+// started this process (descent run) can start it again under the same id.
+static void
+s_note_id(s_worker_t *w)
+{
+    char dir[DS_STR_MAX + 16], path[DS_STR_MAX + 48];
+    snprintf(dir, sizeof dir, "%s/nodes", w->node.cfg->out);
+    snprintf(path, sizeof path, "%s/%d", dir, (int)getpid());
+    FILE *f = ds_mkdirs(dir) == 0 ? fopen(path, "w") : NULL;
+    if (f) {
+        fprintf(f, "%u\n", w->node.id);
+        fclose(f);
+    }
+}
+
 // s_resume_at puts a rejoining worker where its previous incarnation last
 // reported: the epoch, its visiting order (the same seeded shuffles) and the
 // position in it.
@@ -1446,6 +1462,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     switch (h->type) {
     case DESCENT__TYPE__REGISTER_ACK:
         w->resume_step = h->resume_step;
+        s_note_id(w);
         if (w->state == W_LOADING && !w->busy) {
             s_queue(w, s_load_work, s_load_done);
         }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // test_cluster - whole clusters of real processes on loopback: training,
 // a hostile peer against a live server, failures and bad user input.
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -931,6 +932,44 @@ START_TEST(test_worker_rejoins)
 }
 END_TEST
 
+// descent run starts a worker that was killed again, and the job ends well.
+START_TEST(test_run_restarts_killed_worker)
+{
+    char dir[64], out[128], nodes[160];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    snprintf(nodes, sizeof nodes, "%s/out/nodes", dir);
+    const char *args[] = {"run",
+                          "--job.progress=off",
+                          out,
+                          "--data.limit=6000",
+                          "--train.epochs=150",
+                          NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    int victim = 0;
+    for (int i = 0; i < 100 && victim == 0; i++) {
+        usleep(50000);
+        DIR *d = opendir(nodes);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            if (e->d_name[0] != '.') {
+                victim = atoi(e->d_name);
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+    }
+    ck_assert_int_gt(victim, 0);
+    usleep(300000);
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    ck_assert_msg(th_wait(&p, 60000), "descent run did not end");
+    ck_assert_int_eq(p.status, 0);
+    s_assert_log_has(&p, "was killed; starting it again");
+    s_assert_log_has(&p, "test accuracy");
+}
+END_TEST
+
 START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
@@ -1192,6 +1231,7 @@ s_suite(void)
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_lost_messages_exactly_once);
     tcase_add_test(tc, test_worker_rejoins);
+    tcase_add_test(tc, test_run_restarts_killed_worker);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
