@@ -391,7 +391,7 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
         strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
         s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
-        !s->nodes[h->node_id - 1].done && s->phase == PHASE_TRAINING) {
+        !s->nodes[h->node_id - 1].done && s->phase != PHASE_ENDED) {
         // A restarted worker takes its old place: same id and rank, a new
         // connection, requests numbered above its old ones, and the steps
         // it last reported done.
@@ -401,7 +401,9 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
         n->heard_ms = uv_now(s->loop);
         n->incarnation++;
-        n->rejoining = true;
+        // Before training starts the new process just goes through the
+        // start-up again; during training it gets the map on READY.
+        n->rejoining = s->phase == PHASE_TRAINING;
         n->at_barrier = false;
         s_ack(s, n, h->seq);
         ds_log(DS_INFO, "scheduler",

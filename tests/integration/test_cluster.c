@@ -961,7 +961,17 @@ START_TEST(test_run_restarts_killed_worker)
         }
     }
     ck_assert_int_gt(victim, 0);
-    usleep(300000);
+    // Kill it once training runs (or after 5 s, which also works).
+    for (int i = 0; i < 100; i++) {
+        char *log = th_slurp(p.log);
+        bool  training = log && strstr(log, "training starts");
+        free(log);
+        if (training) {
+            break;
+        }
+        usleep(50000);
+    }
+    usleep(200000);
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
     ck_assert_msg(th_wait(&p, 60000), "descent run did not end");
     ck_assert_int_eq(p.status, 0);
