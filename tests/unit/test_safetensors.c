@@ -11,37 +11,20 @@
 
 #include "common/safetensors.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/tmpdir.h"
 
 static char s_dir[64]; // per-test temporary directory
 
 static void
 s_setup(void)
 {
-    snprintf(s_dir, sizeof s_dir, "/tmp/ds_st_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(s_dir));
+    ut_tmpdir_make(s_dir, sizeof s_dir, "ds_st");
 }
 
 static void
 s_teardown(void)
 {
-    DIR *dir = opendir(s_dir);
-    if (dir == NULL) {
-        return;
-    }
-    chmod(s_dir, 0700);
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", s_dir, e->d_name);
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            chmod(p, 0700);
-            if (rmdir(p) != 0) {
-                unlink(p);
-            }
-        }
-    }
-    closedir(dir);
-    rmdir(s_dir);
+    ut_tmpdir_remove(s_dir);
 }
 
 static const char *

@@ -18,33 +18,20 @@
 #include "common/logreg.h"
 #include "common/rng.h"
 #include "tests/unit/suites.h"
+#include "tests/unit/tmpdir.h"
 
 static char s_dir[64]; // per-test temporary directory
 
 static void
 s_setup(void)
 {
-    snprintf(s_dir, sizeof s_dir, "/tmp/ds_sparse_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(s_dir));
+    ut_tmpdir_make(s_dir, sizeof s_dir, "ds_sparse");
 }
 
 static void
 s_teardown(void)
 {
-    DIR *dir = opendir(s_dir);
-    if (dir == NULL) {
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", s_dir, e->d_name);
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            unlink(p);
-        }
-    }
-    closedir(dir);
-    rmdir(s_dir);
+    ut_tmpdir_remove(s_dir);
 }
 
 static const char *
