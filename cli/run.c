@@ -49,14 +49,20 @@ static int s_spawn(s_run_t *r, const char *exe, const char *role, int index,
                    const char *jobfile, char **extra, int nextra, char **fwd,
                    int nfwd);
 
-// s_restart starts worker c again when it was killed by a signal (not by
-// us): it finds the node id the worker wrote to <out>/nodes/<pid> and the
-// new process rejoins the job with it. Returns 1 if it did.
+// s_restart starts worker or server c again when it was killed by a
+// signal (not by us): it finds the node id the process wrote to
+// <out>/nodes/<pid> and the new process rejoins the job with it (a server
+// only when its ranges are replicated). Returns 1 if it did.
 static int
 s_restart(s_run_t *r, s_child_t *c, int pid)
 {
-    if (!r->cfg->restart_workers || strcmp(c->role, "worker") != 0 ||
-        r->nkids >= r->cap) {
+    bool worker = strcmp(c->role, "worker") == 0;
+    bool server = strcmp(c->role, "server") == 0;
+    if (!(worker && r->cfg->restart_workers) &&
+        !(server && r->cfg->restart_servers && r->cfg->replicas > 1)) {
+        return 0;
+    }
+    if (r->nkids >= r->cap) {
         return 0;
     }
     char     path[DS_STR_MAX + 48];
@@ -73,9 +79,9 @@ s_restart(s_run_t *r, s_child_t *c, int pid)
     static char flag[32];
     snprintf(flag, sizeof flag, "--cluster.node_id=%u", id);
     char *extra[4] = {r->nargs[0], r->nargs[1], r->nargs[2], flag};
-    ds_log(DS_WARN, "run", "worker %d (node %u) was killed; starting it again",
-           c->index, id);
-    if (s_spawn(r, r->exe, "worker", c->index, r->jobfile, extra, 4, r->fwd,
+    ds_log(DS_WARN, "run", "%s %d (node %u) was killed; starting it again",
+           c->role, c->index, id);
+    if (s_spawn(r, r->exe, c->role, c->index, r->jobfile, extra, 4, r->fwd,
                 r->nfwd) != 0) {
         return 0;
     }
@@ -127,6 +133,15 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
     r->running--;
     bool bad = status != 0 || term_signal != 0;
     if (term_signal != 0 && !r->failed && s_restart(r, c, p->pid)) {
+        bad = false;
+    } else if (term_signal != 0 && !r->failed &&
+               strcmp(c->role, "server") == 0 && r->cfg->replicas > 1) {
+        // Its ranges fail over to their backups: the scheduler decides
+        // whether the job can go on.
+        ds_log(DS_WARN, "run",
+               "server %d (pid %d) was killed by signal %d; its ranges fail "
+               "over",
+               c->index, p->pid, term_signal);
         bad = false;
     }
     if (bad && !r->failed) {
@@ -273,8 +288,8 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     }
     s_run_t r;
     memset(&r, 0, sizeof r);
-    // Room for the cluster and for a few restarts of workers.
-    r.cap = 1 + cfg->servers + cfg->workers * 4;
+    // Room for the cluster and for a few restarts of every node.
+    r.cap = 1 + (cfg->servers + cfg->workers) * 32;
     r.kids = calloc((size_t)r.cap, sizeof *r.kids);
     if (!r.kids) {
         return 1;

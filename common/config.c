@@ -126,6 +126,9 @@ static const ds_opt_t s_opts[] = {
     S_BOOL("job", restart_workers, "true",
            "descent run starts a worker killed by a signal again, and it "
            "rejoins the job with its node id"),
+    S_BOOL("job", restart_servers, "true",
+           "descent run starts a server killed by a signal again (with "
+           "replicas = 2), and it rejoins as a backup seeded by the primaries"),
 
     S_STR("cluster", scheduler, "tcp://127.0.0.1:7070",
           "scheduler endpoint nodes connect to, tcp://host:port"),
@@ -137,6 +140,9 @@ static const ds_opt_t s_opts[] = {
     S_INT("cluster", workers, 1, 4096, "2", "workers the job waits for"),
     S_INT("cluster", ranges_per_server, 1, 1024, "2",
           "key ranges cut per server"),
+    S_INT("cluster", replicas, 1, 2, "2",
+          "copies of every key range: 2 = a primary and a backup on another "
+          "server (chain replication; a dead primary fails over), 1 = none"),
     S_INT("cluster", heartbeat_ms, 10, 60000, "500", "heartbeat interval, ms"),
     S_INT("cluster", timeout_ms, 50, 3600000, "10000",
           "a peer silent this long is dead, ms"),

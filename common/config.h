@@ -21,6 +21,7 @@ typedef struct ds_config {
     int      checkpoint_s;    // servers checkpoint this often, s; 0 off
     bool     resume;          // continue the job saved in out
     bool     restart_workers; // descent run restarts killed workers
+    bool     restart_servers; // descent run restarts killed servers
     // [cluster]
     char   scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
     char   bind[DS_STR_MAX];      // this node's bind endpoint
@@ -32,6 +33,7 @@ typedef struct ds_config {
     int    timeout_ms;            // a peer silent this long is dead, ms
     int    join_timeout_ms;       // deadline for the cluster to form, ms
     int    request_timeout_ms;    // deadline for a push or pull reply, ms
+    int    replicas;              // copies of each key range (1 or 2)
     int    retry_ms;              // re-send an unanswered request after, ms
     int    node_id;               // a restarted worker: the id it had
     double fault_drop;            // tests: share of worker sends dropped

@@ -129,7 +129,8 @@ static bool
 s_carries_values(Descent__Type t)
 {
     return t == DESCENT__TYPE__PUSH || t == DESCENT__TYPE__PULL_REPLY ||
-           t == DESCENT__TYPE__PUSH_ACK;
+           t == DESCENT__TYPE__PUSH_ACK || t == DESCENT__TYPE__REPLICATE ||
+           t == DESCENT__TYPE__SEED;
 }
 
 int
@@ -383,6 +384,27 @@ ds_msg_send_f32_reply(void *sock, ds_msg_t *req, const Descent__Header *h,
     zmq_msg_close(&req->vals);
     req->flags &= ~(unsigned)DS_MSG_HAS_VALS;
     return ds_msg_send(sock, route, h, NULL, &v);
+}
+
+void
+ds_msg_move(ds_msg_t *dst, ds_msg_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->flags = src->flags;
+    dst->bytes = src->bytes;
+    dst->hdr = src->hdr;
+    zmq_msg_t *from[] = {&src->route, &src->keys, &src->vals};
+    zmq_msg_t *to[] = {&dst->route, &dst->keys, &dst->vals};
+    unsigned   bit[] = {DS_MSG_HAS_ROUTE, DS_MSG_HAS_KEYS, DS_MSG_HAS_VALS};
+    for (int i = 0; i < 3; i++) {
+        if (src->flags & bit[i]) {
+            zmq_msg_init(to[i]);
+            zmq_msg_move(to[i], from[i]);
+            zmq_msg_close(from[i]);
+        }
+    }
+    src->hdr = NULL;
+    src->flags = 0;
 }
 
 int

@@ -93,6 +93,10 @@ int ds_msg_send_f32(void *sock, const zmq_msg_t *route,
 int ds_msg_send_f32_reply(void *sock, ds_msg_t *req, const Descent__Header *h,
                           const float *vals, size_t n);
 
+// ds_msg_move moves every part of src into dst (uninitialized); src is left
+// empty, safe to ds_msg_fini.
+void ds_msg_move(ds_msg_t *dst, ds_msg_t *src);
+
 // ds_msg_reply sends a reply of `type` to req (same route, seq, shard and
 // keys), with status and error text (err may be NULL).
 int ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,

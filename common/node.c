@@ -7,8 +7,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
+
+// s_note_id writes our node id to <out>/nodes/<pid>, so that whoever
+// started this process (descent run) can start it again under the same id.
+static void
+s_note_id(const ds_node_t *n)
+{
+    char dir[DS_STR_MAX + 16], path[DS_STR_MAX + 48];
+    snprintf(dir, sizeof dir, "%s/nodes", n->cfg->out);
+    snprintf(path, sizeof path, "%s/%d", dir, (int)getpid());
+    FILE *f = ds_mkdirs(dir) == 0 ? fopen(path, "w") : NULL;
+    if (f) {
+        fprintf(f, "%u\n", n->id);
+        fclose(f);
+    }
+}
 
 static void
 s_on_sched(ds_zsock_t *z, void *arg)
@@ -44,6 +61,7 @@ s_on_sched(ds_zsock_t *z, void *arg)
         break;
     }
     case DESCENT__TYPE__SHUTDOWN:
+        n->replaced = h->status == DESCENT__STATUS__STALE_EPOCH;
         if (h->status != DESCENT__STATUS__OK && h->error[0]) {
             ds_node_stop(n, 1, h->error);
         } else {
@@ -65,6 +83,7 @@ s_on_sched(ds_zsock_t *z, void *arg)
             n->seq = h->seq_base;
         }
         ds_log(DS_INFO, n->who, "registered as node %u", n->id);
+        s_note_id(n);
         n->on_msg(n, &msg);
         break;
     default:

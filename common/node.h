@@ -24,27 +24,29 @@ typedef void ds_node_stop_fn(ds_node_t *n);
 
 // ds_node_t is embedded in a role's state; role points back to it.
 struct ds_node {
-    const ds_config_t *cfg;       // settings; not owned
-    uv_loop_t         *loop;      // the process's loop; not owned
-    void              *ctx;       // 0MQ context; owned
-    const char        *who;       // "server" or "worker", for logs
-    Descent__Role      role;      // our role
-    ds_zsock_t         sched;     // DEALER connected to the scheduler
-    uv_timer_t         hb;        // heartbeat and liveness timer
-    uv_signal_t        sigint;    // SIGINT: stop
-    uv_signal_t        sigterm;   // SIGTERM: stop
-    uint32_t           id;        // node id from the scheduler, 0 before
-    uint32_t           rank;      // worker rank from the scheduler
-    uint64_t           seq;       // last request sequence number sent
-    uint64_t           epoch;     // newest shard-map epoch seen
-    uint64_t           heard_ms;  // loop time the scheduler was last heard
-    uint64_t           start_ms;  // loop time of ds_node_start
-    bool               stopping;  // ds_node_stop was called
-    int                exit_code; // process exit status
-    ds_node_msg_fn    *on_msg;    // role handler for scheduler messages
-    ds_node_stop_fn   *on_stop;   // role shutdown hook
-    void              *role_data; // the role's state
-    ds_limits_t        limits;    // what this node accepts
+    const ds_config_t *cfg;      // settings; not owned
+    uv_loop_t         *loop;     // the process's loop; not owned
+    void              *ctx;      // 0MQ context; owned
+    const char        *who;      // "server" or "worker", for logs
+    Descent__Role      role;     // our role
+    ds_zsock_t         sched;    // DEALER connected to the scheduler
+    uv_timer_t         hb;       // heartbeat and liveness timer
+    uv_signal_t        sigint;   // SIGINT: stop
+    uv_signal_t        sigterm;  // SIGTERM: stop
+    uint32_t           id;       // node id from the scheduler, 0 before
+    uint32_t           rank;     // worker rank from the scheduler
+    uint64_t           seq;      // last request sequence number sent
+    uint64_t           epoch;    // newest shard-map epoch seen
+    uint64_t           heard_ms; // loop time the scheduler was last heard
+    uint64_t           start_ms; // loop time of ds_node_start
+    bool               stopping; // ds_node_stop was called
+    bool               replaced; // the scheduler declared us dead and
+                                 // gave our work to others
+    int              exit_code;  // process exit status
+    ds_node_msg_fn  *on_msg;     // role handler for scheduler messages
+    ds_node_stop_fn *on_stop;    // role shutdown hook
+    void            *role_data;  // the role's state
+    ds_limits_t      limits;     // what this node accepts
 };
 
 // ds_node_start creates the context (unless the role made n->ctx), connects to

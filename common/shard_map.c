@@ -54,6 +54,64 @@ ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
     return 0;
 }
 
+int
+ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead, const uint32_t *alive,
+                      uint32_t nalive)
+{
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        if (m->ranges[i].primary == dead &&
+            (m->ranges[i].backup == 0 || m->ranges[i].backup == dead)) {
+            return -ENOENT;
+        }
+    }
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        ds_range_t *r = &m->ranges[i];
+        if (r->primary == dead) {
+            r->primary = r->backup;
+            r->backup = 0;
+        } else if (r->backup == dead) {
+            r->backup = 0;
+        }
+    }
+    m->epoch++;
+    ds_shard_map_fill_backups(m, alive, nalive);
+    return 0;
+}
+
+uint32_t
+ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
+                          uint32_t nalive)
+{
+    uint32_t placed = 0;
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        ds_range_t *r = &m->ranges[i];
+        if (r->backup != 0) {
+            continue;
+        }
+        uint32_t best = 0;
+        uint64_t best_load = UINT64_MAX;
+        for (uint32_t a = 0; a < nalive; a++) {
+            if (alive[a] == r->primary) {
+                continue;
+            }
+            uint64_t load = 0;
+            for (uint32_t j = 0; j < m->nranges; j++) {
+                load += (m->ranges[j].primary == alive[a]) +
+                        (m->ranges[j].backup == alive[a]);
+            }
+            if (load < best_load) {
+                best = alive[a];
+                best_load = load;
+            }
+        }
+        if (best != 0) {
+            r->backup = best;
+            placed++;
+        }
+    }
+    return placed;
+}
+
 int64_t
 ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
 {

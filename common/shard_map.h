@@ -34,6 +34,22 @@ int ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
                        const uint32_t *servers, uint32_t nservers,
                        uint32_t per_server, uint64_t max_keys, uint64_t epoch);
 
+// ds_shard_map_failover re-places m after server `dead` failed: every range
+// it was the primary of is taken over by its backup, every range it backed
+// up loses its backup, and m's epoch goes up by one. Backups are then
+// refilled with ds_shard_map_fill_backups. Returns 0, or -ENOENT when a
+// range had no backup to take over (its state is lost; m is unchanged).
+int ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead,
+                          const uint32_t *alive, uint32_t nalive);
+
+// ds_shard_map_fill_backups gives every range without a backup one: the
+// server of `alive` other than its primary that holds the fewest ranges
+// (as primary or backup), the first such in `alive` on a tie. Ranges stay
+// without one when alive names no other server. Returns the number of
+// backups placed.
+uint32_t ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
+                                   uint32_t nalive);
+
 // ds_shard_map_find returns the index of the range holding key, or -1.
 int64_t ds_shard_map_find(const ds_shard_map_t *m, uint64_t key);
 

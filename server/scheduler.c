@@ -43,6 +43,10 @@ typedef struct {
     bool          stats;               // server: its statistics arrived
     uint32_t      incarnation;         // worker: times it has rejoined
     bool          rejoining;           // worker: rejoined, map not sent yet
+    bool          dead;                // declared dead and replaced
+    uint64_t     *acked;  // worker: pushes acknowledged per range, as
+                          // this incarnation last reported; owned
+    uint64_t *acked_base; // worker: the same, of earlier incarnations
 } s_node_t;
 
 typedef enum {
@@ -96,16 +100,25 @@ typedef struct {
     uint64_t           stale_upd[STALE_BUCKETS]; // pushes by staleness in
                                                  // updates, all servers
     uint64_t     stale_clk[STALE_BUCKETS];       // ... in clocks
-    ds_plateau_t pl;            // its state, fed one loss per epoch
-    ds_early_t   early;         // early stopping on validation loss
-    bool         stopped_early; // STOP was sent
-    uint32_t     start_epoch;   // resume: epochs already done
-    bool         have_final;    // final evaluation received
-    double       final_loss;    // final test loss
-    double       final_acc;     // final test accuracy
-    int          exit_code;     // process exit status
-    bool         stopping;      // s_stop was called
-    ds_limits_t  limits;        // what we accept
+    ds_plateau_t pl;             // its state, fed one loss per epoch
+    ds_early_t   early;          // early stopping on validation loss
+    bool         stopped_early;  // STOP was sent
+    uint32_t     start_epoch;    // resume: epochs already done
+    bool         have_final;     // final evaluation received
+    double       final_loss;     // final test loss
+    double       final_acc;      // final test accuracy
+    int          exit_code;      // process exit status
+    bool         stopping;       // s_stop was called
+    ds_limits_t  limits;         // what we accept
+    uint32_t     failovers;      // servers declared dead and replaced
+    uint32_t     rejoins;        // servers back after being replaced
+    uint64_t    *aud_applied;    // per range: pushes its primary applied
+    uint32_t    *aud_digest;     // per range: its primary's digest
+    uint32_t    *aud_bdigest;    // per range: its backup's digest
+    uint8_t     *aud_have;       // per range: 1 primary, 2 backup reported
+    uint64_t     stale_accepted; // pushes servers applied under an old epoch
+    uint64_t     fenced;         // requests servers refused as stale
+    bool         acked_exact;    // no worker incarnation ended unreported
 } s_sched_t;
 
 static double
@@ -139,6 +152,9 @@ static void
 s_broadcast(s_sched_t *s, Descent__Role role, Descent__Header *h)
 {
     for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].dead) {
+            continue;
+        }
         if (role == DESCENT__ROLE__ROLE_UNSPECIFIED ||
             s->nodes[i].role == role) {
             s_send(s, &s->nodes[i], h);
@@ -177,6 +193,45 @@ s_json_hist(FILE *f, const char *name, const uint64_t *hist)
         }
     }
     fprintf(f, "}},");
+}
+
+// s_json_audit writes the replication audit: pushes acknowledged to
+// workers against pushes applied on each range's final primary, and
+// whether every range's primary and backup hold byte-identical state.
+static void
+s_json_audit(s_sched_t *s, FILE *f)
+{
+    uint64_t acked = 0, applied = 0, lost = 0;
+    uint32_t checked = 0, identical = 0, reported = 0;
+    for (uint32_t r = 0; s->aud_have && r < s->map.nranges; r++) {
+        uint64_t a = 0;
+        for (uint32_t i = 0; i < s->nnodes; i++) {
+            const s_node_t *n = &s->nodes[i];
+            if (n->role == DESCENT__ROLE__WORKER && n->acked) {
+                a += n->acked[r] + n->acked_base[r];
+            }
+        }
+        acked += a;
+        reported += s->aud_have[r] & 1;
+        applied += s->aud_applied[r];
+        lost += a > s->aud_applied[r] ? a - s->aud_applied[r] : 0;
+        if (s->map.ranges[r].backup != 0) {
+            checked++;
+            identical +=
+                s->aud_have[r] == 3 && s->aud_digest[r] == s->aud_bdigest[r];
+        }
+    }
+    fprintf(f,
+            "\"audit\":{\"ranges\":%u,\"ranges_reported\":%u,\"acked\":%" PRIu64
+            ",\"applied\":%" PRIu64 ",\"lost\":%" PRIu64
+            ",\"acked_exact\":%s,\"replicated_ranges\":%u,"
+            "\"replicas_identical\":%s,\"stale_accepted\":%" PRIu64
+            ",\"fenced\":%" PRIu64 ",\"failovers\":%u,\"rejoins\":%u,"
+            "\"map_epoch\":%" PRIu64 "},",
+            s->map.nranges, reported, acked, applied, lost,
+            s->acked_exact ? "true" : "false", checked,
+            checked == identical ? "true" : "false", s->stale_accepted,
+            s->fenced, s->failovers, s->rejoins, s->map.epoch);
 }
 
 static double
@@ -236,6 +291,7 @@ s_write_summary(s_sched_t *s, const char *error)
     }
     s_json_hist(f, "staleness_updates", s->stale_upd);
     s_json_hist(f, "staleness_clocks", s->stale_clk);
+    s_json_audit(s, f);
     if (error) {
         fprintf(f, "\"error\":\"");
         for (const char *p = error; *p; p++) {
@@ -368,7 +424,8 @@ static bool
 s_all_ready(const s_sched_t *s, Descent__Role role)
 {
     for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == role && !s->nodes[i].ready) {
+        if (s->nodes[i].role == role && !s->nodes[i].ready &&
+            !s->nodes[i].dead) {
             return false;
         }
     }
@@ -376,6 +433,54 @@ s_all_ready(const s_sched_t *s, Descent__Role role)
 }
 
 static void s_place(s_sched_t *s);
+
+// s_alive lists the servers not declared dead into ids. Returns how many.
+static uint32_t
+s_alive(const s_sched_t *s, uint32_t *ids)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].dead) {
+            ids[k++] = s->nodes[i].id;
+        }
+    }
+    return k;
+}
+
+static void s_send_map(s_sched_t *s, Descent__Role role);
+static bool s_server_lost(s_sched_t *s, s_node_t *n);
+
+// s_server_back takes a replaced server back under its old id: it becomes
+// the backup of the ranges that have none, and the primaries seed it.
+static void
+s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    zmq_msg_close(&n->route);
+    zmq_msg_init(&n->route);
+    zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
+    snprintf(n->address, sizeof n->address, "%s", h->address);
+    n->heard_ms = uv_now(s->loop);
+    n->dead = false;
+    n->ready = false;
+    n->stats = false;
+    s_ack(s, n, h->seq);
+    uint32_t *alive = calloc(s->nnodes, sizeof *alive);
+    if (!alive) {
+        s_fail(s, "out of memory");
+        return;
+    }
+    uint32_t placed =
+        ds_shard_map_fill_backups(&s->map, alive, s_alive(s, alive));
+    free(alive);
+    s->map.epoch++;
+    s->rejoins++;
+    ds_log(DS_INFO, "scheduler",
+           "server %u is back at %s: backup of %u ranges, map epoch %" PRIu64,
+           n->id, n->address, placed, s->map.epoch);
+    s_send_map(s, DESCENT__ROLE__SERVER);
+    s_send_map(s, DESCENT__ROLE__WORKER);
+}
 
 static void
 s_register(s_sched_t *s, const ds_msg_t *msg)
@@ -401,6 +506,13 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
         n->heard_ms = uv_now(s->loop);
         n->incarnation++;
+        // What the old process was acknowledged after its last report is
+        // not known: from here the audit can only say applied >= acked.
+        s->acked_exact = false;
+        for (uint32_t i = 0; n->acked && i < s->map.nranges; i++) {
+            n->acked_base[i] += n->acked[i];
+            n->acked[i] = 0;
+        }
         // Before training starts the new process just goes through the
         // start-up again; during training it gets the map on READY.
         n->rejoining = s->phase == PHASE_TRAINING;
@@ -410,6 +522,18 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
                "worker %u rejoined (rank %u) at step %" PRIu64, n->id, n->rank,
                n->step);
         return;
+    }
+    if (h->node_id != 0 && h->role == DESCENT__ROLE__SERVER &&
+        strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
+        s->nodes[h->node_id - 1].role == DESCENT__ROLE__SERVER &&
+        h->address[0] && s->phase == PHASE_TRAINING) {
+        // A restarted server: its old process is gone (or is declared gone
+        // now, which fences it), and the new one comes back as a backup.
+        s_node_t *old = &s->nodes[h->node_id - 1];
+        if (old->dead || s_server_lost(s, old)) {
+            s_server_back(s, old, msg);
+            return;
+        }
     }
     char            why[256] = "";
     Descent__Status st = DESCENT__STATUS__OK;
@@ -599,6 +723,17 @@ s_place(s_sched_t *s)
         s_fail(s, "cannot build the shard map: %s", strerror(-rc));
         return;
     }
+    for (uint32_t i = 0; s->cfg->replicas < 2 && i < s->map.nranges; i++) {
+        s->map.ranges[i].backup = 0;
+    }
+    s->aud_applied = calloc(s->map.nranges, sizeof *s->aud_applied);
+    s->aud_digest = calloc(s->map.nranges, sizeof *s->aud_digest);
+    s->aud_bdigest = calloc(s->map.nranges, sizeof *s->aud_bdigest);
+    s->aud_have = calloc(s->map.nranges, sizeof *s->aud_have);
+    if (!s->aud_applied || !s->aud_digest || !s->aud_bdigest || !s->aud_have) {
+        s_fail(s, "out of memory for the audit");
+        return;
+    }
     ds_log(DS_INFO, "scheduler",
            "workers ready; placing %" PRIu64 " keys in %u ranges on %u "
            "servers",
@@ -703,6 +838,16 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     n->examples = r->examples;
     n->bytes_sent = r->bytes_sent;
     n->bytes_recv = r->bytes_received;
+    if (r->n_acked == s->map.nranges && s->map.nranges > 0) {
+        if (!n->acked) {
+            n->acked = calloc(s->map.nranges, sizeof *n->acked);
+            n->acked_base = calloc(s->map.nranges, sizeof *n->acked_base);
+        }
+        for (uint32_t i = 0; n->acked && n->acked_base && i < s->map.nranges;
+             i++) {
+            n->acked[i] = r->acked[i];
+        }
+    }
     if (!r->epoch_end && !r->final) {
         return;
     }
@@ -811,7 +956,8 @@ s_maybe_end(s_sched_t *s)
         return;
     }
     for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].stats) {
+        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].stats &&
+            !s->nodes[i].dead) {
             if (s->stats_wait_ms == 0) {
                 s->stats_wait_ms = uv_now(s->loop);
             } else if (uv_now(s->loop) - s->stats_wait_ms > STATS_WAIT_MS) {
@@ -839,6 +985,23 @@ s_stats(s_sched_t *s, s_node_t *n, const Descent__Header *h)
     }
     for (size_t i = 0; i < h->n_stale_clocks && i < STALE_BUCKETS; i++) {
         s->stale_clk[i] += h->stale_clocks[i];
+    }
+    s->stale_accepted += h->stale_accepted;
+    s->fenced += h->fenced;
+    for (size_t i = 0; s->aud_have && i < h->n_audit; i++) {
+        const Descent__RangeAudit *a = h->audit[i];
+        if (a->range >= s->map.nranges) {
+            continue;
+        }
+        const ds_range_t *r = &s->map.ranges[a->range];
+        if (a->primary && r->primary == n->id) {
+            s->aud_applied[a->range] = a->applied;
+            s->aud_digest[a->range] = a->digest;
+            s->aud_have[a->range] |= 1;
+        } else if (!a->primary && r->backup == n->id) {
+            s->aud_bdigest[a->range] = a->digest;
+            s->aud_have[a->range] |= 2;
+        }
     }
     s_maybe_end(s);
 }
@@ -894,6 +1057,18 @@ s_on_msg(ds_zsock_t *z, void *arg)
     if (!n) {
         ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
                      DESCENT__STATUS__REFUSED, "unknown node: register first");
+        ds_msg_fini(&msg);
+        return;
+    }
+    if (n->dead) {
+        // Declared dead and replaced (a paused process resumed, a cut
+        // link healed): it must not act on its old map any more.
+        Descent__Header off;
+        ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
+        off.status = DESCENT__STATUS__STALE_EPOCH;
+        off.error = "this node was declared dead and replaced; restart it "
+                    "with its node id to rejoin";
+        s_send(s, n, &off);
         ds_msg_fini(&msg);
         return;
     }
@@ -954,6 +1129,45 @@ s_on_msg(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
+// s_server_lost fails over server n's ranges when the map has them
+// replicated: backups become primaries, new backups are chosen, and every
+// node gets the new map epoch. Returns false when the job cannot go on.
+static bool
+s_server_lost(s_sched_t *s, s_node_t *n)
+{
+    if (s->cfg->replicas < 2 || s->map.nranges == 0 ||
+        (s->phase != PHASE_PLACING && s->phase != PHASE_TRAINING)) {
+        return false;
+    }
+    uint32_t *alive = calloc(s->nnodes, sizeof *alive);
+    if (!alive) {
+        return false;
+    }
+    n->dead = true;
+    uint32_t na = s_alive(s, alive);
+    int      rc = ds_shard_map_failover(&s->map, n->id, alive, na);
+    free(alive);
+    if (rc != 0) {
+        n->dead = false;
+        return false;
+    }
+    s->failovers++;
+    uint32_t unbacked = 0;
+    for (uint32_t i = 0; i < s->map.nranges; i++) {
+        unbacked += s->map.ranges[i].backup == 0;
+    }
+    ds_log(DS_WARN, "scheduler",
+           "server %u at %s is lost (nothing heard for %" PRIu64
+           " ms): its ranges fail over, map epoch %" PRIu64 "%s",
+           n->id, n->address, uv_now(s->loop) - n->heard_ms, s->map.epoch,
+           unbacked ? "; some ranges now have no backup" : "");
+    s_send_map(s, DESCENT__ROLE__SERVER);
+    if (s->phase == PHASE_TRAINING) {
+        s_send_map(s, DESCENT__ROLE__WORKER);
+    }
+    return true;
+}
+
 static void
 s_on_timer(uv_timer_t *t)
 {
@@ -983,6 +1197,13 @@ s_on_timer(uv_timer_t *t)
     for (uint32_t i = 0; i < s->nnodes; i++) {
         s_node_t *n = &s->nodes[i];
         if (n->done) {
+            continue;
+        }
+        if (n->dead) {
+            continue;
+        }
+        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+            n->role == DESCENT__ROLE__SERVER && s_server_lost(s, n)) {
             continue;
         }
         if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms) {
@@ -1068,6 +1289,7 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.nodes =
         calloc((size_t)cfg->servers + (size_t)cfg->workers, sizeof *s.nodes);
     s.epochs = calloc((size_t)cfg->epochs, sizeof *s.epochs);
+    s.acked_exact = true;
     if (!s.nodes || !s.epochs) {
         ds_log(DS_ERROR, "scheduler", "out of memory");
         goto fail;
@@ -1149,10 +1371,16 @@ ds_scheduler_main(const ds_config_t *cfg)
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uint32_t i = 0; i < s.nnodes; i++) {
         zmq_msg_close(&s.nodes[i].route);
+        free(s.nodes[i].acked);
+        free(s.nodes[i].acked_base);
     }
     zmq_ctx_term(s.ctx);
     fclose(s.metrics);
     ds_shard_map_fini(&s.map);
+    free(s.aud_applied);
+    free(s.aud_digest);
+    free(s.aud_bdigest);
+    free(s.aud_have);
     free(s.nodes);
     free(s.epochs);
     uv_loop_close(&loop);

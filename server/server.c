@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/checkpoint.h"
 #include "common/dtadagrad.h"
@@ -43,7 +46,36 @@ typedef struct s_wait {
     struct s_wait *next;   // next held read, oldest first
 } s_wait_t;
 
-// s_range_t is one range this server holds.
+// s_fwd_t is one operation forwarded down the chain to a range's backup
+// and not yet acknowledged: kept so that it can be sent again.
+typedef struct s_fwd {
+    uint64_t      seq;        // chain sequence number
+    Descent__Repl repl;       // what it is
+    uint32_t      origin;     // the worker it came from
+    uint64_t      oseq;       // the worker's sequence number (pushes)
+    uint64_t      begin;      // dense: first key
+    uint64_t      count;      // keys
+    uint64_t      clock;      // the worker's clock
+    uint64_t      based_on;   // the push's based_on
+    uint64_t      based_read; // dtadagrad: the push's read; REPL_READ: read
+    double        lr;         // the rate the primary applied
+    bool          sparse;     // a keys frame follows
+    zmq_msg_t     keys;       // sparse keys; valid if sparse
+    zmq_msg_t     vals;       // values; valid if count > 0 and repl is a push
+    struct s_fwd *next;
+} s_fwd_t;
+
+// s_pend_t is a worker's request whose reply waits until the backup has
+// acknowledged chain sequence number `chain` (the push, or for a duplicate
+// whatever was forwarded before it).
+typedef struct s_pend {
+    uint64_t        chain; // chain sequence number to wait for
+    ds_msg_t        msg;   // the request; owned
+    Descent__Header out;   // the reply, filled but for values
+    struct s_pend  *next;
+} s_pend_t;
+
+// s_range_t is one range this server holds, as its primary or its backup.
 typedef struct {
     ds_range_t       r;         // the range and its placement
     float           *w;         // end - begin parameters; owned
@@ -53,7 +85,34 @@ typedef struct {
     ds_ssp_t         ssp;       // worker clocks committed on this range
     ds_dtada_t       dt;        // dtadagrad: AdaptiveRevision state
     uint64_t         max_clock; // largest clock committed on this range
+    bool             primary;   // we are its primary, else its backup
+    bool             seeded;    // holds the whole state (a backup being
+                                // seeded does not yet)
+    uint64_t applied;           // pushes applied in this job (the audit)
+    uint64_t chain;             // primary: last chain number forwarded;
+                                // backup: last applied in order
+    uint64_t acked;             // primary: last the backup acknowledged
+    uint64_t seed_at;           // primary: chain number of the last seed
+                                // sent; backup: of the seed under way
+    uint32_t   seed_part;       // backup: next SEED part expected
+    uint64_t   progress_ms;     // primary: when the backup last advanced
+    s_fwd_t   *fwd;             // primary: unacknowledged forwards; owned
+    s_fwd_t  **fwd_tail;        // where the next forward goes
+    s_pend_t  *pend;            // primary: replies waiting; owned
+    s_pend_t **pend_tail;       // where the next waiting reply goes
+    bool       promoted;        // became primary on a failover and has not
+                                // acknowledged a push since
 } s_range_t;
+
+// s_peer_t is the link to another server: chain forwards go out on it,
+// acknowledgements come back.
+typedef struct {
+    uint32_t   id;                  // its node id
+    char       address[DS_STR_MAX]; // its data endpoint
+    ds_zsock_t z;                   // DEALER connected to it
+    bool       open;                // z is initialized and not closed
+    void      *owner;               // the s_server_t
+} s_peer_t;
 
 typedef struct {
     ds_node_t      node;              // scheduler link; node.role_data is us
@@ -61,60 +120,131 @@ typedef struct {
     bool           data_open;         // data is initialized and not yet closed
     char           bound[DS_STR_MAX]; // endpoint actually bound
     char           advertised[DS_STR_MAX]; // endpoint workers connect to
-    bool           serving;   // holds its ranges and answers requests
-    ds_shard_map_t map;       // the shard map in force
-    s_range_t    **held;      // by range id; NULL when not ours; owned
-    ds_schedule_t  lr;        // learning-rate schedule over updates
-    ds_optim_t     opt;       // the job's update rule
-    int32_t       *row;       // by node id: the worker's row, -1 if none
-    uint32_t       max_id;    // largest node id in the map
-    uint64_t      *last_seq;  // [row * nranges + range]; owned
-    float         *scratch;   // aligned copy of a misaligned values frame
-    size_t         scratch_n; // floats in scratch
-    float         *gw;        // sparse: gathered parameters and state
-    size_t         gw_n;      // floats in gw
-    uint64_t       pushes;    // pushes applied
-    uint64_t       pulls;     // pulls answered
-    uint64_t       dups;      // duplicate pushes acknowledged, not applied
-    uint64_t       refused;   // requests refused with an error status
-    uint64_t       nonfinite; // pushes refused for NaN or Inf
-    int            staleness; // -1 (async), 0 (bsp) or ssp's bound
-    bool           dtada;     // the algorithm is dtadagrad
-    bool           easgd;     // the algorithm is easgd: pushes add
-    uint32_t       slots;     // dtadagrad: read snapshots per worker
-    uint32_t       nworkers;  // workers of the map
-    s_wait_t      *waiting;   // reads held back, oldest first; owned
-    s_wait_t     **wait_tail; // where the next held read goes
-    uint64_t       holds;     // reads that had to wait
-    ds_rng_t       frng;      // fault injection: which replies to drop
-    uint64_t       faults;    // replies dropped by fault injection
-    uv_timer_t     ckpt;      // periodic checkpoints
-    bool           ckpt_open; // ckpt is initialized and not closed
-    uint64_t       stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
-    uint64_t       stale_clk[STALE_BUCKETS]; // pushes by staleness, clocks
+    bool           serving;     // holds its ranges and answers requests
+    ds_shard_map_t map;         // the shard map in force
+    s_range_t    **held;        // by range id; NULL when not ours; owned
+    ds_schedule_t  lr;          // learning-rate schedule over updates
+    ds_optim_t     opt;         // the job's update rule
+    int32_t       *row;         // by node id: the worker's row, -1 if none
+    uint32_t       max_id;      // largest node id in the map
+    uint64_t      *last_seq;    // [row * nranges + range]; owned
+    float         *scratch;     // aligned copy of a misaligned values frame
+    size_t         scratch_n;   // floats in scratch
+    float         *gw;          // sparse: gathered parameters and state
+    size_t         gw_n;        // floats in gw
+    uint64_t       pushes;      // pushes applied
+    uint64_t       pulls;       // pulls answered
+    uint64_t       dups;        // duplicate pushes acknowledged, not applied
+    uint64_t       refused;     // requests refused with an error status
+    uint64_t       nonfinite;   // pushes refused for NaN or Inf
+    int            staleness;   // -1 (async), 0 (bsp) or ssp's bound
+    bool           dtada;       // the algorithm is dtadagrad
+    bool           easgd;       // the algorithm is easgd: pushes add
+    uint32_t       slots;       // dtadagrad: read snapshots per worker
+    uint32_t       nworkers;    // workers of the map
+    uint32_t      *worker_id;   // by row: the worker's node id; owned
+    s_wait_t      *waiting;     // reads held back, oldest first; owned
+    s_wait_t     **wait_tail;   // where the next held read goes
+    uint64_t       holds;       // reads that had to wait
+    ds_rng_t       frng;        // fault injection: which replies to drop
+    uint64_t       faults;      // replies dropped by fault injection
+    uv_timer_t     ckpt;        // periodic checkpoints
+    bool           ckpt_open;   // ckpt is initialized and not closed
+    uv_timer_t     chain_timer; // re-sends forwards the backup has not
+                                // acknowledged
+    bool       chain_open;      // chain_timer initialized and not closed
+    s_peer_t **peers;           // links to the other servers; owned
+    uint32_t   npeers;          // entries in peers
+    uint64_t   newest;          // newest map epoch seen in any request
+    uint64_t   stale_accepted;  // pushes applied under an older epoch
+                                // than newest (must stay 0)
+    uint64_t fenced;            // requests refused: old epoch, expired lease
+    uint64_t forwarded;         // operations forwarded to backups
+    uint64_t replicated;        // operations applied as a backup
+    uint64_t seeds;             // ranges seeded to a new backup
+    uint64_t stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
+    uint64_t stale_clk[STALE_BUCKETS]; // pushes by staleness, clocks
 } s_server_t;
+
+static void
+s_fwd_free(s_fwd_t *f)
+{
+    if (f->sparse) {
+        zmq_msg_close(&f->keys);
+    }
+    if (f->repl == DESCENT__REPL__REPL_PUSH) {
+        zmq_msg_close(&f->vals);
+    }
+    free(f);
+}
+
+// s_range_drop_chain frees r's unacknowledged forwards and waiting replies
+// (the workers send those requests again).
+static void
+s_range_drop_chain(s_range_t *r)
+{
+    while (r->fwd) {
+        s_fwd_t *f = r->fwd;
+        r->fwd = f->next;
+        s_fwd_free(f);
+    }
+    r->fwd_tail = &r->fwd;
+    while (r->pend) {
+        s_pend_t *p = r->pend;
+        r->pend = p->next;
+        ds_msg_fini(&p->msg);
+        free(p);
+    }
+    r->pend_tail = &r->pend;
+}
+
+static void
+s_range_free(s_range_t *r)
+{
+    if (!r) {
+        return;
+    }
+    s_range_drop_chain(r);
+    ds_optim_state_fini(&r->st);
+    ds_ssp_fini(&r->ssp);
+    ds_dtada_fini(&r->dt);
+    free(r->w);
+    free(r);
+}
+
+// s_drop_waiting forgets the held reads of range `shard` (every range when
+// shard is UINT32_MAX): we no longer serve it.
+static void
+s_drop_waiting(s_server_t *s, uint32_t shard)
+{
+    s_wait_t **p = &s->waiting;
+    while (*p) {
+        s_wait_t *wt = *p;
+        if (shard != UINT32_MAX && wt->shard != shard) {
+            p = &wt->next;
+            continue;
+        }
+        *p = wt->next;
+        zmq_msg_close(&wt->route);
+        free(wt);
+    }
+    s->wait_tail = &s->waiting;
+    while (*s->wait_tail) {
+        s->wait_tail = &(*s->wait_tail)->next;
+    }
+}
 
 static void
 s_free_ranges(s_server_t *s)
 {
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
-        if (s->held[i]) {
-            ds_optim_state_fini(&s->held[i]->st);
-            ds_ssp_fini(&s->held[i]->ssp);
-            ds_dtada_fini(&s->held[i]->dt);
-            free(s->held[i]->w);
-            free(s->held[i]);
-        }
+        s_range_free(s->held[i]);
     }
     free(s->held);
     s->held = NULL;
-    while (s->waiting) {
-        s_wait_t *wt = s->waiting;
-        s->waiting = wt->next;
-        zmq_msg_close(&wt->route);
-        free(wt);
-    }
-    s->wait_tail = &s->waiting;
+    s_drop_waiting(s, UINT32_MAX);
+    free(s->worker_id);
+    s->worker_id = NULL;
 
     free(s->last_seq);
     s->last_seq = NULL;
@@ -128,6 +258,29 @@ s_free_ranges(s_server_t *s)
     s->gw = NULL;
     s->gw_n = 0;
     ds_shard_map_fini(&s->map);
+}
+
+// s_free_peers frees the links to other servers once the loop has ended
+// (their handles are closed by then).
+static void
+s_free_peers(s_server_t *s)
+{
+    for (uint32_t i = 0; i < s->npeers; i++) {
+        free(s->peers[i]);
+    }
+    free(s->peers);
+    s->peers = NULL;
+    s->npeers = 0;
+}
+
+// s_lease_ok says whether the scheduler has been heard within the failure
+// timeout. Past it we may have been declared dead and replaced: no writes,
+// no checkpoints.
+static bool
+s_lease_ok(const s_server_t *s)
+{
+    return uv_now(s->node.loop) - s->node.heard_ms <=
+           (uint64_t)s->node.cfg->timeout_ms;
 }
 
 // s_ckpt_path names range id's checkpoint under the job's output directory.
@@ -148,8 +301,8 @@ s_checkpoint(s_server_t *s)
     int bad = ds_mkdirs(dir) == 0 ? 0 : 1;
     for (uint32_t i = 0; !bad && s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
-        if (!r) {
-            continue;
+        if (!r || !r->primary) {
+            continue; // a backup's copy is the same state: one file
         }
         uint64_t *seq = calloc(s->nworkers ? s->nworkers : 1, sizeof *seq);
         if (!seq) {
@@ -235,6 +388,34 @@ s_restore(s_server_t *s, s_range_t *r)
     return 0;
 }
 
+// s_range_new allocates range d with the job's initial values (zeros when
+// init is NULL: a backup waiting for its seed). Returns NULL when out of
+// memory.
+static s_range_t *
+s_range_new(s_server_t *s, const ds_range_t *d, const float *init)
+{
+    s_range_t *r = calloc(1, sizeof *r);
+    uint64_t   n = d->end - d->begin;
+    if (!r || !(r->w = calloc(n, sizeof(float))) ||
+        ds_optim_state_init(&r->st, &s->opt, n) != 0 ||
+        ds_ssp_init(&r->ssp, s->nworkers, s->staleness) != 0 ||
+        (s->dtada && ds_dtada_init(&r->dt, n, s->nworkers * s->slots,
+                                   s->node.cfg->dt_z0) != 0)) {
+        s_range_free(r);
+        return NULL;
+    }
+    r->r = *d;
+    r->primary = d->primary == s->node.id;
+    r->seeded = init != NULL || ds_job_init(s->node.cfg) == DS_INIT_ZEROS;
+    r->fwd_tail = &r->fwd;
+    r->pend_tail = &r->pend;
+    ds_rng_seed(&r->noise, s->node.cfg->seed, 0x6e6f697365ull + d->id);
+    if (init) {
+        memcpy(r->w, init + d->begin, n * sizeof(float));
+    }
+    return r;
+}
+
 // s_take_map installs a shard map from the scheduler: allocates and
 // initializes every range whose primary we are.
 static int
@@ -269,8 +450,13 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     for (uint32_t i = 0; i <= s->max_id; i++) {
         s->row[i] = -1;
     }
+    s->worker_id = calloc(pb->n_nodes + 1, sizeof *s->worker_id);
+    if (!s->worker_id) {
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < pb->n_nodes; i++) {
         if (pb->nodes[i]->role == DESCENT__ROLE__WORKER) {
+            s->worker_id[workers] = pb->nodes[i]->id;
             s->row[pb->nodes[i]->id] = (int32_t)workers++;
         }
     }
@@ -320,33 +506,27 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     uint64_t nkeys = 0;
     uint32_t nheld = 0;
     for (uint32_t i = 0; i < m.nranges; i++) {
-        if (m.ranges[i].primary != s->node.id) {
+        if (m.ranges[i].primary != s->node.id &&
+            m.ranges[i].backup != s->node.id) {
             continue;
         }
-        s_range_t *r = calloc(1, sizeof *r);
-        uint64_t   n = m.ranges[i].end - m.ranges[i].begin;
-        if (!r || !(r->w = calloc(n, sizeof(float))) ||
-            ds_optim_state_init(&r->st, &s->opt, n) != 0 ||
-            ds_ssp_init(&r->ssp, s->nworkers, s->staleness) != 0 ||
-            (s->dtada && ds_dtada_init(&r->dt, n, s->nworkers * s->slots,
-                                       s->node.cfg->dt_z0) != 0)) {
-            if (r) {
-                ds_optim_state_fini(&r->st);
-                ds_ssp_fini(&r->ssp);
-                ds_dtada_fini(&r->dt);
-                free(r->w);
-            }
-            free(r);
+        s->held[i] = s_range_new(s, &m.ranges[i], init);
+        if (!s->held[i]) {
             free(init);
             return -ENOMEM;
         }
-        r->r = m.ranges[i];
-        ds_rng_seed(&r->noise, cfg->seed, 0x6e6f697365ull + r->r.id);
-        if (init) {
-            memcpy(r->w, init + r->r.begin, n * sizeof(float));
+        if (m.epoch > 1 && !s->held[i]->primary) {
+            // A server back after a failover: its backups wait for seeds.
+            s->held[i]->seeded = false;
+        } else if (m.epoch > 1) {
+            ds_log(DS_ERROR, "server",
+                   "map epoch %" PRIu64 " makes a restarted server the "
+                   "primary of range %u",
+                   m.epoch, i);
+            free(init);
+            return -EPROTO;
         }
-        s->held[i] = r;
-        nkeys += n;
+        nkeys += m.ranges[i].end - m.ranges[i].begin;
         nheld++;
     }
     free(init);
@@ -381,55 +561,46 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     return 0;
 }
 
-static void
-s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+// s_nheld counts the ranges this server holds (only those it is the
+// primary of, when primaries).
+static uint32_t
+s_nheld(const s_server_t *s, bool primaries)
 {
-    s_server_t            *s = n->role_data;
-    const Descent__Header *h = msg->hdr;
-    if (h->type == DESCENT__TYPE__REGISTER_ACK) {
-        return;
+    uint32_t n = 0;
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
+        n += s->held[i] != NULL && (!primaries || s->held[i]->primary);
     }
-    if (h->type == DESCENT__TYPE__STATS) {
-        Descent__Header r;
-        ds_msg_header_init(&r, DESCENT__TYPE__STATS);
-        r.n_stale_updates = STALE_BUCKETS;
-        r.stale_updates = s->stale_upd;
-        r.n_stale_clocks = STALE_BUCKETS;
-        r.stale_clocks = s->stale_clk;
-        ds_node_send(n, &r);
-        return;
+    return n;
+}
+
+// s_digest is a CRC-32 of range r's parameters, update-rule state and
+// update count: equal on a primary and its backup once both have applied
+// the same pushes.
+static uint32_t
+s_digest(const s_server_t *s, const s_range_t *r)
+{
+    size_t n = (size_t)(r->r.end - r->r.begin) * sizeof(float);
+    uLong  c = crc32(0L, Z_NULL, 0);
+    c = crc32_z(c, (const Bytef *)r->w, n);
+    if (s->dtada) {
+        c = crc32_z(c, (const Bytef *)r->dt.gbar, n);
+        c = crc32_z(c, (const Bytef *)r->dt.z, n);
+        c = crc32_z(c, (const Bytef *)r->dt.zp, n);
     }
-    if (h->type == DESCENT__TYPE__SET_LR) {
-        if (!(h->lr_scale > 0 && h->lr_scale <= 1)) {
-            ds_log(DS_WARN, "server", "ignoring a learning-rate scale of %g",
-                   h->lr_scale);
-            return;
-        }
-        s->lr.scale = h->lr_scale;
-        ds_log(DS_INFO, "server", "learning rate scaled by %g on a plateau",
-               h->lr_scale);
-        return;
+    for (int b = 0; !s->dtada && b < r->st.nbuf; b++) {
+        c = crc32_z(c, (const Bytef *)r->st.buf[b], n);
     }
-    if (h->type != DESCENT__TYPE__SHARD_MAP || !h->map) {
-        ds_log(DS_DEBUG, "server", "ignoring %s from the scheduler",
-               ds_msg_type_name(h->type));
-        return;
-    }
-    if (s->serving && h->map->epoch <= s->map.epoch) {
-        return;
-    }
-    s->serving = false;
-    int rc = s_take_map(s, h->map);
-    if (rc != 0) {
-        ds_node_stop(n, 1, "cannot take the shard map");
-        return;
-    }
-    n->epoch = s->map.epoch;
-    s->serving = true;
-    Descent__Header r;
-    ds_msg_header_init(&r, DESCENT__TYPE__READY);
-    r.address = s->advertised;
-    ds_node_send(n, &r);
+    c = crc32_z(c, (const Bytef *)&r->updates, sizeof r->updates);
+    return (uint32_t)c;
+}
+
+// s_now_ms is the wall clock in milliseconds, for logs that tests read.
+static long long
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 // s_seen_before records (row, range, seq) and says whether that push was
@@ -491,8 +662,390 @@ s_slot(const s_server_t *s, int32_t row, uint64_t read)
     return (unsigned)row * s->slots + (unsigned)(read % s->slots);
 }
 
+// ---- chain replication: the primary's side -------------------------------
+
+static void s_on_peer(ds_zsock_t *z, void *arg);
+
+// s_peer returns the link to server `id`, or NULL when the map does not
+// name it.
+static s_peer_t *
+s_peer(s_server_t *s, uint32_t id)
+{
+    for (uint32_t i = 0; i < s->npeers; i++) {
+        if (s->peers[i]->id == id) {
+            return s->peers[i];
+        }
+    }
+    return NULL;
+}
+
+// s_peers_update links to every other server of the map, and follows a
+// server that comes back at a new address. Returns 0 or a negative errno.
+static int
+s_peers_update(s_server_t *s, const Descent__ShardMap *pb)
+{
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        const Descent__Node *nd = pb->nodes[i];
+        if (nd->role != DESCENT__ROLE__SERVER || nd->id == s->node.id) {
+            continue;
+        }
+        s_peer_t *p = s_peer(s, nd->id);
+        if (p && strcmp(p->address, nd->address) == 0) {
+            continue;
+        }
+        if (p) {
+            zmq_disconnect(p->z.sock, p->address);
+        } else {
+            s_peer_t **t = realloc(s->peers, (s->npeers + 1) * sizeof *t);
+            p = calloc(1, sizeof *p);
+            if (!t || !p) {
+                free(p);
+                if (t) {
+                    s->peers = t;
+                }
+                return -ENOMEM;
+            }
+            s->peers = t;
+            p->id = nd->id;
+            p->owner = s;
+            void *sock =
+                ds_zsock_open(s->node.ctx, ZMQ_DEALER, 0,
+                              (long long)s->node.cfg->max_message_mb << 20);
+            if (!sock ||
+                ds_zsock_init(&p->z, s->node.loop, sock, s_on_peer, p) != 0) {
+                if (sock) {
+                    zmq_close(sock);
+                }
+                free(p);
+                return -ENOMEM;
+            }
+            p->open = true;
+            s->peers[s->npeers++] = p;
+        }
+        snprintf(p->address, sizeof p->address, "%s", nd->address);
+        if (zmq_connect(p->z.sock, p->address) != 0) {
+            ds_log(DS_ERROR, "server", "cannot connect to server %u at %s",
+                   p->id, p->address);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+// s_fwd_send sends forward f of range r to the range's backup.
+static void
+s_fwd_send(s_server_t *s, s_range_t *r, s_fwd_t *f)
+{
+    s_peer_t *p = s_peer(s, r->r.backup);
+    if (!p) {
+        return;
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__REPLICATE);
+    h.job = (char *)s->node.cfg->job;
+    h.sender = s->node.id;
+    h.seq = f->seq;
+    h.epoch = s->map.epoch;
+    h.shard = r->r.id;
+    h.repl = f->repl;
+    h.origin = f->origin;
+    h.origin_seq = f->oseq;
+    h.key_begin = f->begin;
+    h.key_count = f->count;
+    h.clock = f->clock;
+    h.based_on = f->based_on;
+    h.based_read = f->based_read;
+    h.read_id = f->based_read;
+    h.lr = f->lr;
+    h.sparse = f->sparse;
+    zmq_msg_t  k, v;
+    zmq_msg_t *kp = NULL, *vp = NULL;
+    if (f->sparse) {
+        zmq_msg_init(&k);
+        zmq_msg_copy(&k, &f->keys);
+        kp = &k;
+    }
+    if (f->repl == DESCENT__REPL__REPL_PUSH) {
+        h.value_count = f->count;
+        h.dtype = DESCENT__DTYPE__F32;
+        zmq_msg_init(&v);
+        zmq_msg_copy(&v, &f->vals);
+        vp = &v;
+    }
+    if (ds_msg_send(p->z.sock, NULL, &h, kp, vp) == 0) {
+        s->forwarded++;
+    }
+}
+
+// s_forward appends an operation on primary range r to its chain and sends
+// it to the backup: the push in h (values g of n floats, copied: the
+// request's own frame is written into by its reply; sparse keys in keys)
+// applied with rate lr, or a read, clock or finish. Returns the chain
+// number, or 0 when there is no backup.
+// Fails only when out of memory (-1 cast: the caller stops the server).
+static uint64_t
+s_forward(s_server_t *s, s_range_t *r, Descent__Repl repl,
+          const Descent__Header *h, const zmq_msg_t *keys, const float *g,
+          size_t n, double lr)
+{
+    if (!r->primary || r->r.backup == 0) {
+        return 0;
+    }
+    s_fwd_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        return UINT64_MAX;
+    }
+    f->repl = repl;
+    f->origin = h->sender;
+    f->oseq = h->seq;
+    f->begin = h->key_begin;
+    f->count = n;
+    f->clock = h->clock;
+    f->based_on = h->based_on;
+    f->based_read =
+        repl == DESCENT__REPL__REPL_READ ? h->read_id : h->based_read;
+    f->lr = lr;
+    if (keys) {
+        f->sparse = true;
+        zmq_msg_init(&f->keys);
+        zmq_msg_copy(&f->keys, (zmq_msg_t *)keys);
+    }
+    if (repl == DESCENT__REPL__REPL_PUSH) {
+        if (zmq_msg_init_size(&f->vals, n * sizeof(float)) == 0) {
+            memcpy(zmq_msg_data(&f->vals), g, n * sizeof(float));
+        } else {
+            f->repl = DESCENT__REPL__REPL_UNSPECIFIED;
+            s_fwd_free(f);
+            return UINT64_MAX;
+        }
+    }
+    f->seq = ++r->chain;
+    if (!r->fwd) {
+        r->progress_ms = uv_now(s->node.loop);
+    }
+    *r->fwd_tail = f;
+    r->fwd_tail = &f->next;
+    s_fwd_send(s, r, f);
+    return f->seq;
+}
+
+// s_seed sends the whole state of primary range r to its (new) backup, as
+// of chain number r->chain: the forwards before it are covered by the
+// seed. Each array travels in its own SEED message; the first also
+// carries the update counts and the per-worker sequence and clock table.
+static void
+s_seed(s_server_t *s, s_range_t *r)
+{
+    while (r->fwd) {
+        s_fwd_t *f = r->fwd;
+        r->fwd = f->next;
+        s_fwd_free(f);
+    }
+    r->fwd_tail = &r->fwd;
+    r->seed_at = r->chain;
+    r->progress_ms = uv_now(s->node.loop);
+    s_peer_t *p = s_peer(s, r->r.backup);
+    if (!p) {
+        return;
+    }
+    size_t       n = (size_t)(r->r.end - r->r.begin);
+    const float *arr[3 + 1 + DS_OPTIM_MAX_STATE];
+    uint32_t     narr = 0;
+    arr[narr++] = r->w;
+    if (s->dtada) {
+        arr[narr++] = r->dt.gbar;
+        arr[narr++] = r->dt.z;
+        arr[narr++] = r->dt.zp;
+    } else {
+        for (int b = 0; b < r->st.nbuf; b++) {
+            arr[narr++] = r->st.buf[b];
+        }
+    }
+    uint32_t  snaps = s->dtada ? s->nworkers * s->slots : 0;
+    uint32_t  parts = narr + snaps;
+    uint64_t *table = calloc((size_t)s->nworkers * 4 + 1, sizeof *table);
+    if (!table) {
+        return; // the retry timer seeds again
+    }
+    for (uint32_t k = 0; k < s->nworkers; k++) {
+        table[4 * k] = s->worker_id[k];
+        table[4 * k + 1] = s->last_seq[(size_t)k * s->map.nranges + r->r.id];
+        table[4 * k + 2] = r->ssp.clock ? r->ssp.clock[k] : 0;
+        table[4 * k + 3] = r->ssp.finished ? r->ssp.finished[k] : 0;
+    }
+    for (uint32_t part = 0; part < parts; part++) {
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__SEED);
+        h.job = (char *)s->node.cfg->job;
+        h.sender = s->node.id;
+        h.seq = r->seed_at;
+        h.epoch = s->map.epoch;
+        h.shard = r->r.id;
+        h.key_begin = r->r.begin;
+        h.key_count = n;
+        h.value_count = n;
+        h.dtype = DESCENT__DTYPE__F32;
+        h.part = part;
+        h.parts = parts;
+        if (part == 0) {
+            h.clock = r->updates;
+            h.rule_t = r->st.t;
+            h.applied = r->applied;
+            h.n_table = (size_t)s->nworkers * 4;
+            h.table = table;
+        }
+        const float *src =
+            part < narr ? arr[part] : r->dt.gold + (size_t)(part - narr) * n;
+        if (ds_msg_send_f32(p->z.sock, NULL, &h, src, n) != 0) {
+            break; // the retry timer seeds again
+        }
+    }
+    free(table);
+    s->seeds++;
+    ds_log(DS_INFO, "server",
+           "range %u: seeding backup %u at chain %" PRIu64 " (%u arrays)",
+           r->r.id, r->r.backup, r->seed_at, parts);
+}
+
+static void s_answer(s_server_t *s, s_range_t *r, ds_msg_t *msg,
+                     Descent__Header *out);
+
+// s_chain_acked drops the forwards the backup has and answers the requests
+// that waited for them.
+static void
+s_chain_acked(s_server_t *s, s_range_t *r)
+{
+    while (r->fwd && r->fwd->seq <= r->acked) {
+        s_fwd_t *f = r->fwd;
+        r->fwd = f->next;
+        s_fwd_free(f);
+    }
+    if (!r->fwd) {
+        r->fwd_tail = &r->fwd;
+    }
+    while (r->pend && r->pend->chain <= r->acked) {
+        s_pend_t *p = r->pend;
+        r->pend = p->next;
+        if (!r->pend) {
+            r->pend_tail = &r->pend;
+        }
+        s_answer(s, r, &p->msg, &p->out);
+        ds_msg_fini(&p->msg);
+        free(p);
+    }
+}
+
+// s_wait_chain holds the reply `out` to msg until the backup has chain
+// number `chain`; msg's parts move into the queue.
+static int
+s_wait_chain(s_range_t *r, ds_msg_t *msg, const Descent__Header *out,
+             uint64_t chain)
+{
+    s_pend_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        return -ENOMEM;
+    }
+    p->chain = chain;
+    ds_msg_move(&p->msg, msg);
+    p->out = *out;
+    *r->pend_tail = p;
+    r->pend_tail = &p->next;
+    return 0;
+}
+
+// s_on_peer takes a backup's acknowledgement (or refusal) of forwards.
+static void
+s_on_peer(ds_zsock_t *z, void *arg)
+{
+    s_peer_t       *p = arg;
+    s_server_t     *s = p->owner;
+    ds_msg_t        msg;
+    char            err[256] = "";
+    Descent__Status st;
+    int rc = ds_msg_take(z->sock, false, &s->node.limits, &msg, &st, err,
+                         sizeof err);
+    const Descent__Header *h = msg.hdr;
+    if (rc != 0 || h->type != DESCENT__TYPE__REPLICATE_ACK ||
+        h->shard >= s->map.nranges || !s->held) {
+        if (rc != -EAGAIN) {
+            ds_log(DS_WARN, "server", "bad reply from server %u: %s", p->id,
+                   rc ? err : "not a REPLICATE_ACK for a known range");
+        }
+        ds_msg_fini(&msg);
+        return;
+    }
+    s_range_t *r = s->held[h->shard];
+    if (h->status != DESCENT__STATUS__OK) {
+        ds_log(DS_DEBUG, "server", "server %u refused range %u's chain: %s",
+               p->id, h->shard, h->error);
+    } else if (r && r->primary && r->r.backup == p->id &&
+               h->epoch == s->map.epoch && h->seq > r->acked &&
+               h->seq <= r->chain && h->seq >= r->seed_at) {
+        r->acked = h->seq;
+        r->progress_ms = uv_now(s->node.loop);
+        s_chain_acked(s, r);
+    }
+    ds_msg_fini(&msg);
+}
+
+// s_on_chain_timer sends again what a backup has not acknowledged within
+// retry_ms: the seed when it is not complete, else every forward after the
+// last acknowledged one (the backup applies each once, in order).
+static void
+s_on_chain_timer(uv_timer_t *t)
+{
+    s_server_t *s = t->data;
+    uint64_t    now = uv_now(s->node.loop);
+    for (uint32_t i = 0; s->serving && s->held && i < s->map.nranges; i++) {
+        s_range_t *r = s->held[i];
+        if (!r || !r->primary || r->r.backup == 0 || r->acked >= r->chain ||
+            now - r->progress_ms < (uint64_t)s->node.cfg->retry_ms) {
+            continue;
+        }
+        if (r->acked < r->seed_at) {
+            s_seed(s, r);
+            continue;
+        }
+        r->progress_ms = now;
+        for (s_fwd_t *f = r->fwd; f; f = f->next) {
+            s_fwd_send(s, r, f);
+        }
+    }
+}
+
+// ---- chain replication: the backup's side --------------------------------
+
+// s_valid_keys checks a sparse keys frame of n keys: sorted, unique, in r.
+// Returns the keys (aligned copy; caller frees) or NULL with why set.
+static uint64_t *
+s_valid_keys(const s_range_t *r, const zmq_msg_t *frame, size_t n, char *why,
+             size_t len)
+{
+    uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys) {
+        snprintf(why, len, "out of memory");
+        return NULL;
+    }
+    memcpy(keys, zmq_msg_data((zmq_msg_t *)frame), n * sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i] < r->r.begin || keys[i] >= r->r.end ||
+            (i > 0 && keys[i] <= keys[i - 1])) {
+            snprintf(why, len,
+                     "key %" PRIu64 " (at %zu) is outside range %u or out of "
+                     "order",
+                     keys[i], i, r->r.id);
+            free(keys);
+            return NULL;
+        }
+    }
+    return keys;
+}
+
+// ---- applying updates ------------------------------------------------------
+
 // s_reply_values answers a read by worker `sender` with the current values
-// of its keys; dtadagrad remembers what that read saw.
+// of its keys; dtadagrad remembers what that read saw (and so does the
+// backup: the read is forwarded down the chain).
 static void
 s_reply_values(s_server_t *s, const zmq_msg_t *route, ds_msg_t *req,
                const Descent__Header *out, uint32_t sender, uint64_t read)
@@ -503,6 +1056,16 @@ s_reply_values(s_server_t *s, const zmq_msg_t *route, ds_msg_t *req,
     if (s->dtada) {
         ds_dtada_read(&r->dt, s_slot(s, s->row[sender], read),
                       out->key_begin - r->r.begin, n);
+        Descent__Header rd;
+        ds_msg_header_init(&rd, DESCENT__TYPE__PULL);
+        rd.sender = sender;
+        rd.key_begin = out->key_begin;
+        rd.read_id = read;
+        if (s_forward(s, r, DESCENT__REPL__REPL_READ, &rd, NULL, NULL, n, 0) ==
+            UINT64_MAX) {
+            ds_node_stop(&s->node, 1, "out of memory forwarding a read");
+            return;
+        }
     }
     if (s_fault(s)) {
         return;
@@ -594,19 +1157,28 @@ s_count(uint64_t *hist, uint64_t v)
     hist[v < STALE_BUCKETS - 1 ? v : STALE_BUCKETS - 1]++;
 }
 
-// s_applied accounts for a push just applied to r: its staleness in
-// updates (since the values its gradient was computed from) and in clocks
-// (how far the fastest worker is ahead of it), its clock commit, and the
-// range's update count.
+// s_applied accounts for a push by worker `sender` just applied to r: on
+// the primary its staleness in updates (since the values its gradient was
+// computed from) and in clocks (how far the fastest worker is ahead of
+// it); everywhere its clock commit and the range's counts.
 static void
-s_applied(s_server_t *s, s_range_t *r, const Descent__Header *h)
+s_applied(s_server_t *s, s_range_t *r, uint32_t sender, uint64_t clock,
+          uint64_t based_on)
 {
-    s_count(s->stale_upd,
-            h->based_on <= r->updates ? r->updates - h->based_on : 0);
-    s_commit(s, r, h->sender, h->clock);
-    s_count(s->stale_clk, r->max_clock - h->clock);
+    if (r->primary) {
+        s_count(s->stale_upd,
+                based_on <= r->updates ? r->updates - based_on : 0);
+    }
+    s_commit(s, r, sender, clock);
+    if (r->primary) {
+        s_count(s->stale_clk, r->max_clock - clock);
+        s->pushes++;
+        if (s->map.epoch < s->newest) {
+            s->stale_accepted++;
+        }
+    }
     r->updates++;
-    s->pushes++;
+    r->applied++;
 }
 
 // s_grow makes *buf hold at least n floats. Returns 0 or -ENOMEM.
@@ -625,10 +1197,379 @@ s_grow(float **buf, size_t *cap, size_t n)
     return 0;
 }
 
+// s_apply_dense runs the job's rule on keys [off, off + n) of r with
+// gradient g (for dtadagrad, of worker row's read `read`). The primary and
+// its backup call it with the same arguments in the same order, which is
+// what keeps them byte-identical.
+static void
+s_apply_dense(s_server_t *s, s_range_t *r, int32_t row, uint64_t read,
+              size_t off, const float *g, size_t n, double lr)
+{
+    float *w = r->w + off;
+    if (s->dtada) {
+        ds_dtada_update(&r->dt, s_slot(s, row, read), off, w, g, n, lr,
+                        s->node.cfg->dt_beta);
+    } else if (s->easgd) {
+        // EASGD: the push is the elastic difference d; the center moves
+        // toward the worker, center += d.
+        ds_easgd_center_add(w, g, n);
+    } else {
+        ds_optim_step(&s->opt, &r->st, off, w, g, n, lr);
+    }
+}
+
+// s_apply_sparse runs the rule on the gathered parameters and state of the
+// n sorted keys, then scatters them back, so every rule works on sparse
+// keys. Returns 0 or -ENOMEM (nothing applied).
+static int
+s_apply_sparse(s_server_t *s, s_range_t *r, const uint64_t *keys,
+               const float *g, size_t n, double lr)
+{
+    int nb = r->st.nbuf;
+    if (s_grow(&s->gw, &s->gw_n, n * (size_t)(1 + nb)) != 0) {
+        return -ENOMEM;
+    }
+    float           *gw = s->gw; // gathered parameters, then state arrays
+    ds_optim_state_t st = {.nbuf = nb, .n = n, .t = r->st.t};
+    for (size_t i = 0; i < n; i++) {
+        gw[i] = r->w[keys[i] - r->r.begin];
+    }
+    for (int b = 0; b < nb; b++) {
+        st.buf[b] = gw + (size_t)(1 + b) * n;
+        for (size_t i = 0; i < n; i++) {
+            st.buf[b][i] = r->st.buf[b][keys[i] - r->r.begin];
+        }
+    }
+    ds_optim_step(&s->opt, &st, 0, gw, g, n, lr);
+    for (size_t i = 0; i < n; i++) {
+        r->w[keys[i] - r->r.begin] = gw[i];
+    }
+    for (int b = 0; b < nb; b++) {
+        for (size_t i = 0; i < n; i++) {
+            r->st.buf[b][keys[i] - r->r.begin] = st.buf[b][i];
+        }
+    }
+    r->st.t = st.t;
+    return 0;
+}
+
+// s_answer sends the reply `out` to request msg on primary range r: an
+// acknowledgement, or values (held back when the consistency model says
+// the read must wait).
+static void
+s_answer(s_server_t *s, s_range_t *r, ds_msg_t *msg, Descent__Header *out)
+{
+    const Descent__Header *h = msg->hdr;
+    char                   why[256];
+    if (out->type == DESCENT__TYPE__PUSH_ACK && r->promoted) {
+        r->promoted = false;
+        ds_log(DS_INFO, "server",
+               "range %u: first push acknowledged as the new primary at "
+               "%lld ms (epoch %" PRIu64 ")",
+               r->r.id, s_now_ms(), s->map.epoch);
+    }
+    out->clock = r->updates;
+    bool with_values =
+        !h->sparse && (h->type == DESCENT__TYPE__PULL || h->pull);
+    if (!with_values) {
+        if (s_fault(s)) {
+            return;
+        }
+        int rc = ds_msg_send(s->data.sock, &msg->route, out, NULL, NULL);
+        if (rc != 0) {
+            ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
+                   zmq_strerror(-rc));
+        }
+        return;
+    }
+    out->value_count = out->key_count;
+    out->dtype = DESCENT__DTYPE__F32;
+    // A read for clock c waits until every worker has committed c - s. A
+    // worker reads only clocks it has committed itself and has one request
+    // per range in flight, so held reads stay at most workers x ranges.
+    if (!ds_ssp_can_read(&r->ssp, h->clock)) {
+        uint64_t own = ds_ssp_clock(&r->ssp, (unsigned)s->row[h->sender]);
+        bool     twice = false;
+        for (const s_wait_t *wt = s->waiting; wt; wt = wt->next) {
+            if (wt->sender == h->sender && wt->shard == h->shard) {
+                if (wt->seq == h->seq) {
+                    return; // a retry of a read already held: answered later
+                }
+                twice = true;
+            }
+        }
+        if (h->clock > own || twice) {
+            snprintf(why, sizeof why,
+                     "a read for clock %" PRIu64 " with your clock at %" PRIu64
+                     "%s",
+                     h->clock, own,
+                     twice ? " and another read of this range held" : "");
+            s_refuse(s, msg, out->type, DESCENT__STATUS__BAD_REQUEST, why);
+            return;
+        }
+        s_hold(s, msg, out);
+        return;
+    }
+    s_reply_values(s, &msg->route, msg, out, h->sender, h->read_id);
+}
+
+// ---- chain replication: the backup's side --------------------------------
+
+// s_ack_chain tells the primary of r how far r's chain is applied here.
+static void
+s_ack_chain(s_server_t *s, const ds_msg_t *msg, const s_range_t *r)
+{
+    Descent__Header a;
+    s_reply_header(s, &a, DESCENT__TYPE__REPLICATE_ACK, r->chain, r->r.id, 0,
+                   0);
+    ds_msg_send(s->data.sock, &msg->route, &a, NULL, NULL);
+}
+
+// s_replay applies one forwarded operation to backup range r. Returns 0,
+// or -EPROTO with why set when the operation is malformed (nothing
+// applied).
+static int
+s_replay(s_server_t *s, s_range_t *r, const ds_msg_t *msg, char *why,
+         size_t len)
+{
+    const Descent__Header *h = msg->hdr;
+    size_t                 n = (size_t)h->key_count;
+    if (h->origin > s->max_id || s->row[h->origin] < 0) {
+        snprintf(why, len, "node %u is not a worker of this job", h->origin);
+        return -EPROTO;
+    }
+    int32_t row = s->row[h->origin];
+    bool    dense_ok = !h->sparse && h->key_begin >= r->r.begin &&
+                    h->key_begin <= r->r.end && n <= r->r.end - h->key_begin;
+    switch (h->repl) {
+    case DESCENT__REPL__REPL_PUSH: {
+        uint64_t *keys = NULL;
+        if (n == 0 || h->value_count != n) {
+            snprintf(why, len,
+                     "a replicated push of %zu keys with %" PRIu64 " values", n,
+                     h->value_count);
+            return -EPROTO;
+        }
+        if (h->sparse && (s->dtada || s->easgd)) {
+            snprintf(why, len, "sparse keys work with downpour only");
+            return -EPROTO;
+        }
+        if (h->sparse && !(keys = s_valid_keys(r, &msg->keys, n, why, len))) {
+            return -EPROTO;
+        }
+        if (!h->sparse && !dense_ok) {
+            snprintf(why, len, "keys outside range %u", r->r.id);
+            return -EPROTO;
+        }
+        if (s_grow(&s->scratch, &s->scratch_n, n) != 0 ||
+            s_grow(&s->gw, &s->gw_n, n * (size_t)(1 + r->st.nbuf)) != 0) {
+            free(keys);
+            snprintf(why, len, "out of memory");
+            return -ENOMEM;
+        }
+        ds_msg_copy_vals(msg, s->scratch);
+        if (!ds_vec_finite(s->scratch, n) || !isfinite(h->lr)) {
+            free(keys);
+            snprintf(why, len, "a replicated push with NaN or Inf");
+            return -EPROTO;
+        }
+        if (!s_seen_before(s, row, r->r.id, h->origin_seq)) {
+            if (keys) {
+                s_apply_sparse(s, r, keys, s->scratch, n, h->lr);
+            } else {
+                s_apply_dense(s, r, row, h->based_read,
+                              h->key_begin - r->r.begin, s->scratch, n, h->lr);
+            }
+            s_applied(s, r, h->origin, h->clock, h->based_on);
+        }
+        free(keys);
+        return 0;
+    }
+    case DESCENT__REPL__REPL_READ:
+        if (!s->dtada || !dense_ok) {
+            snprintf(why, len, "a replicated read this job does not make");
+            return -EPROTO;
+        }
+        ds_dtada_read(&r->dt, s_slot(s, row, h->read_id),
+                      h->key_begin - r->r.begin, n);
+        return 0;
+    case DESCENT__REPL__REPL_CLOCK:
+        s_commit(s, r, h->origin, h->clock);
+        return 0;
+    case DESCENT__REPL__REPL_FINISH:
+        ds_ssp_finish(&r->ssp, (unsigned)row);
+        return 0;
+    default:
+        snprintf(why, len, "unknown replicated operation %d", (int)h->repl);
+        return -EPROTO;
+    }
+}
+
+// s_take_seed installs one array of a seed of backup range r. The first
+// message also sets the counts and the sequence and clock table; the last
+// completes the seed, and the chain continues from its number.
+static void
+s_take_seed(s_server_t *s, s_range_t *r, ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    size_t                 n = (size_t)(r->r.end - r->r.begin);
+    uint32_t               narr = 1 + (s->dtada ? 3u : (uint32_t)r->st.nbuf);
+    uint32_t parts = narr + (s->dtada ? s->nworkers * s->slots : 0);
+    char     why[256];
+    if (r->seeded && h->seq <= r->chain) {
+        s_ack_chain(s, msg, r); // a seed sent again: we have it
+        return;
+    }
+    if (h->value_count != n || h->key_begin != r->r.begin ||
+        h->parts != parts || h->part >= parts) {
+        snprintf(why, sizeof why,
+                 "a seed of range %u must be %u arrays of %zu values", r->r.id,
+                 parts, n);
+        s_refuse(s, msg, DESCENT__TYPE__REPLICATE_ACK,
+                 DESCENT__STATUS__BAD_REQUEST, why);
+        return;
+    }
+    if (h->part == 0) {
+        if (h->seq < r->seed_at || h->n_table != (size_t)s->nworkers * 4) {
+            return; // an older seed, or not for this map's workers
+        }
+        for (size_t k = 0; k < h->n_table; k += 4) {
+            uint64_t id = h->table[k];
+            if (id > s->max_id || s->row[id] < 0) {
+                snprintf(why, sizeof why,
+                         "a seed names node %" PRIu64
+                         ", not a worker of this job",
+                         id);
+                s_refuse(s, msg, DESCENT__TYPE__REPLICATE_ACK,
+                         DESCENT__STATUS__BAD_REQUEST, why);
+                return;
+            }
+        }
+        r->seeded = false;
+        r->seed_at = h->seq;
+        r->seed_part = 0;
+        r->updates = h->clock;
+        r->st.t = h->rule_t;
+        r->applied = h->applied;
+        for (size_t k = 0; k < h->n_table; k += 4) {
+            int32_t row = s->row[h->table[k]];
+            s->last_seq[(size_t)row * s->map.nranges + r->r.id] =
+                h->table[k + 1];
+            ds_ssp_commit(&r->ssp, (unsigned)row, h->table[k + 2]);
+            if (h->table[k + 2] > r->max_clock) {
+                r->max_clock = h->table[k + 2];
+            }
+            if (h->table[k + 3]) {
+                ds_ssp_finish(&r->ssp, (unsigned)row);
+            }
+        }
+    } else if (h->seq != r->seed_at || h->part != r->seed_part || r->seeded) {
+        return; // out of order: the primary seeds again
+    }
+    float *dst;
+    if (h->part == 0) {
+        dst = r->w;
+    } else if (h->part < narr) {
+        float *dt[3] = {r->dt.gbar, r->dt.z, r->dt.zp};
+        dst = s->dtada ? dt[h->part - 1] : r->st.buf[h->part - 1];
+    } else {
+        dst = r->dt.gold + (size_t)(h->part - narr) * n;
+    }
+    ds_msg_copy_vals(msg, dst);
+    r->seed_part = h->part + 1;
+    if (r->seed_part == parts) {
+        r->seeded = true;
+        r->chain = r->seed_at;
+        ds_log(DS_INFO, "server",
+               "range %u: seeded by server %u at chain %" PRIu64, r->r.id,
+               h->sender, r->chain);
+        s_ack_chain(s, msg, r);
+    }
+}
+
+// s_replica handles REPLICATE and SEED from the primary of a range we back.
+static void
+s_replica(s_server_t *s, ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    const Descent__Type    reply = DESCENT__TYPE__REPLICATE_ACK;
+    char                   why[256];
+    if (h->epoch > s->newest) {
+        s->newest = h->epoch;
+    }
+    if (!s->serving || h->epoch > s->map.epoch) {
+        return; // our map is behind; the primary sends again
+    }
+    if (strcmp(h->job, s->node.cfg->job) != 0) {
+        s_refuse(s, msg, reply, DESCENT__STATUS__REFUSED,
+                 "not this server's job");
+        return;
+    }
+    if (h->epoch < s->map.epoch) {
+        s->fenced++;
+        snprintf(why, sizeof why,
+                 "sent under map epoch %" PRIu64 ", the map in force is "
+                 "epoch %" PRIu64,
+                 h->epoch, s->map.epoch);
+        s_refuse(s, msg, reply, DESCENT__STATUS__STALE_EPOCH, why);
+        return;
+    }
+    s_range_t *r = h->shard < s->map.nranges ? s->held[h->shard] : NULL;
+    if (!r || r->primary || h->sender != r->r.primary) {
+        snprintf(why, sizeof why,
+                 "node %u is not the primary of a range %u "
+                 "backed up here",
+                 h->sender, h->shard);
+        s_refuse(s, msg, reply, DESCENT__STATUS__REFUSED, why);
+        return;
+    }
+    if (h->type == DESCENT__TYPE__SEED) {
+        s_take_seed(s, r, msg);
+        return;
+    }
+    if (!r->seeded || h->seq > r->chain + 1) {
+        return; // waiting for the seed or a gap: the primary sends again
+    }
+    if (h->seq == r->chain + 1) {
+        int rc = s_replay(s, r, msg, why, sizeof why);
+        if (rc != 0) {
+            ds_log(DS_WARN, "server",
+                   "range %u: replicated operation %" PRIu64
+                   " from server %u refused: %s",
+                   r->r.id, h->seq, h->sender, why);
+            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST, why);
+            return;
+        }
+        r->chain = h->seq;
+        s->replicated++;
+    }
+    s_ack_chain(s, msg, r);
+}
+
+// ---- requests from workers -------------------------------------------------
+
+// s_reply_after_chain answers msg now, or once the backup holds chain
+// number `chain`.
+static void
+s_reply_after_chain(s_server_t *s, s_range_t *r, ds_msg_t *msg,
+                    Descent__Header *out, uint64_t chain)
+{
+    if (chain == UINT64_MAX) {
+        ds_node_stop(&s->node, 1, "out of memory forwarding a push");
+        return;
+    }
+    if (chain > r->acked) {
+        if (s_wait_chain(r, msg, out, chain) != 0) {
+            s_refuse(s, msg, out->type, DESCENT__STATUS__TOO_LARGE,
+                     "out of memory");
+        }
+        return;
+    }
+    s_answer(s, r, msg, out);
+}
+
 // s_sparse serves a sparse PULL or PUSH: only the keys in the keys frame,
-// sorted and unique, all within range r. A push's rule runs on the
-// gathered parameters and state of those keys, which are then scattered
-// back, so every update rule works on sparse keys too.
+// sorted and unique, all within range r.
 static void
 s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
 {
@@ -646,32 +1587,17 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
         return;
     }
     // Keys are copied out: a received frame need not be aligned.
-    uint64_t *keys = malloc(n * sizeof *keys);
+    uint64_t *keys = s_valid_keys(r, &msg->keys, n, why, sizeof why);
     if (!keys) {
-        s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE, "out of memory");
+        s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
         return;
     }
-    memcpy(keys, zmq_msg_data(&msg->keys), n * sizeof *keys);
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i] < r->r.begin || keys[i] >= r->r.end ||
-            (i > 0 && keys[i] <= keys[i - 1])) {
-            snprintf(why, sizeof why,
-                     "key %" PRIu64 " (at %zu) is outside range %u or out of "
-                     "order",
-                     keys[i], i, h->shard);
-            free(keys);
-            s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
-            return;
-        }
-    }
-    int nb = r->st.nbuf;
     if (s_grow(&s->scratch, &s->scratch_n, n) != 0 ||
-        s_grow(&s->gw, &s->gw_n, n * (size_t)(1 + nb)) != 0) {
+        s_grow(&s->gw, &s->gw_n, n * (size_t)(1 + r->st.nbuf)) != 0) {
         free(keys);
         s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE, "out of memory");
         return;
     }
-    float          *gw = s->gw; // gathered parameters, then state arrays
     Descent__Header out;
     s_reply_header(s, &out, reply, h->seq, h->shard, 0, n);
     if (h->type == DESCENT__TYPE__PUSH) {
@@ -684,7 +1610,8 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
                      "gradient has NaN or Inf values; not applied");
             return;
         }
-        double lr = ds_schedule_lr(&s->lr, r->updates);
+        double   lr = ds_schedule_lr(&s->lr, r->updates);
+        uint64_t chain = r->chain;
         if (s_seen_before(s, s->row[h->sender], h->shard, h->seq)) {
             s->dups++;
         } else {
@@ -694,41 +1621,22 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
                                             s->node.cfg->noise_gamma,
                                             r->updates));
             }
-            ds_optim_state_t st = {.nbuf = nb, .n = n, .t = r->st.t};
-            for (size_t i = 0; i < n; i++) {
-                gw[i] = r->w[keys[i] - r->r.begin];
-            }
-            for (int b = 0; b < nb; b++) {
-                st.buf[b] = gw + (size_t)(1 + b) * n;
-                for (size_t i = 0; i < n; i++) {
-                    st.buf[b][i] = r->st.buf[b][keys[i] - r->r.begin];
-                }
-            }
-            ds_optim_step(&s->opt, &st, 0, gw, g, n, lr);
-            for (size_t i = 0; i < n; i++) {
-                r->w[keys[i] - r->r.begin] = gw[i];
-            }
-            for (int b = 0; b < nb; b++) {
-                for (size_t i = 0; i < n; i++) {
-                    r->st.buf[b][keys[i] - r->r.begin] = st.buf[b][i];
-                }
-            }
-            r->st.t = st.t;
-            s_applied(s, r, h);
+            s_apply_sparse(s, r, keys, g, n, lr);
+            s_applied(s, r, h->sender, h->clock, h->based_on);
+            uint64_t c = s_forward(s, r, DESCENT__REPL__REPL_PUSH, h,
+                                   &msg->keys, g, n, lr);
+            chain = c ? c : chain;
             s_release(s);
         }
-        out.lr = lr;
-        out.clock = r->updates;
-        int rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
-        if (rc != 0) {
-            ds_log(DS_WARN, "server", "reply dropped: %s", zmq_strerror(-rc));
-        }
         free(keys);
+        out.lr = lr;
+        s_reply_after_chain(s, r, msg, &out, chain);
         return;
     }
     // A sparse read is not held back by bsp or ssp: the keys a batch
     // touches change every step; commits still count.
     s->pulls++;
+    float *gw = s->gw;
     for (size_t i = 0; i < n; i++) {
         gw[i] = r->w[keys[i] - r->r.begin];
     }
@@ -742,31 +1650,52 @@ s_sparse(s_server_t *s, ds_msg_t *msg, s_range_t *r, Descent__Type reply)
     }
 }
 
+// s_clock takes a worker's CLOCK: a commit, or a worker that has ended and
+// holds nobody back any more. Fire and forget; forwarded down each chain.
+static void
+s_clock(s_server_t *s, const Descent__Header *h)
+{
+    for (uint32_t i = 0; i < s->map.nranges; i++) {
+        s_range_t *r = s->held[i];
+        if (!r || !r->primary) {
+            continue;
+        }
+        if (h->finished) {
+            ds_ssp_finish(&r->ssp, (unsigned)s->row[h->sender]);
+        } else {
+            s_commit(s, r, h->sender, h->clock);
+        }
+        if (s_forward(s, r,
+                      h->finished ? DESCENT__REPL__REPL_FINISH
+                                  : DESCENT__REPL__REPL_CLOCK,
+                      h, NULL, NULL, 0, 0) == UINT64_MAX) {
+            ds_node_stop(&s->node, 1, "out of memory forwarding a clock");
+            return;
+        }
+    }
+    s_release(s);
+}
+
 static void
 s_handle(s_server_t *s, ds_msg_t *msg)
 {
     const Descent__Header *h = msg->hdr;
-    Descent__Type          reply =
+    if (h->type == DESCENT__TYPE__REPLICATE || h->type == DESCENT__TYPE__SEED) {
+        s_replica(s, msg);
+        return;
+    }
+    Descent__Type reply =
         h->type == DESCENT__TYPE__PUSH   ? DESCENT__TYPE__PUSH_ACK
-                 : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
-                                                  : DESCENT__TYPE__ERROR;
+        : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
+                                         : DESCENT__TYPE__ERROR;
     char why[256];
+    if (h->epoch > s->newest) {
+        s->newest = h->epoch;
+    }
     if (h->type == DESCENT__TYPE__CLOCK && s->serving &&
         strcmp(h->job, s->node.cfg->job) == 0 && h->sender <= s->max_id &&
         s->row[h->sender] >= 0) {
-        // Fire and forget: a commit, or a worker that has ended and holds
-        // nobody back any more.
-        if (h->finished) {
-            for (uint32_t i = 0; i < s->map.nranges; i++) {
-                if (s->held[i]) {
-                    ds_ssp_finish(&s->held[i]->ssp,
-                                  (unsigned)s->row[h->sender]);
-                }
-            }
-        } else {
-            s_commit(s, NULL, h->sender, h->clock);
-        }
-        s_release(s);
+        s_clock(s, h);
         return;
     }
     if (reply == DESCENT__TYPE__ERROR) {
@@ -791,7 +1720,20 @@ s_handle(s_server_t *s, ds_msg_t *msg)
                  "sent under map epoch %" PRIu64
                  ", the map in force is epoch %" PRIu64,
                  h->epoch, s->map.epoch);
+        s->fenced += h->epoch < s->map.epoch;
         s_refuse(s, msg, reply, DESCENT__STATUS__STALE_EPOCH, why);
+        return;
+    }
+    // Fencing: a server that has not heard the scheduler for the failure
+    // timeout may have been declared dead and replaced (a paused process
+    // resumed); it takes no write until the scheduler answers again.
+    if (h->type == DESCENT__TYPE__PUSH && !s_lease_ok(s)) {
+        s->fenced++;
+        snprintf(why, sizeof why,
+                 "lease expired: the scheduler has not been heard for %" PRIu64
+                 " ms",
+                 uv_now(s->node.loop) - s->node.heard_ms);
+        s_refuse(s, msg, reply, DESCENT__STATUS__NOT_READY, why);
         return;
     }
     if (h->sender > s->max_id || s->row[h->sender] < 0) {
@@ -806,6 +1748,11 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         return;
     }
     s_range_t *r = h->shard < s->map.nranges ? s->held[h->shard] : NULL;
+    if (r && !r->primary) {
+        snprintf(why, sizeof why, "range %u is only backed up here", h->shard);
+        s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
+        return;
+    }
     if (h->sparse) {
         s_sparse(s, msg, r, reply);
         return;
@@ -819,112 +1766,264 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         s_refuse(s, msg, reply, DESCENT__STATUS__OUT_OF_RANGE, why);
         return;
     }
-    float          *w = r->w + (h->key_begin - r->r.begin);
     size_t          n = (size_t)h->key_count;
     Descent__Header out;
     s_reply_header(s, &out, reply, h->seq, h->shard, h->key_begin,
                    h->key_count);
-    bool with_values = h->type == DESCENT__TYPE__PULL || h->pull;
-    if (h->type == DESCENT__TYPE__PUSH) {
-        const float *g = ds_msg_vals(msg);
-        bool         noisy = s->node.cfg->noise_eta > 0;
-        if (!g || noisy) {
-            if (s->scratch_n < n) {
-                float *t = realloc(s->scratch, n * sizeof *t);
-                if (!t) {
-                    s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE,
-                             "out of memory for the values");
-                    return;
-                }
-                s->scratch = t;
-                s->scratch_n = n;
-            }
-            ds_msg_copy_vals(msg, s->scratch);
-            g = s->scratch;
-        }
-        if (!ds_vec_finite(g, n)) {
-            s->nonfinite++;
-            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_VALUE,
-                     "gradient has NaN or Inf values; not applied");
-            return;
-        }
-        bool   dup = s_seen_before(s, s->row[h->sender], h->shard, h->seq);
-        double lr = ds_schedule_lr(&s->lr, r->updates);
-        if (dup) {
-            s->dups++;
-            s_commit(s, r, h->sender, h->clock);
-        } else {
-            if (noisy) {
-                // Noise is drawn here, once per applied update, so that
-                // its variance anneals with the range's own update count.
-                ds_noise_add(&r->noise, s->scratch, n,
-                             ds_noise_sigma(s->node.cfg->noise_eta,
-                                            s->node.cfg->noise_gamma,
-                                            r->updates));
-            }
-            size_t off = h->key_begin - r->r.begin;
-            if (s->dtada) {
-                ds_dtada_update(&r->dt,
-                                s_slot(s, s->row[h->sender], h->based_read),
-                                off, w, g, n, lr, s->node.cfg->dt_beta);
-            } else if (s->easgd) {
-                // EASGD: the push is the elastic difference d; the center
-                // moves toward the worker, center += d.
-                ds_easgd_center_add(w, g, n);
-            } else {
-                ds_optim_step(&s->opt, &r->st, off, w, g, n, lr);
-            }
-            s_applied(s, r, h);
-        }
-        out.lr = lr;
-        out.clock = r->updates;
-    } else {
+    if (h->type != DESCENT__TYPE__PUSH) {
         s->pulls++;
-        out.clock = r->updates;
-    }
-    if (h->type == DESCENT__TYPE__PUSH) {
-        s_release(s);
-    }
-    if (!with_values) {
-        if (s_fault(s)) {
-            return;
-        }
-        int rc = ds_msg_send(s->data.sock, &msg->route, &out, NULL, NULL);
-        if (rc != 0) {
-            ds_log(DS_WARN, "server", "reply to node %u dropped: %s", h->sender,
-                   zmq_strerror(-rc));
-        }
+        s_answer(s, r, msg, &out);
         return;
     }
-    out.value_count = n;
-    out.dtype = DESCENT__DTYPE__F32;
-    // A read for clock c waits until every worker has committed c - s. A
-    // worker reads only clocks it has committed itself and has one request
-    // per range in flight, so held reads stay at most workers x ranges.
-    if (!ds_ssp_can_read(&r->ssp, h->clock)) {
-        uint64_t own = ds_ssp_clock(&r->ssp, (unsigned)s->row[h->sender]);
-        bool     twice = false;
-        for (const s_wait_t *wt = s->waiting; wt; wt = wt->next) {
-            if (wt->sender == h->sender && wt->shard == h->shard) {
-                if (wt->seq == h->seq) {
-                    return; // a retry of a read already held: answered later
-                }
-                twice = true;
+    const float *g = ds_msg_vals(msg);
+    bool         noisy = s->node.cfg->noise_eta > 0;
+    if (!g || noisy) {
+        if (s_grow(&s->scratch, &s->scratch_n, n) != 0) {
+            s_refuse(s, msg, reply, DESCENT__STATUS__TOO_LARGE,
+                     "out of memory for the values");
+            return;
+        }
+        ds_msg_copy_vals(msg, s->scratch);
+        g = s->scratch;
+    }
+    if (!ds_vec_finite(g, n)) {
+        s->nonfinite++;
+        s_refuse(s, msg, reply, DESCENT__STATUS__BAD_VALUE,
+                 "gradient has NaN or Inf values; not applied");
+        return;
+    }
+    double   lr = ds_schedule_lr(&s->lr, r->updates);
+    uint64_t chain = r->chain;
+    if (s_seen_before(s, s->row[h->sender], h->shard, h->seq)) {
+        s->dups++;
+        s_commit(s, r, h->sender, h->clock);
+    } else {
+        if (noisy) {
+            // Noise is drawn here, once per applied update, so that its
+            // variance anneals with the range's own update count; the
+            // backup gets the noisy gradient.
+            ds_noise_add(&r->noise, s->scratch, n,
+                         ds_noise_sigma(s->node.cfg->noise_eta,
+                                        s->node.cfg->noise_gamma, r->updates));
+        }
+        s_apply_dense(s, r, s->row[h->sender], h->based_read,
+                      h->key_begin - r->r.begin, g, n, lr);
+        s_applied(s, r, h->sender, h->clock, h->based_on);
+        uint64_t c =
+            s_forward(s, r, DESCENT__REPL__REPL_PUSH, h, NULL, g, n, lr);
+        chain = c ? c : chain;
+    }
+    out.lr = lr;
+    s_release(s);
+    s_reply_after_chain(s, r, msg, &out, chain);
+}
+
+// s_remap installs a later shard map (a failover, a server back): the
+// ranges keep their state; a backup promoted to primary continues its chain;
+// a primary with a new backup seeds it; ranges no longer ours are dropped.
+static int
+s_remap(s_server_t *s, const Descent__ShardMap *pb)
+{
+    char           err[256];
+    ds_shard_map_t m;
+    int            rc = ds_shard_map_from_pb(&m, pb, err, sizeof err);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "server", "bad shard map: %s", err);
+        return rc;
+    }
+    bool same = m.nranges == s->map.nranges && m.num_keys == s->map.num_keys;
+    for (uint32_t i = 0; same && i < m.nranges; i++) {
+        same = m.ranges[i].begin == s->map.ranges[i].begin &&
+               m.ranges[i].end == s->map.ranges[i].end;
+    }
+    uint32_t workers = 0;
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        const Descent__Node *nd = pb->nodes[i];
+        if (nd->role == DESCENT__ROLE__WORKER) {
+            same = same && nd->id <= s->max_id &&
+                   s->row[nd->id] == (int32_t)workers;
+            workers++;
+        }
+    }
+    if (!same || workers != s->nworkers) {
+        ds_log(DS_ERROR, "server",
+               "map epoch %" PRIu64 " changes the ranges or the workers",
+               m.epoch);
+        ds_shard_map_fini(&m);
+        return -EPROTO;
+    }
+    uint32_t me = s->node.id;
+    bool    *seed = calloc(m.nranges, sizeof *seed);
+    if (!seed) {
+        ds_shard_map_fini(&m);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < m.nranges; i++) {
+        const ds_range_t *d = &m.ranges[i];
+        s_range_t        *r = s->held[i];
+        if (d->primary != me && d->backup != me) {
+            if (r) {
+                s_drop_waiting(s, i);
+                s_range_free(r);
+                s->held[i] = NULL;
             }
+            continue;
         }
-        if (h->clock > own || twice) {
-            snprintf(why, sizeof why,
-                     "a read for clock %" PRIu64 " with your clock at %" PRIu64
-                     "%s",
-                     h->clock, own,
-                     twice ? " and another read of this range held" : "");
-            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST, why);
-            return;
+        if (!r) {
+            if (d->primary == me) {
+                ds_log(DS_ERROR, "server",
+                       "map epoch %" PRIu64 " makes us the primary of range "
+                       "%u, whose state we do not hold",
+                       m.epoch, i);
+                free(seed);
+                ds_shard_map_fini(&m);
+                return -EPROTO;
+            }
+            r = s->held[i] = s_range_new(s, d, NULL);
+            if (!r) {
+                free(seed);
+                ds_shard_map_fini(&m);
+                return -ENOMEM;
+            }
+            r->seeded = false; // until the primary's seed arrives
+            continue;
         }
-        s_hold(s, msg, &out);
+        bool     was_primary = r->primary;
+        uint32_t old_backup = r->r.backup;
+        r->r = *d;
+        r->primary = d->primary == me;
+        if (was_primary && !r->primary) {
+            // Not made by our scheduler (primaries are never demoted), but
+            // safe: forget the state and wait for a seed.
+            s_drop_waiting(s, i);
+            s_range_drop_chain(r);
+            r->seeded = false;
+            r->seed_at = 0;
+            continue;
+        }
+        if (r->primary && !was_primary) {
+            if (!r->seeded) {
+                ds_log(DS_ERROR, "server",
+                       "range %u promoted here before its seed was complete",
+                       i);
+                free(seed);
+                ds_shard_map_fini(&m);
+                return -EPROTO;
+            }
+            r->promoted = true;
+            r->acked = r->chain;
+            r->seed_at = 0;
+            ds_log(DS_INFO, "server",
+                   "range %u: promoted to primary at %lld ms (epoch %" PRIu64
+                   ", chain %" PRIu64 ", %" PRIu64 " updates)",
+                   i, s_now_ms(), m.epoch, r->chain, r->updates);
+        }
+        if (r->primary) {
+            seed[i] =
+                d->backup != 0 && (d->backup != old_backup || !was_primary);
+        }
+    }
+    ds_shard_map_fini(&s->map);
+    s->map = m;
+    rc = s_peers_update(s, pb);
+    for (uint32_t i = 0; rc == 0 && i < m.nranges; i++) {
+        s_range_t *r = s->held[i];
+        if (!r || !r->primary) {
+            continue;
+        }
+        if (r->r.backup == 0) {
+            // No backup left: acknowledge on our own (the map says so).
+            r->acked = r->chain;
+            s_chain_acked(s, r);
+        } else if (seed[i]) {
+            s_seed(s, r);
+        }
+    }
+    free(seed);
+    s_release(s);
+    return rc;
+}
+
+static void
+s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
+{
+    s_server_t            *s = n->role_data;
+    const Descent__Header *h = msg->hdr;
+    if (h->type == DESCENT__TYPE__REGISTER_ACK) {
         return;
     }
-    s_reply_values(s, &msg->route, msg, &out, h->sender, h->read_id);
+    if (h->type == DESCENT__TYPE__STATS) {
+        Descent__Header r;
+        ds_msg_header_init(&r, DESCENT__TYPE__STATS);
+        r.n_stale_updates = STALE_BUCKETS;
+        r.stale_updates = s->stale_upd;
+        r.n_stale_clocks = STALE_BUCKETS;
+        r.stale_clocks = s->stale_clk;
+        r.stale_accepted = s->stale_accepted;
+        r.fenced = s->fenced;
+        uint32_t              nh = s_nheld(s), k = 0;
+        Descent__RangeAudit  *au = calloc(nh + 1, sizeof *au);
+        Descent__RangeAudit **ap = calloc(nh + 1, sizeof *ap);
+        for (uint32_t i = 0; au && ap && i < s->map.nranges; i++) {
+            const s_range_t *g = s->held[i];
+            if (!g) {
+                continue;
+            }
+            descent__range_audit__init(&au[k]);
+            au[k].range = i;
+            au[k].primary = g->primary;
+            au[k].applied = g->applied;
+            au[k].updates = g->updates;
+            au[k].digest = s_digest(s, g);
+            ap[k] = &au[k];
+            k++;
+        }
+        r.n_audit = ap ? k : 0;
+        r.audit = ap;
+        ds_node_send(n, &r);
+        free(au);
+        free(ap);
+        return;
+    }
+    if (h->type == DESCENT__TYPE__SET_LR) {
+        if (!(h->lr_scale > 0 && h->lr_scale <= 1)) {
+            ds_log(DS_WARN, "server", "ignoring a learning-rate scale of %g",
+                   h->lr_scale);
+            return;
+        }
+        s->lr.scale = h->lr_scale;
+        ds_log(DS_INFO, "server", "learning rate scaled by %g on a plateau",
+               h->lr_scale);
+        return;
+    }
+    if (h->type != DESCENT__TYPE__SHARD_MAP || !h->map) {
+        ds_log(DS_DEBUG, "server", "ignoring %s from the scheduler",
+               ds_msg_type_name(h->type));
+        return;
+    }
+    if (s->serving && h->map->epoch <= s->map.epoch) {
+        return;
+    }
+    int rc;
+    if (s->serving) {
+        rc = s_remap(s, h->map);
+    } else {
+        rc = s_take_map(s, h->map);
+        if (rc == 0) {
+            rc = s_peers_update(s, h->map);
+        }
+    }
+    if (rc != 0) {
+        s->serving = false;
+        ds_node_stop(n, 1, "cannot take the shard map");
+        return;
+    }
+    n->epoch = s->map.epoch;
+    s->serving = true;
+    Descent__Header r;
+    ds_msg_header_init(&r, DESCENT__TYPE__READY);
+    r.address = s->advertised;
+    ds_node_send(n, &r);
 }
 
 static void
@@ -960,17 +2059,6 @@ s_on_data(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
-// s_nheld counts the ranges this server holds.
-static uint32_t
-s_nheld(const s_server_t *s)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
-        n += s->held[i] != NULL;
-    }
-    return n;
-}
-
 // s_on_ckpt_timer writes a periodic checkpoint. It runs on the loop: a
 // range's write is a few sequential MiB at most here; large models would
 // want a snapshot copy written on the thread pool instead.
@@ -978,7 +2066,7 @@ static void
 s_on_ckpt_timer(uv_timer_t *t)
 {
     s_server_t *s = t->data;
-    if (s->serving) {
+    if (s->serving && s_lease_ok(s)) {
         s_checkpoint(s);
     }
 }
@@ -987,15 +2075,32 @@ static void
 s_on_stop(ds_node_t *n)
 {
     s_server_t *s = n->role_data;
-    if (s->serving) {
+    if (s->serving && (n->replaced || !s_lease_ok(s))) {
+        // Another server may hold our ranges now: our state is not theirs,
+        // and the checkpoint files are shared.
+        ds_log(DS_WARN, "server", "no checkpoint: %s",
+               n->replaced ? "this server was replaced"
+                           : "the scheduler has not been heard within the "
+                             "failure timeout");
+    } else if (s->serving) {
         int bad = s_checkpoint(s);
         ds_log(bad ? DS_WARN : DS_INFO, "server",
                "checkpoint of %u ranges written to %s/checkpoints%s",
-               s_nheld(s), n->cfg->out, bad ? " with errors" : "");
+               s_nheld(s, true), n->cfg->out, bad ? " with errors" : "");
     }
     if (s->ckpt_open) {
         uv_close((uv_handle_t *)&s->ckpt, NULL);
         s->ckpt_open = false;
+    }
+    if (s->chain_open) {
+        uv_close((uv_handle_t *)&s->chain_timer, NULL);
+        s->chain_open = false;
+    }
+    for (uint32_t i = 0; i < s->npeers; i++) {
+        if (s->peers[i]->open) {
+            ds_zsock_close(&s->peers[i]->z, NULL);
+            s->peers[i]->open = false;
+        }
     }
     if (s->data_open) {
         ds_zsock_close(&s->data, NULL);
@@ -1003,10 +2108,13 @@ s_on_stop(ds_node_t *n)
     }
     ds_log(DS_INFO, "server",
            "node %u: %" PRIu64 " pushes applied, %" PRIu64 " pulls, %" PRIu64
-           " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite), %" PRIu64
-           " reads held back, %" PRIu64 " replies dropped by fault injection",
+           " duplicates, %" PRIu64 " refused (%" PRIu64 " non-finite, %" PRIu64
+           " fenced), %" PRIu64 " reads held back, %" PRIu64
+           " replies dropped by fault injection; chain: %" PRIu64
+           " forwarded, %" PRIu64 " replicated, %" PRIu64 " seeds",
            n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite,
-           s->holds, s->faults);
+           s->fenced, s->holds, s->faults, s->forwarded, s->replicated,
+           s->seeds);
 }
 
 int
@@ -1070,6 +2178,11 @@ ds_server_main(const ds_config_t *cfg)
         uv_timer_start(&s.ckpt, s_on_ckpt_timer, ms, ms);
         s.ckpt_open = true;
     }
+    uv_timer_init(&loop, &s.chain_timer);
+    s.chain_timer.data = &s;
+    uint64_t tick = (uint64_t)cfg->retry_ms / 4 + 1;
+    uv_timer_start(&s.chain_timer, s_on_chain_timer, tick, tick);
+    s.chain_open = true;
     ds_log(DS_INFO, "server", "serving on %s (advertised as %s)", s.bound,
            s.advertised);
     rc = ds_node_start(&s.node, s.advertised);
@@ -1079,11 +2192,14 @@ ds_server_main(const ds_config_t *cfg)
             uv_close((uv_handle_t *)&s.ckpt, NULL);
             s.ckpt_open = false;
         }
+        uv_close((uv_handle_t *)&s.chain_timer, NULL);
+        s.chain_open = false;
         uv_run(&loop, UV_RUN_DEFAULT);
         goto fail;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     s_free_ranges(&s);
+    s_free_peers(&s);
     ds_node_fini(&s.node);
     if (uv_loop_close(&loop) != 0) {
         ds_log(DS_WARN, "server", "loop closed with handles still open");
@@ -1091,6 +2207,7 @@ ds_server_main(const ds_config_t *cfg)
     return s.node.exit_code;
 fail:
     s_free_ranges(&s);
+    s_free_peers(&s);
     ds_node_fini(&s.node);
     uv_loop_close(&loop);
     return 1;

@@ -118,6 +118,8 @@ typedef struct {
     uint32_t       nconns;         // entries in conns
     uint32_t      *range_conn;     // conn index of each range; owned
     uint64_t      *range_seq;      // outstanding request seq per range; owned
+    uint64_t      *acked;          // pushes acknowledged per range; owned
+    const float   *sparse_vals;    // sparse: values of the push in flight
     Descent__Type *range_want;     // reply type expected per range; owned
     uint64_t      *range_version;  // per range: the server's update count
                                    // when our values of it were read; owned
@@ -204,6 +206,8 @@ s_report(s_worker_t *w, bool epoch_end, bool evaluated, Descent__Type type,
     r.epoch_end = epoch_end;
     r.bytes_sent = w->bytes_sent;
     r.bytes_received = w->bytes_recv;
+    r.n_acked = w->acked ? w->map.nranges : 0;
+    r.acked = w->acked;
     r.final = final;
     Descent__Header h;
     ds_msg_header_init(&h, type);
@@ -483,6 +487,8 @@ s_send_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
 }
 
 static void s_on_retry(uv_timer_t *t);
+static int  s_send_sparse_one(s_worker_t *w, uint32_t i,
+                              const Descent__Header *h, const float *vals);
 
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
@@ -533,22 +539,64 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
 // sequence number: a server applies a push once whatever it receives, and
 // answers a read again. (Sparse rounds are not retried.)
 static void
-s_on_retry(uv_timer_t *t)
+s_resend(s_worker_t *w)
 {
-    s_worker_t *w = t->data;
-    if (w->pending == 0 || w->sparse_round || w->node.stopping) {
-        uv_timer_stop(&w->retry);
-        return;
-    }
     for (uint32_t i = 0; i < w->map.nranges; i++) {
         if (w->range_seq[i] == 0) {
             continue;
         }
-        const ds_range_t *r = &w->map.ranges[i];
-        if (s_send_one(w, i, &w->sent[i], w->sent_vals + r->begin) == 0) {
+        // The same request, under the map in force: after a failover it
+        // goes to the range's new primary, which applies a push it already
+        // has (from the old primary's chain) never twice.
+        w->sent[i].epoch = w->map.epoch;
+        int rc;
+        if (w->sparse_round) {
+            rc = s_send_sparse_one(w, i, &w->sent[i], w->sparse_vals);
+        } else {
+            rc = s_send_one(w, i, &w->sent[i],
+                            w->sent_vals + w->map.ranges[i].begin);
+        }
+        if (rc == 0) {
             w->resent++;
         }
     }
+}
+
+static void
+s_on_retry(uv_timer_t *t)
+{
+    s_worker_t *w = t->data;
+    if (w->pending == 0 || w->node.stopping) {
+        uv_timer_stop(&w->retry);
+        return;
+    }
+    s_resend(w);
+}
+
+// s_send_sparse_one sends sparse request h for range i: this step's keys
+// of the range and, for a push, their values from vals. Returns 0 or a
+// negative errno.
+static int
+s_send_sparse_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
+                  const float *vals)
+{
+    size_t    n = w->seg_n[i], lo = w->seg_lo[i];
+    zmq_msg_t k, v;
+    if (zmq_msg_init_size(&k, n * sizeof(uint64_t)) != 0) {
+        return -ENOMEM;
+    }
+    memcpy(zmq_msg_data(&k), w->keys + lo, n * sizeof(uint64_t));
+    zmq_msg_t *vp = NULL;
+    if (h->type == DESCENT__TYPE__PUSH) {
+        if (zmq_msg_init_size(&v, n * sizeof(float)) != 0) {
+            zmq_msg_close(&k);
+            return -ENOMEM;
+        }
+        memcpy(zmq_msg_data(&v), vals + lo, n * sizeof(float));
+        vp = &v;
+        w->bytes_sent += n * (sizeof(float) + sizeof(uint64_t));
+    }
+    return ds_msg_send(w->conns[w->range_conn[i]].z.sock, NULL, h, &k, vp);
 }
 
 // s_send_sparse sends a sparse PULL (vals NULL) or PUSH of this step's keys,
@@ -558,9 +606,10 @@ s_send_sparse(s_worker_t *w, Descent__Type type, const float *vals)
 {
     w->pending = 0;
     w->sparse_round = true;
+    w->sparse_vals = vals;
     uint64_t read = type == DESCENT__TYPE__PULL ? ++w->reads : 0;
     for (uint32_t i = 0; i < w->map.nranges; i++) {
-        size_t n = w->seg_n[i], lo = w->seg_lo[i];
+        size_t n = w->seg_n[i];
         if (n == 0) {
             continue;
         }
@@ -569,27 +618,12 @@ s_send_sparse(s_worker_t *w, Descent__Type type, const float *vals)
         h.key_count = n;
         h.sparse = true;
         h.based_on = w->range_version[i];
-        zmq_msg_t k, v;
-        if (zmq_msg_init_size(&k, n * sizeof(uint64_t)) != 0) {
-            s_fail(w, "out of memory for keys");
-            return;
-        }
-        memcpy(zmq_msg_data(&k), w->keys + lo, n * sizeof(uint64_t));
-        zmq_msg_t *vp = NULL;
         if (vals) {
             h.value_count = n;
             h.dtype = DESCENT__DTYPE__F32;
-            if (zmq_msg_init_size(&v, n * sizeof(float)) != 0) {
-                zmq_msg_close(&k);
-                s_fail(w, "out of memory for values");
-                return;
-            }
-            memcpy(zmq_msg_data(&v), vals + lo, n * sizeof(float));
-            vp = &v;
-            w->bytes_sent += n * (sizeof(float) + sizeof(uint64_t));
         }
-        int rc =
-            ds_msg_send(w->conns[w->range_conn[i]].z.sock, NULL, &h, &k, vp);
+        w->sent[i] = h;
+        int rc = s_send_sparse_one(w, i, &h, vals);
         if (rc != 0) {
             char why[256];
             snprintf(why, sizeof why, "cannot send %s to server %u: %s",
@@ -606,6 +640,8 @@ s_send_sparse(s_worker_t *w, Descent__Type type, const float *vals)
     }
     uv_timer_start(&w->deadline, s_on_deadline,
                    (uint64_t)w->node.cfg->request_timeout_ms, 0);
+    uint64_t retry = (uint64_t)w->node.cfg->retry_ms;
+    uv_timer_start(&w->retry, s_on_retry, retry, retry);
 }
 
 // s_sparse_keys finds the keys the next batch touches and where each
@@ -677,6 +713,16 @@ s_on_server(ds_zsock_t *z, void *arg)
         ds_msg_fini(&msg);
         return;
     }
+    if (h->status == DESCENT__STATUS__STALE_EPOCH ||
+        h->status == DESCENT__STATUS__NOT_READY) {
+        // A map change under way (the server or we are behind) or a fenced
+        // server: the request stays in flight and goes again, under the
+        // newest map, with the next retry.
+        ds_log(DS_DEBUG, "worker", "server %u: %s; sending again", c->id,
+               h->error);
+        ds_msg_fini(&msg);
+        return;
+    }
     if (h->status != DESCENT__STATUS__OK) {
         snprintf(why, sizeof why, "server %u refused %s of range %u: %s (%s)",
                  c->id,
@@ -714,6 +760,9 @@ s_on_server(ds_zsock_t *z, void *arg)
     if (h->type == DESCENT__TYPE__PUSH_ACK && h->lr > 0) {
         w->lr = h->lr;
     }
+    if (h->type == DESCENT__TYPE__PUSH_ACK) {
+        w->acked[h->shard]++;
+    }
     w->range_seq[h->shard] = 0;
     ds_msg_fini(&msg);
     if (--w->pending == 0) {
@@ -741,6 +790,7 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
     w->conns = calloc(pb->n_nodes, sizeof *w->conns);
     w->range_conn = calloc(w->map.nranges, sizeof *w->range_conn);
     w->range_seq = calloc(w->map.nranges, sizeof *w->range_seq);
+    w->acked = calloc(w->map.nranges, sizeof *w->acked);
     w->range_want = calloc(w->map.nranges, sizeof *w->range_want);
     w->range_version = calloc(w->map.nranges, sizeof *w->range_version);
     ds_rng_seed(&w->frng, w->node.cfg->seed, 0xfa017ull + w->node.rank);
@@ -766,8 +816,8 @@ s_connect(s_worker_t *w, const Descent__ShardMap *pb)
             return -ENOMEM;
         }
     }
-    if (!w->conns || !w->range_conn || !w->range_seq || !w->range_want ||
-        !w->range_version) {
+    if (!w->conns || !w->range_conn || !w->range_seq || !w->acked ||
+        !w->range_want || !w->range_version) {
         s_fail(w, "out of memory");
         return -ENOMEM;
     }
@@ -1406,21 +1456,6 @@ s_next(s_worker_t *w)
     s_queue(w, s_step_work, s_step_done);
 }
 
-// s_note_id writes our node id to <out>/nodes/<pid>, so that whoever
-// started this process (descent run) can start it again under the same id.
-static void
-s_note_id(s_worker_t *w)
-{
-    char dir[DS_STR_MAX + 16], path[DS_STR_MAX + 48];
-    snprintf(dir, sizeof dir, "%s/nodes", w->node.cfg->out);
-    snprintf(path, sizeof path, "%s/%d", dir, (int)getpid());
-    FILE *f = ds_mkdirs(dir) == 0 ? fopen(path, "w") : NULL;
-    if (f) {
-        fprintf(f, "%u\n", w->node.id);
-        fclose(f);
-    }
-}
-
 // s_resume_at puts a rejoining worker where its previous incarnation last
 // reported: the epoch, its visiting order (the same seeded shuffles) and the
 // position in it.
@@ -1454,6 +1489,65 @@ s_resume_at(s_worker_t *w, uint64_t step)
 
 // ---- scheduler messages ----------------------------------------------------
 
+// s_remap follows a later shard map (a failover, a server back): the same
+// ranges, some on other servers. Requests in flight go again at once, to
+// the ranges' primaries in the new map.
+static void
+s_remap(s_worker_t *w, const Descent__ShardMap *pb)
+{
+    char           err[256];
+    ds_shard_map_t m;
+    if (ds_shard_map_from_pb(&m, pb, err, sizeof err) != 0) {
+        s_fail(w, err);
+        return;
+    }
+    bool same = m.nranges == w->map.nranges && m.num_keys == w->map.num_keys;
+    for (uint32_t i = 0; same && i < m.nranges; i++) {
+        same = m.ranges[i].begin == w->map.ranges[i].begin &&
+               m.ranges[i].end == w->map.ranges[i].end;
+    }
+    for (size_t i = 0; same && i < pb->n_nodes; i++) {
+        const Descent__Node *nd = pb->nodes[i];
+        if (nd->role != DESCENT__ROLE__SERVER) {
+            continue;
+        }
+        s_conn_t *c = NULL;
+        for (uint32_t k = 0; k < w->nconns; k++) {
+            c = w->conns[k].id == nd->id ? &w->conns[k] : c;
+        }
+        same = c != NULL;
+        if (c && strcmp(c->address, nd->address) != 0) {
+            // A server back at a new address.
+            zmq_disconnect(c->z.sock, c->address);
+            snprintf(c->address, sizeof c->address, "%s", nd->address);
+            zmq_connect(c->z.sock, c->address);
+        }
+    }
+    if (!same) {
+        ds_shard_map_fini(&m);
+        s_fail(w, "a later shard map changes the ranges or the servers");
+        return;
+    }
+    ds_shard_map_fini(&w->map);
+    w->map = m;
+    w->node.epoch = m.epoch;
+    for (uint32_t i = 0; i < w->map.nranges; i++) {
+        for (uint32_t k = 0; k < w->nconns; k++) {
+            if (w->conns[k].id == w->map.ranges[i].primary) {
+                w->range_conn[i] = k;
+            }
+        }
+    }
+    ds_log(DS_INFO, "worker", "following shard map epoch %" PRIu64, m.epoch);
+    if (w->pending > 0) {
+        s_resend(w);
+    }
+    if (strcmp(w->node.cfg->consistency, "async") != 0) {
+        // A clock the old primary took may not have reached its backup.
+        s_send_clock(w, w->state >= W_BARRIER);
+    }
+}
+
 static void
 s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
 {
@@ -1462,12 +1556,16 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     switch (h->type) {
     case DESCENT__TYPE__REGISTER_ACK:
         w->resume_step = h->resume_step;
-        s_note_id(w);
         if (w->state == W_LOADING && !w->busy) {
             s_queue(w, s_load_work, s_load_done);
         }
         break;
     case DESCENT__TYPE__SHARD_MAP:
+        if (h->map && w->state != W_WAIT_MAP && w->conns &&
+            h->map->epoch > w->map.epoch) {
+            s_remap(w, h->map);
+            break;
+        }
         if (w->state != W_WAIT_MAP || !h->map) {
             break;
         }
@@ -1592,6 +1690,7 @@ ds_worker_main(const ds_config_t *cfg)
     free(w->conns);
     free(w->range_conn);
     free(w->range_seq);
+    free(w->acked);
     free(w->range_want);
     free(w->range_version);
     free(w->delayq);

@@ -382,7 +382,7 @@ START_TEST(test_server_survives_bad_requests)
 
     // SHUTDOWN ends it cleanly.
     s_fake_stop(&t, &srv);
-    s_assert_log_has(&srv, "11 refused (1 non-finite)");
+    s_assert_log_has(&srv, "11 refused (1 non-finite, 0 fenced)");
     s_assert_log_has(&srv, "1 pushes applied");
     s_assert_log_has(&srv, "1 duplicates");
 }
@@ -726,7 +726,7 @@ START_TEST(test_resume_from_checkpoints)
     th_spawn(&p, dir, "again", again);
     ck_assert(th_wait(&p, 60000));
     ck_assert_int_eq(p.status, 0);
-    s_assert_log_has(&p, "resumed 2 ranges");
+    s_assert_log_has(&p, "resumed 4 ranges");
     snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
     char *m2 = th_slurp(path);
     ck_assert_ptr_nonnull(m2);

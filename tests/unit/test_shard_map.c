@@ -111,6 +111,56 @@ START_TEST(test_pb_round_trip_and_validation)
 }
 END_TEST
 
+// Hand-placed: build puts range k on servers[k % n] with its backup on the
+// next server; a failover promotes backups and refills the gaps.
+START_TEST(test_failover_promotes_backups)
+{
+    uint32_t       servers[3] = {4, 7, 9};
+    ds_shard_map_t m;
+    ck_assert_int_eq(ds_shard_map_build(&m, 600, servers, 3, 2, 1 << 20, 1), 0);
+    ck_assert_uint_eq(m.nranges, 6);
+    uint32_t alive1[2] = {7, 9};
+    ck_assert_int_eq(ds_shard_map_failover(&m, 4, alive1, 2), 0);
+    ck_assert_uint_eq(m.epoch, 2);
+    const uint32_t p1[6] = {7, 7, 9, 7, 7, 9}, b1[6] = {9, 9, 7, 9, 9, 7};
+    for (uint32_t i = 0; i < 6; i++) {
+        ck_assert_uint_eq(m.ranges[i].primary, p1[i]);
+        ck_assert_uint_eq(m.ranges[i].backup, b1[i]);
+    }
+    // One server left: it holds everything, without backups.
+    uint32_t alive2[1] = {9};
+    ck_assert_int_eq(ds_shard_map_failover(&m, 7, alive2, 1), 0);
+    ck_assert_uint_eq(m.epoch, 3);
+    for (uint32_t i = 0; i < 6; i++) {
+        ck_assert_uint_eq(m.ranges[i].primary, 9);
+        ck_assert_uint_eq(m.ranges[i].backup, 0);
+    }
+    // Losing it loses the ranges: refused, the map unchanged.
+    ck_assert_int_eq(ds_shard_map_failover(&m, 9, NULL, 0), -ENOENT);
+    ck_assert_uint_eq(m.epoch, 3);
+    ck_assert_uint_eq(m.ranges[0].primary, 9);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
+// New backups go to the least loaded other server, the first on a tie.
+START_TEST(test_fill_backups_balances)
+{
+    uint32_t       servers[4] = {1, 2, 3, 4};
+    ds_shard_map_t m;
+    ck_assert_int_eq(ds_shard_map_build(&m, 400, servers, 4, 1, 1 << 20, 1), 0);
+    uint32_t alive[3] = {1, 3, 4};
+    ck_assert_int_eq(ds_shard_map_failover(&m, 2, alive, 3), 0);
+    const uint32_t p[4] = {1, 3, 3, 4}, b[4] = {3, 1, 4, 1};
+    for (uint32_t i = 0; i < 4; i++) {
+        ck_assert_uint_eq(m.ranges[i].primary, p[i]);
+        ck_assert_uint_eq(m.ranges[i].backup, b[i]);
+    }
+    ck_assert_uint_eq(ds_shard_map_fill_backups(&m, alive, 3), 0);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
 Suite *
 ds_shard_map_suite(void)
 {
@@ -120,6 +170,8 @@ ds_shard_map_suite(void)
     tcase_add_test(tc, test_split_long_ranges);
     tcase_add_test(tc, test_fewer_keys_than_ranges);
     tcase_add_test(tc, test_pb_round_trip_and_validation);
+    tcase_add_test(tc, test_failover_promotes_backups);
+    tcase_add_test(tc, test_fill_backups_balances);
     suite_add_tcase(s, tc);
     return s;
 }
