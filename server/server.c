@@ -1961,7 +1961,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         r.stale_clocks = s->stale_clk;
         r.stale_accepted = s->stale_accepted;
         r.fenced = s->fenced;
-        uint32_t              nh = s_nheld(s), k = 0;
+        uint32_t              nh = s_nheld(s, false), k = 0;
         Descent__RangeAudit  *au = calloc(nh + 1, sizeof *au);
         Descent__RangeAudit **ap = calloc(nh + 1, sizeof *ap);
         for (uint32_t i = 0; au && ap && i < s->map.nranges; i++) {
