@@ -330,7 +330,7 @@ START_TEST(test_server_survives_bad_requests)
     h.dtype = DESCENT__DTYPE__F32;
     ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, bad, 10), 0);
     s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_VALUE, NULL, 0);
-    // 5. An old map epoch, a wrong dtype, another job.
+    // 5. An old map epoch (counted as fenced), a wrong dtype, another job.
     h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
     h.epoch = 0;
     ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
@@ -382,7 +382,7 @@ START_TEST(test_server_survives_bad_requests)
 
     // SHUTDOWN ends it cleanly.
     s_fake_stop(&t, &srv);
-    s_assert_log_has(&srv, "11 refused (1 non-finite, 0 fenced)");
+    s_assert_log_has(&srv, "11 refused (1 non-finite, 1 fenced)");
     s_assert_log_has(&srv, "1 pushes applied");
     s_assert_log_has(&srv, "1 duplicates");
 }
