@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/node.h"
 #include "common/util.h"
 
 // s_child_t is one spawned node.
@@ -132,16 +133,16 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
     uv_close((uv_handle_t *)p, NULL);
     r->running--;
     bool bad = status != 0 || term_signal != 0;
-    if (term_signal != 0 && !r->failed && s_restart(r, c, p->pid)) {
+    bool replaced = term_signal == 0 && status == DS_EXIT_REPLACED;
+    if ((term_signal != 0 || replaced) && !r->failed &&
+        s_restart(r, c, p->pid)) {
         bad = false;
-    } else if (term_signal != 0 && !r->failed &&
+    } else if ((term_signal != 0 || replaced) && !r->failed &&
                strcmp(c->role, "server") == 0 && r->cfg->replicas > 1) {
         // Its ranges fail over to their backups: the scheduler decides
         // whether the job can go on.
-        ds_log(DS_WARN, "run",
-               "server %d (pid %d) was killed by signal %d; its ranges fail "
-               "over",
-               c->index, p->pid, term_signal);
+        ds_log(DS_WARN, "run", "server %d (pid %d) %s; its ranges fail over",
+               c->index, p->pid, replaced ? "was replaced" : "was killed");
         bad = false;
     }
     if (bad && !r->failed) {

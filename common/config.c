@@ -148,6 +148,9 @@ static const ds_opt_t s_opts[] = {
           "a peer silent this long is dead, ms"),
     S_INT("cluster", join_timeout_ms, 100, 3600000, "30000",
           "deadline of each start-up phase, ms"),
+    S_INT("cluster", scheduler_timeout_ms, 100, 3600000, "30000",
+          "servers and workers carry on this long without hearing the "
+          "scheduler (it may be restarting), then stop, ms"),
     S_INT("cluster", node_id, 0, 1 << 20, "0",
           "a restarted worker: rejoin the running job as this node id and "
           "continue from its last reported step; 0 = a new node"),

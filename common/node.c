@@ -46,6 +46,10 @@ s_on_sched(ds_zsock_t *z, void *arg)
         return;
     }
     n->heard_ms = uv_now(n->loop);
+    if (n->sched_away) {
+        n->sched_away = false;
+        ds_log(DS_INFO, n->who, "the scheduler answers again");
+    }
     const Descent__Header *h = msg.hdr;
     if (h->epoch > n->epoch && h->type != DESCENT__TYPE__SHARD_MAP) {
         n->epoch = h->epoch;
@@ -62,7 +66,9 @@ s_on_sched(ds_zsock_t *z, void *arg)
     }
     case DESCENT__TYPE__SHUTDOWN:
         n->replaced = h->status == DESCENT__STATUS__STALE_EPOCH;
-        if (h->status != DESCENT__STATUS__OK && h->error[0]) {
+        if (n->replaced) {
+            ds_node_stop(n, DS_EXIT_REPLACED, h->error);
+        } else if (h->status != DESCENT__STATUS__OK && h->error[0]) {
             ds_node_stop(n, 1, h->error);
         } else {
             ds_node_stop(n, 0, "the scheduler ended the job");
@@ -108,13 +114,22 @@ s_on_timer(uv_timer_t *t)
         }
         return;
     }
-    if (now - n->heard_ms > (uint64_t)n->cfg->timeout_ms) {
+    uint64_t silent = now - n->heard_ms;
+    if (silent > (uint64_t)n->cfg->scheduler_timeout_ms) {
         char why[512];
         snprintf(why, sizeof why,
                  "lost the scheduler at %s: nothing heard for %llu ms",
-                 n->cfg->scheduler, (unsigned long long)(now - n->heard_ms));
+                 n->cfg->scheduler, (unsigned long long)silent);
         ds_node_stop(n, 1, why);
         return;
+    }
+    if (silent > (uint64_t)n->cfg->timeout_ms && !n->sched_away) {
+        // It may be restarting: carry on, and say so once.
+        n->sched_away = true;
+        ds_log(DS_WARN, n->who,
+               "nothing heard from the scheduler for %llu ms; carrying on "
+               "for up to %d ms",
+               (unsigned long long)silent, n->cfg->scheduler_timeout_ms);
     }
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);

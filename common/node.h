@@ -12,6 +12,11 @@
 #include "common/msg.h"
 #include "common/zsock.h"
 
+// DS_EXIT_REPLACED is the exit status of a node the scheduler declared dead
+// and replaced (it was paused or cut off past the failure timeout):
+// nothing failed that a restart with its node id does not mend.
+#define DS_EXIT_REPLACED 3
+
 typedef struct ds_node ds_node_t;
 
 // ds_node_msg_fn handles a checked message from the scheduler that node.c
@@ -24,29 +29,30 @@ typedef void ds_node_stop_fn(ds_node_t *n);
 
 // ds_node_t is embedded in a role's state; role points back to it.
 struct ds_node {
-    const ds_config_t *cfg;      // settings; not owned
-    uv_loop_t         *loop;     // the process's loop; not owned
-    void              *ctx;      // 0MQ context; owned
-    const char        *who;      // "server" or "worker", for logs
-    Descent__Role      role;     // our role
-    ds_zsock_t         sched;    // DEALER connected to the scheduler
-    uv_timer_t         hb;       // heartbeat and liveness timer
-    uv_signal_t        sigint;   // SIGINT: stop
-    uv_signal_t        sigterm;  // SIGTERM: stop
-    uint32_t           id;       // node id from the scheduler, 0 before
-    uint32_t           rank;     // worker rank from the scheduler
-    uint64_t           seq;      // last request sequence number sent
-    uint64_t           epoch;    // newest shard-map epoch seen
-    uint64_t           heard_ms; // loop time the scheduler was last heard
-    uint64_t           start_ms; // loop time of ds_node_start
-    bool               stopping; // ds_node_stop was called
-    bool               replaced; // the scheduler declared us dead and
-                                 // gave our work to others
-    int              exit_code;  // process exit status
-    ds_node_msg_fn  *on_msg;     // role handler for scheduler messages
-    ds_node_stop_fn *on_stop;    // role shutdown hook
-    void            *role_data;  // the role's state
-    ds_limits_t      limits;     // what this node accepts
+    const ds_config_t *cfg;        // settings; not owned
+    uv_loop_t         *loop;       // the process's loop; not owned
+    void              *ctx;        // 0MQ context; owned
+    const char        *who;        // "server" or "worker", for logs
+    Descent__Role      role;       // our role
+    ds_zsock_t         sched;      // DEALER connected to the scheduler
+    uv_timer_t         hb;         // heartbeat and liveness timer
+    uv_signal_t        sigint;     // SIGINT: stop
+    uv_signal_t        sigterm;    // SIGTERM: stop
+    uint32_t           id;         // node id from the scheduler, 0 before
+    uint32_t           rank;       // worker rank from the scheduler
+    uint64_t           seq;        // last request sequence number sent
+    uint64_t           epoch;      // newest shard-map epoch seen
+    uint64_t           heard_ms;   // loop time the scheduler was last heard
+    uint64_t           start_ms;   // loop time of ds_node_start
+    bool               stopping;   // ds_node_stop was called
+    bool               sched_away; // the scheduler is silent (logged)
+    bool               replaced;   // the scheduler declared us dead and
+                                   // gave our work to others
+    int              exit_code;    // process exit status
+    ds_node_msg_fn  *on_msg;       // role handler for scheduler messages
+    ds_node_stop_fn *on_stop;      // role shutdown hook
+    void            *role_data;    // the role's state
+    ds_limits_t      limits;       // what this node accepts
 };
 
 // ds_node_start creates the context (unless the role made n->ctx), connects to

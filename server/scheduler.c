@@ -1152,6 +1152,13 @@ s_server_lost(s_sched_t *s, s_node_t *n)
         return false;
     }
     s->failovers++;
+    // Fence it now: a paused process reads this first when it resumes.
+    Descent__Header off;
+    ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
+    off.status = DESCENT__STATUS__STALE_EPOCH;
+    off.error = "this node was declared dead and replaced; restart it with "
+                "its node id to rejoin";
+    s_send(s, n, &off);
     uint32_t unbacked = 0;
     for (uint32_t i = 0; i < s->map.nranges; i++) {
         unbacked += s->map.ranges[i].backup == 0;

@@ -153,6 +153,8 @@ typedef struct {
     uv_timer_t     chain_timer; // re-sends forwards the backup has not
                                 // acknowledged
     bool       chain_open;      // chain_timer initialized and not closed
+    uint64_t   tick_ms;         // loop time chain_timer last ran
+    uint64_t   paused_at;       // loop time a stall was noticed, 0 = none
     s_peer_t **peers;           // links to the other servers; owned
     uint32_t   npeers;          // entries in peers
     uint64_t   newest;          // newest map epoch seen in any request
@@ -273,14 +275,28 @@ s_free_peers(s_server_t *s)
     s->npeers = 0;
 }
 
-// s_lease_ok says whether the scheduler has been heard within the failure
-// timeout. Past it we may have been declared dead and replaced: no writes,
-// no checkpoints.
+// s_lease_ok says whether this server may take writes and write
+// checkpoints. Not after its loop stalled past the failure timeout (a
+// paused process: the scheduler may have declared it dead and replaced
+// it) until the scheduler has been heard since, and not while the
+// scheduler's newest map epoch is one we do not hold. (The chain fences
+// a replaced primary anyway: its backup, promoted, refuses its forwards.)
 static bool
-s_lease_ok(const s_server_t *s)
+s_lease_ok(s_server_t *s)
 {
-    return uv_now(s->node.loop) - s->node.heard_ms <=
-           (uint64_t)s->node.cfg->timeout_ms;
+    uint64_t now = uv_now(s->node.loop);
+    if (now - s->tick_ms > (uint64_t)s->node.cfg->timeout_ms &&
+        s->paused_at < s->tick_ms) {
+        s->paused_at = now;
+        ds_log(DS_WARN, "server",
+               "the loop stalled for %" PRIu64 " ms (paused?): no writes until "
+               "the scheduler answers",
+               now - s->tick_ms);
+    }
+    if (s->paused_at && s->node.heard_ms <= s->paused_at) {
+        return false;
+    }
+    return s->node.epoch <= s->map.epoch;
 }
 
 // s_ckpt_path names range id's checkpoint under the job's output directory.
@@ -996,6 +1012,8 @@ s_on_chain_timer(uv_timer_t *t)
 {
     s_server_t *s = t->data;
     uint64_t    now = uv_now(s->node.loop);
+    s_lease_ok(s); // notices a stall
+    s->tick_ms = now;
     for (uint32_t i = 0; s->serving && s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
         if (!r || !r->primary || r->r.backup == 0 || r->acked >= r->chain ||
@@ -1729,10 +1747,10 @@ s_handle(s_server_t *s, ds_msg_t *msg)
     // resumed); it takes no write until the scheduler answers again.
     if (h->type == DESCENT__TYPE__PUSH && !s_lease_ok(s)) {
         s->fenced++;
-        snprintf(why, sizeof why,
-                 "lease expired: the scheduler has not been heard for %" PRIu64
-                 " ms",
-                 uv_now(s->node.loop) - s->node.heard_ms);
+        snprintf(why, sizeof why, "not taking writes: %s",
+                 s->node.epoch > s->map.epoch
+                     ? "a newer shard map is on its way"
+                     : "this server stalled and waits for the scheduler");
         s_refuse(s, msg, reply, DESCENT__STATUS__NOT_READY, why);
         return;
     }
@@ -2080,8 +2098,7 @@ s_on_stop(ds_node_t *n)
         // and the checkpoint files are shared.
         ds_log(DS_WARN, "server", "no checkpoint: %s",
                n->replaced ? "this server was replaced"
-                           : "the scheduler has not been heard within the "
-                             "failure timeout");
+                           : "this server stalled or its map is old");
     } else if (s->serving) {
         int bad = s_checkpoint(s);
         ds_log(bad ? DS_WARN : DS_INFO, "server",
@@ -2180,7 +2197,12 @@ ds_server_main(const ds_config_t *cfg)
     }
     uv_timer_init(&loop, &s.chain_timer);
     s.chain_timer.data = &s;
-    uint64_t tick = (uint64_t)cfg->retry_ms / 4 + 1;
+    uint64_t tick =
+        (uint64_t)(cfg->retry_ms < cfg->heartbeat_ms ? cfg->retry_ms
+                                                     : cfg->heartbeat_ms) /
+            4 +
+        1;
+    s.tick_ms = uv_now(&loop);
     uv_timer_start(&s.chain_timer, s_on_chain_timer, tick, tick);
     s.chain_open = true;
     ds_log(DS_INFO, "server", "serving on %s (advertised as %s)", s.bound,
