@@ -7,7 +7,7 @@ Q       := $(if $(V),,@)
 DEB_PKGS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev \
             protobuf-c-compiler libuv1-dev check libopenblas-dev zlib1g-dev \
             libinih-dev libmicrohttpd-dev dataset-fashion-mnist \
-            clang-format gnuplot-nox
+            clang-format gnuplot-nox jq iproute2
 PKGS     := libzmq libuv libprotobuf-c inih check openblas zlib
 # Only make fuzz needs these (libFuzzer ships with clang, not gcc); make deps
 # and make test do not.
@@ -60,7 +60,7 @@ FUZZ_TARGETS ?= $(FUZZNAMES)
 FUZZ_FLAGS ?=
 
 .PHONY: all deps test unit integration asan run bench compare lint format docs clean help
-.PHONY: fuzz fuzz-deps fuzz-replay fuzz-run
+.PHONY: fuzz fuzz-deps fuzz-replay fuzz-run test-faults failover-times
 
 all: $(B)/descent
 
@@ -72,6 +72,9 @@ help:
 	@echo "make integration  integration tests only (real processes on loopback)"
 	@echo "make fuzz-replay  replay tests/fuzz/corpus through every fuzz target (gcc)"
 	@echo "make asan         the test suite under ASan+UBSan (build/asan)"
+	@echo "make test-faults  fault injection: kill -9 / SIGSTOP nodes, lossy transport;"
+	@echo "                  invariants (no acknowledged push lost, replicas identical)"
+	@echo "make failover-times  N (20) kills of a primary: failover time p50/p99"
 	@echo "make fuzz         libFuzzer (clang, ASan+UBSan, build/fuzz): each target"
 	@echo "                  FUZZ_SECONDS (60) on build/fuzz/corpus/<target>, seeded"
 	@echo "                  from tests/fuzz/corpus; FUZZ_TARGETS=fuzz_msg picks one"
@@ -181,6 +184,16 @@ fuzz-run: $(FUZZ_TARGETS:%=$(FZ)/%)
 	done; \
 	if [ -n "$$failed" ]; then \
 	  echo "fuzz: findings in$$failed; inputs in $(FZ)/crashes/"; exit 1; fi
+
+# The fault-injection suite: real local clusters, one fault each (kill -9 a
+# primary, a backup, a worker; SIGSTOP a primary; a lossy transport; netem
+# where the kernel has it), invariants checked at the end (tests/faults).
+test-faults: deps $(B)/descent
+	$(Q)bash tests/faults/run.sh $(B)/descent
+
+# Failover time over repeated kills of a primary (docs/operations.md).
+failover-times: deps $(B)/descent
+	$(Q)bash tests/faults/failover-times.sh $(B)/descent $(or $(N),20)
 
 run: deps $(B)/descent
 	$(Q)$(B)/descent run $(ARGS)

@@ -160,6 +160,9 @@ static const ds_opt_t s_opts[] = {
     S_DBL("cluster", fault_drop, 0.0, false, 0.5, "0",
           "fault injection: the share of worker requests dropped instead of "
           "sent"),
+    S_INT("cluster", fault_delay_ms, 0, 10000, "0",
+          "fault injection: workers hold each request back a random 0 to "
+          "this many ms before sending it (so requests also reorder)"),
     S_INT("cluster", request_timeout_ms, 10, 3600000, "10000",
           "deadline for a push or pull reply, ms"),
     S_INT("cluster", max_message_mb, 1, 2048, "256",

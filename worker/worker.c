@@ -82,6 +82,10 @@ typedef struct {
     ds_rng_t         frng;         // fault injection: which sends to drop
     uint64_t         resent;       // requests sent again
     uint64_t         dropped;      // requests dropped by fault injection
+    uint64_t         delayed;      // requests held back by fault injection
+    struct s_late   *late;         // those not yet sent; owned
+    uv_timer_t       late_timer;   // sends them when due
+    bool             sending_late; // s_on_late is sending one
     uint64_t         step_base;    // resume: steps of the epochs already done
     bool             unpushed;     // gradient accrued since the last push
     float           *best_running; // rank 0: BN statistics of the best epoch
@@ -467,15 +471,91 @@ s_request_header(s_worker_t *w, Descent__Header *h, Descent__Type type,
     h->read_id = read;
 }
 
+// s_late_t is a request fault injection holds back ([cluster]
+// fault_delay_ms): range `range`'s request `seq`, sent when due if it is
+// still unanswered.
+typedef struct s_late {
+    uint64_t       due;   // loop time to send it
+    uint32_t       range; // its range
+    uint64_t       seq;   // its sequence number
+    struct s_late *next;  // the next held request
+} s_late_t;
+
+static int s_send_sparse_one(s_worker_t *w, uint32_t i,
+                             const Descent__Header *h, const float *vals);
+static int s_send_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
+                      const float *vals);
+
+// s_on_late sends the held-back requests that are due.
+static void
+s_on_late(uv_timer_t *t)
+{
+    s_worker_t *w = t->data;
+    uint64_t    now = uv_now(w->node.loop);
+    for (s_late_t **p = &w->late; *p;) {
+        s_late_t *l = *p;
+        if (l->due > now) {
+            p = &l->next;
+            continue;
+        }
+        *p = l->next;
+        uint32_t i = l->range;
+        if (!w->node.stopping && i < w->map.nranges &&
+            w->range_seq[i] == l->seq && w->sent[i].seq == l->seq) {
+            w->sending_late = true;
+            if (w->sparse_round) {
+                s_send_sparse_one(w, i, &w->sent[i], w->sparse_vals);
+            } else {
+                s_send_one(w, i, &w->sent[i],
+                           w->sent_vals + w->map.ranges[i].begin);
+            }
+            w->sending_late = false;
+        }
+        free(l);
+    }
+    if (!w->late) {
+        uv_timer_stop(t);
+    }
+}
+
+// s_fault_send says whether fault injection takes request h of range i:
+// dropped ([cluster] fault_drop) or held back (fault_delay_ms).
+static bool
+s_fault_send(s_worker_t *w, uint32_t i, const Descent__Header *h)
+{
+    const ds_config_t *cfg = w->node.cfg;
+    if (cfg->fault_drop > 0 && ds_rng_uniform(&w->frng) < cfg->fault_drop) {
+        w->dropped++;
+        return true;
+    }
+    if (cfg->fault_delay_ms == 0 || w->sending_late) {
+        return false;
+    }
+    s_late_t *l = malloc(sizeof *l);
+    if (!l) {
+        return false;
+    }
+    l->due = uv_now(w->node.loop) +
+             (uint64_t)(ds_rng_uniform(&w->frng) * cfg->fault_delay_ms);
+    l->range = i;
+    l->seq = h->seq;
+    l->next = w->late;
+    w->late = l;
+    w->delayed++;
+    if (!uv_is_active((uv_handle_t *)&w->late_timer)) {
+        uv_timer_start(&w->late_timer, s_on_late, 1, 1);
+    }
+    return true;
+}
+
 // s_send_one sends request h for range i (values from vals when a push),
-// or drops it when fault injection says so. Returns 0 or a negative errno.
+// unless fault injection drops or holds it back. Returns 0 or a negative
+// errno.
 static int
 s_send_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
            const float *vals)
 {
-    double p = w->node.cfg->fault_drop;
-    if (p > 0 && ds_rng_uniform(&w->frng) < p) {
-        w->dropped++;
+    if (s_fault_send(w, i, h)) {
         return 0;
     }
     void *sock = w->conns[w->range_conn[i]].z.sock;
@@ -487,8 +567,6 @@ s_send_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
 }
 
 static void s_on_retry(uv_timer_t *t);
-static int  s_send_sparse_one(s_worker_t *w, uint32_t i,
-                              const Descent__Header *h, const float *vals);
 
 // s_send_all sends a PUSH (values from accrued) or a PULL for every range.
 static void
@@ -582,6 +660,9 @@ s_send_sparse_one(s_worker_t *w, uint32_t i, const Descent__Header *h,
 {
     size_t    n = w->seg_n[i], lo = w->seg_lo[i];
     zmq_msg_t k, v;
+    if (s_fault_send(w, i, h)) {
+        return 0;
+    }
     if (zmq_msg_init_size(&k, n * sizeof(uint64_t)) != 0) {
         return -ENOMEM;
     }
@@ -1628,12 +1709,18 @@ s_on_stop(ds_node_t *n)
     }
     uv_close((uv_handle_t *)&w->deadline, NULL);
     uv_close((uv_handle_t *)&w->retry, NULL);
+    uv_close((uv_handle_t *)&w->late_timer, NULL);
     uv_close((uv_handle_t *)&w->progress, NULL);
-    if (w->resent || w->dropped) {
+    while (w->late) {
+        s_late_t *l = w->late;
+        w->late = l->next;
+        free(l);
+    }
+    if (w->resent || w->dropped || w->delayed) {
         ds_log(DS_INFO, "worker",
                "%" PRIu64 " requests sent again, %" PRIu64
-               " dropped by fault injection",
-               w->resent, w->dropped);
+               " dropped and %" PRIu64 " held back by fault injection",
+               w->resent, w->dropped, w->delayed);
     }
     if (w->busy) {
         uv_cancel((uv_req_t *)&w->work);
@@ -1660,12 +1747,15 @@ ds_worker_main(const ds_config_t *cfg)
     uv_timer_init(&loop, &w->deadline);
     uv_timer_init(&loop, &w->retry);
     w->retry.data = w;
+    uv_timer_init(&loop, &w->late_timer);
+    w->late_timer.data = w;
     uv_timer_init(&loop, &w->progress);
     w->deadline.data = w->progress.data = w;
     int rc = ds_node_start(&w->node, "");
     if (rc != 0) {
         uv_close((uv_handle_t *)&w->deadline, NULL);
         uv_close((uv_handle_t *)&w->retry, NULL);
+        uv_close((uv_handle_t *)&w->late_timer, NULL);
         uv_close((uv_handle_t *)&w->progress, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         w->node.exit_code = 1;
