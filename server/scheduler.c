@@ -44,7 +44,9 @@ typedef struct {
     uint32_t      incarnation;         // worker: times it has rejoined
     bool          rejoining;           // worker: rejoined, map not sent yet
     bool          dead;                // declared dead and replaced
-    uint64_t     *acked;  // worker: pushes acknowledged per range, as
+    uint64_t      lost_ms;             // worker: loop time it went silent
+                                       // past the timeout, 0 = heard
+    uint64_t *acked;      // worker: pushes acknowledged per range, as
                           // this incarnation last reported; owned
     uint64_t *acked_base; // worker: the same, of earlier incarnations
 } s_node_t;
@@ -1073,6 +1075,12 @@ s_on_msg(ds_zsock_t *z, void *arg)
         return;
     }
     n->heard_ms = uv_now(s->loop);
+    if (n->lost_ms) {
+        ds_log(DS_INFO, "scheduler",
+               "worker %u answers again after %" PRIu64 " ms", n->id,
+               n->heard_ms - n->lost_ms);
+        n->lost_ms = 0;
+    }
     bool worker_only = h->type == DESCENT__TYPE__REPORT ||
                        h->type == DESCENT__TYPE__BARRIER ||
                        h->type == DESCENT__TYPE__DONE;
@@ -1211,6 +1219,21 @@ s_on_timer(uv_timer_t *t)
         }
         if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__SERVER && s_server_lost(s, n)) {
+            continue;
+        }
+        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+            n->role == DESCENT__ROLE__WORKER && s->phase != PHASE_ENDED &&
+            now - n->heard_ms <= (uint64_t)s->cfg->join_timeout_ms) {
+            // A worker holds nothing others need: a silent one (starved,
+            // paused, restarting) is waited for up to join_timeout_ms, and
+            // its requests stay exactly-once whenever they arrive.
+            if (!n->lost_ms) {
+                n->lost_ms = now;
+                ds_log(DS_WARN, "scheduler",
+                       "worker %u is silent (%" PRIu64 " ms); waiting up to "
+                       "%d ms for it",
+                       n->id, now - n->heard_ms, s->cfg->join_timeout_ms);
+            }
             continue;
         }
         if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms) {

@@ -836,6 +836,7 @@ s_small(s_small_t *c)
                             "--cluster.workers=1",
                             "--cluster.heartbeat_ms=100",
                             "--cluster.timeout_ms=1000",
+                            "--cluster.scheduler_timeout_ms=2000",
                             "--cluster.request_timeout_ms=1000",
                             "--data.limit=2000",
                             "--train.epochs=100000",
@@ -1013,6 +1014,8 @@ START_TEST(test_dead_server_ends_the_job)
 }
 END_TEST
 
+// Nodes carry on without the scheduler for scheduler_timeout_ms (it may be
+// restarting), then stop.
 START_TEST(test_dead_scheduler_ends_the_nodes)
 {
     s_small_t c;
