@@ -30,6 +30,8 @@ typedef struct {
 typedef struct {
     uv_loop_t          loop;     // our loop
     s_child_t         *kids;     // every child; kids[0] is the scheduler
+    int                sched;    // index of the scheduler running now
+    char             **sargs;    // the flags the scheduler gets
     int                nkids;    // spawned children
     int                running;  // children still running
     uv_timer_t         grace;    // kill stragglers after the scheduler ends
@@ -59,6 +61,21 @@ s_restart(s_run_t *r, s_child_t *c, int pid)
 {
     bool worker = strcmp(c->role, "worker") == 0;
     bool server = strcmp(c->role, "server") == 0;
+    if (c == &r->kids[r->sched] && r->cfg->restart_scheduler &&
+        r->nkids < r->cap) {
+        // A new scheduler on the same port carries on from its state file;
+        // the nodes keep training meanwhile and find it there.
+        static char recover[] = "--job.recover=true";
+        char       *extra[3] = {r->sargs[0], r->sargs[1], recover};
+        ds_log(DS_WARN, "run", "the scheduler was killed; starting it again");
+        r->sched = r->nkids;
+        if (s_spawn(r, r->exe, "scheduler", 0, r->jobfile, extra, 3, r->fwd,
+                    r->nfwd) != 0) {
+            return 0;
+        }
+        r->restarts++;
+        return 1;
+    }
     if (!(worker && r->cfg->restart_workers) &&
         !(server && r->cfg->restart_servers && r->cfg->replicas > 1)) {
         return 0;
@@ -158,7 +175,7 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
         // rather than waiting for their failure detectors.
         s_kill_all(r, SIGTERM);
         uv_timer_start(&r->grace, s_on_grace, 5000, 0);
-    } else if (c == &r->kids[0] && r->running > 0) {
+    } else if (c == &r->kids[r->sched] && r->running > 0) {
         uv_timer_start(&r->grace, s_on_grace, 5000, 0);
     }
     if (r->running == 0) {
@@ -317,6 +334,7 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     r.fwd = fwd;
     r.nfwd = nfwd;
     r.nargs = nargs;
+    r.sargs = sargs;
     printf("descent run: job \"%s\", %d servers and %d workers on "
            "tcp://127.0.0.1:%d, %d epochs, results in %s\n",
            cfg->job, cfg->servers, cfg->workers, port, cfg->epochs, cfg->out);
@@ -338,8 +356,8 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     }
     uv_run(&r.loop, UV_RUN_DEFAULT);
     uv_loop_close(&r.loop);
-    bool ok = !r.failed && r.nkids > 0 && r.kids[0].status == 0 &&
-              r.kids[0].signal == 0;
+    bool ok = !r.failed && r.nkids > 0 && r.kids[r.sched].status == 0 &&
+              r.kids[r.sched].signal == 0;
     free(r.kids);
     return ok ? 0 : 1;
 }

@@ -35,23 +35,17 @@ typedef struct {
     uint32_t nseq;     // sequence entries
 } s_head_t;
 
-static int
-s_write_all(int fd, const void *p, size_t n, uLong *crc)
+// s_crc adds n bytes of p to crc (zlib takes at most 4 GiB at a time).
+static uLong
+s_crc(uLong crc, const void *p, size_t n)
 {
     const unsigned char *b = p;
     for (size_t done = 0; done < n;) {
         size_t chunk = n - done < (1u << 30) ? n - done : (1u << 30);
-        *crc = crc32(*crc, b + done, (uInt)chunk);
-        ssize_t w = write(fd, b + done, chunk);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        done += (size_t)w;
+        crc = crc32(crc, b + done, (uInt)chunk);
+        done += chunk;
     }
-    return 0;
+    return crc;
 }
 
 int
@@ -60,17 +54,6 @@ ds_ckpt_write(const char *path, const ds_ckpt_t *c, char *err, size_t errlen)
     if (c->nstate < 0 || c->nstate > DS_CKPT_MAX_STATE || c->end < c->begin) {
         return ds_err(err, errlen, -EINVAL, "%s: bad checkpoint description",
                       path);
-    }
-    char tmp[4096];
-    int  n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        return ds_err(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
-    }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        return ds_err(err, errlen, -e, "%s: cannot create: %s", tmp,
-                      strerror(e));
     }
     s_head_t h;
     memset(&h, 0, sizeof h);
@@ -84,46 +67,22 @@ ds_ckpt_write(const char *path, const ds_ckpt_t *c, char *err, size_t errlen)
     h.t = c->t;
     h.nstate = (uint32_t)c->nstate;
     h.nseq = c->nseq;
-    size_t nk = (size_t)(c->end - c->begin);
-    uLong  crc = crc32(0L, Z_NULL, 0);
-    int    rc = s_write_all(fd, &h, sizeof h, &crc);
-    if (rc == 0) {
-        rc = s_write_all(fd, c->w, nk * sizeof(float), &crc);
+    size_t    nk = (size_t)(c->end - c->begin);
+    ds_part_t parts[3 + DS_CKPT_MAX_STATE];
+    int       np = 0;
+    parts[np++] = (ds_part_t){&h, sizeof h};
+    parts[np++] = (ds_part_t){c->w, nk * sizeof(float)};
+    for (int k = 0; k < c->nstate; k++) {
+        parts[np++] = (ds_part_t){c->state[k], nk * sizeof(float)};
     }
-    for (int k = 0; rc == 0 && k < c->nstate; k++) {
-        rc = s_write_all(fd, c->state[k], nk * sizeof(float), &crc);
-    }
-    if (rc == 0) {
-        rc = s_write_all(fd, c->seq, c->nseq * sizeof(uint64_t), &crc);
+    parts[np++] = (ds_part_t){c->seq, c->nseq * sizeof(uint64_t)};
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < np; i++) {
+        crc = s_crc(crc, parts[i].p, parts[i].n);
     }
     uint32_t sum = (uint32_t)crc;
-    uLong    ignored = 0;
-    if (rc == 0) {
-        rc = s_write_all(fd, &sum, sizeof sum, &ignored);
-    }
-    if (rc == 0 && fsync(fd) != 0) {
-        rc = -errno;
-    }
-    if (close(fd) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -errno;
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        return ds_err(err, errlen, rc, "%s: cannot write: %s", path,
-                      strerror(-rc));
-    }
-    // The rename is durable only once the directory is.
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    parts[np++] = (ds_part_t){&sum, sizeof sum};
+    return ds_write_atomic(path, parts, np, err, errlen);
 }
 
 // s_read_all reads n bytes at the file position into p, adding them to crc.

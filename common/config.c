@@ -123,6 +123,13 @@ static const ds_opt_t s_opts[] = {
           "always do at the end); 0 = only at the end"),
     S_BOOL("job", resume, "false",
            "continue the job whose checkpoints and progress are in out"),
+    S_BOOL("job", recover, "false",
+           "scheduler: carry on the job of a scheduler that was killed, from "
+           "<out>/scheduler.state (descent run passes it when it restarts "
+           "the scheduler)"),
+    S_BOOL("job", restart_scheduler, "true",
+           "descent run starts the scheduler again when it is killed by a "
+           "signal, and the new one carries on the job (recover)"),
     S_BOOL("job", restart_workers, "true",
            "descent run starts a worker killed by a signal again, and it "
            "rejoins the job with its node id"),

@@ -13,15 +13,17 @@
 // Sections of the job file are in the comments; see docs/configuration.md.
 typedef struct ds_config {
     // [job]
-    char     job[64];         // job name; nodes of other jobs refused
-    uint64_t seed;            // seeds init, shuffling and the rest
-    char     out[DS_STR_MAX]; // output directory (run, scheduler, worker 0)
-    char     log_level[16];   // debug|info|warn|error
-    char     progress[16];    // auto|bar|lines|off
-    int      checkpoint_s;    // servers checkpoint this often, s; 0 off
-    bool     resume;          // continue the job saved in out
-    bool     restart_workers; // descent run restarts killed workers
-    bool     restart_servers; // descent run restarts killed servers
+    char     job[64];           // job name; nodes of other jobs refused
+    uint64_t seed;              // seeds init, shuffling and the rest
+    char     out[DS_STR_MAX];   // output directory (run, scheduler, worker 0)
+    char     log_level[16];     // debug|info|warn|error
+    char     progress[16];      // auto|bar|lines|off
+    int      checkpoint_s;      // servers checkpoint this often, s; 0 off
+    bool     resume;            // continue the job saved in out
+    bool     restart_workers;   // descent run restarts killed workers
+    bool     restart_scheduler; // descent run restarts a killed scheduler
+    bool     recover;           // scheduler: carry on from scheduler.state
+    bool     restart_servers;   // descent run restarts killed servers
     // [cluster]
     char   scheduler[DS_STR_MAX]; // endpoint nodes connect to, tcp://host:port
     char   bind[DS_STR_MAX];      // this node's bind endpoint

@@ -51,6 +51,17 @@ s_on_sched(ds_zsock_t *z, void *arg)
         ds_log(DS_INFO, n->who, "the scheduler answers again");
     }
     const Descent__Header *h = msg.hdr;
+    if (h->instance != 0 && h->instance != n->instance) {
+        bool again = n->instance != 0;
+        n->instance = h->instance;
+        if (again) {
+            ds_log(DS_INFO, n->who,
+                   "a restarted scheduler answers; it carries on the job");
+            if (n->on_back) {
+                n->on_back(n);
+            }
+        }
+    }
     if (h->epoch > n->epoch && h->type != DESCENT__TYPE__SHARD_MAP) {
         n->epoch = h->epoch;
     }

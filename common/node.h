@@ -23,6 +23,10 @@ typedef struct ds_node ds_node_t;
 // does not handle itself (everything but HEARTBEAT and SHUTDOWN).
 typedef void ds_node_msg_fn(ds_node_t *n, const ds_msg_t *msg);
 
+// ds_node_back_fn is called when a restarted scheduler (a new instance)
+// is heard: the role sends again what the old one may have lost.
+typedef void ds_node_back_fn(ds_node_t *n);
+
 // ds_node_stop_fn is called once when the node stops: the role closes its
 // own handles so that the loop can end.
 typedef void ds_node_stop_fn(ds_node_t *n);
@@ -51,6 +55,8 @@ struct ds_node {
     int              exit_code;    // process exit status
     ds_node_msg_fn  *on_msg;       // role handler for scheduler messages
     ds_node_stop_fn *on_stop;      // role shutdown hook
+    ds_node_back_fn *on_back;      // a restarted scheduler; may be NULL
+    uint64_t         instance;     // the scheduler process last heard
     void            *role_data;    // the role's state
     ds_limits_t      limits;       // what this node accepts
 };

@@ -3,8 +3,11 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,4 +56,101 @@ ds_find_file(const char *dir, const char *name, char *out, size_t len)
     }
     snprintf(out, len, "%s/%s", dir, name);
     return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+// s_write_all writes n bytes of p to fd. Returns 0 or a negative errno.
+static int
+s_write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, b + done, n - done);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+int
+ds_write_atomic(const char *path, const ds_part_t *parts, int nparts, char *err,
+                size_t errlen)
+{
+    char tmp[4096];
+    int  n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        return ds_err(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        return ds_err(err, errlen, -e, "%s: cannot create: %s", tmp,
+                      strerror(e));
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < nparts; i++) {
+        rc = s_write_all(fd, parts[i].p, parts[i].n);
+    }
+    if (rc == 0 && fsync(fd) != 0) {
+        rc = -errno;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        return ds_err(err, errlen, rc, "%s: cannot write: %s", path,
+                      strerror(-rc));
+    }
+    // The rename is durable only once the directory is.
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int
+ds_read_file(const char *path, size_t max, unsigned char **buf, size_t *len,
+             char *err, size_t errlen)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        return ds_err(err, errlen, -e, "%s: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 ||
+        (size_t)st.st_size > max) {
+        fclose(f);
+        return ds_err(err, errlen, -EFBIG, "%s: larger than %zu bytes", path,
+                      max);
+    }
+    size_t         n = (size_t)st.st_size;
+    unsigned char *b = malloc(n + 1);
+    if (!b) {
+        fclose(f);
+        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    }
+    if (fread(b, 1, n, f) != n) {
+        free(b);
+        fclose(f);
+        return ds_err(err, errlen, -EIO, "%s: short read", path);
+    }
+    fclose(f);
+    *buf = b;
+    *len = n;
+    return 0;
 }

@@ -19,4 +19,23 @@ int ds_mkdirs(const char *path);
 // exists. Returns 0, or -ENOENT (out then holds dir/name).
 int ds_find_file(const char *dir, const char *name, char *out, size_t len);
 
+// ds_part_t is one piece of a file ds_write_atomic writes.
+typedef struct {
+    const void *p; // bytes
+    size_t      n; // how many
+} ds_part_t;
+
+// ds_write_atomic writes the concatenation of parts[0..nparts) to path so
+// that path holds either its old content or all of the new: a temporary
+// file in the same directory, fsync, rename, fsync of the directory.
+// Returns 0 or a negative errno with err naming the file.
+int ds_write_atomic(const char *path, const ds_part_t *parts, int nparts,
+                    char *err, size_t errlen);
+
+// ds_read_file reads the whole of path (at most max bytes) into *buf
+// (malloc'd; the caller frees) and its size into *len. Returns 0, or a
+// negative errno (-EFBIG over max) with err naming the file.
+int ds_read_file(const char *path, size_t max, unsigned char **buf, size_t *len,
+                 char *err, size_t errlen);
+
 #endif

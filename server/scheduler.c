@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -121,6 +122,9 @@ typedef struct {
     uint64_t     stale_accepted; // pushes servers applied under an old epoch
     uint64_t     fenced;         // requests servers refused as stale
     bool         acked_exact;    // no worker incarnation ended unreported
+    bool         dirty;          // the state changed since it was saved
+    bool         stats_asked;    // STATS was sent to the servers
+    uint64_t     instance;       // this process's id, in every message
 } s_sched_t;
 
 static double
@@ -142,6 +146,7 @@ s_send(s_sched_t *s, s_node_t *n, Descent__Header *h)
 {
     h->job = (char *)s->cfg->job;
     h->epoch = s->map.epoch;
+    h->instance = s->instance;
     int rc = ds_msg_send(s->sock.sock, &n->route, h, NULL, NULL);
     if (rc != 0) {
         ds_log(DS_WARN, "scheduler", "cannot send %s to %s %u: %s",
@@ -329,6 +334,8 @@ s_close_all(s_sched_t *s)
     uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
 
+static void s_save_state(s_sched_t *s);
+
 // s_stop ends the job: tells every node (with the error, if any), writes
 // the summary and closes our handles.
 static void
@@ -348,6 +355,8 @@ s_stop(s_sched_t *s, const char *error)
     h.error = (char *)(error ? error : "");
     s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
     s_write_summary(s, error);
+    s->dirty = true;
+    s_save_state(s); // phase ENDED: nothing to recover
     if (error) {
         ds_log(DS_ERROR, "scheduler", "job failed: %s", error);
         s->exit_code = 1;
@@ -477,6 +486,7 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
     free(alive);
     s->map.epoch++;
     s->rejoins++;
+    s->dirty = true;
     ds_log(DS_INFO, "scheduler",
            "server %u is back at %s: backup of %u ranges, map epoch %" PRIu64,
            n->id, n->address, placed, s->map.epoch);
@@ -702,6 +712,19 @@ s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
     }
 }
 
+// s_audit_alloc makes the per-range audit arrays. Returns 0 or -ENOMEM.
+static int
+s_audit_alloc(s_sched_t *s)
+{
+    s->aud_applied = calloc(s->map.nranges, sizeof *s->aud_applied);
+    s->aud_digest = calloc(s->map.nranges, sizeof *s->aud_digest);
+    s->aud_bdigest = calloc(s->map.nranges, sizeof *s->aud_bdigest);
+    s->aud_have = calloc(s->map.nranges, sizeof *s->aud_have);
+    return s->aud_applied && s->aud_digest && s->aud_bdigest && s->aud_have
+               ? 0
+               : -ENOMEM;
+}
+
 // s_place cuts the model into ranges on the servers and sends them the map.
 static void
 s_place(s_sched_t *s)
@@ -728,11 +751,7 @@ s_place(s_sched_t *s)
     for (uint32_t i = 0; s->cfg->replicas < 2 && i < s->map.nranges; i++) {
         s->map.ranges[i].backup = 0;
     }
-    s->aud_applied = calloc(s->map.nranges, sizeof *s->aud_applied);
-    s->aud_digest = calloc(s->map.nranges, sizeof *s->aud_digest);
-    s->aud_bdigest = calloc(s->map.nranges, sizeof *s->aud_bdigest);
-    s->aud_have = calloc(s->map.nranges, sizeof *s->aud_have);
-    if (!s->aud_applied || !s->aud_digest || !s->aud_bdigest || !s->aud_have) {
+    if (s_audit_alloc(s) != 0) {
         s_fail(s, "out of memory for the audit");
         return;
     }
@@ -938,6 +957,7 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name)
     Descent__Header q;
     ds_msg_header_init(&q, DESCENT__TYPE__STATS);
     s_broadcast(s, DESCENT__ROLE__SERVER, &q);
+    s->stats_asked = true;
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__BARRIER_RELEASE);
     h.barrier = (char *)name;
@@ -956,6 +976,13 @@ s_maybe_end(s_sched_t *s)
 {
     if (!s->all_done || s->stopping) {
         return;
+    }
+    if (!s->stats_asked) {
+        // A restarted scheduler asks again: the answers went to the old one.
+        s->stats_asked = true;
+        Descent__Header q;
+        ds_msg_header_init(&q, DESCENT__TYPE__STATS);
+        s_broadcast(s, DESCENT__ROLE__SERVER, &q);
     }
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].stats &&
@@ -1016,6 +1043,9 @@ s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
                h->error[0] ? h->error : ds_msg_status_name(h->status));
         return;
     }
+    if (n->done) {
+        return; // sent again to a restarted scheduler
+    }
     if (h->report) {
         s_report(s, n, h->report);
     }
@@ -1075,6 +1105,7 @@ s_on_msg(ds_zsock_t *z, void *arg)
         return;
     }
     n->heard_ms = uv_now(s->loop);
+    s->dirty |= h->type != DESCENT__TYPE__HEARTBEAT;
     if (n->lost_ms) {
         ds_log(DS_INFO, "scheduler",
                "worker %u answers again after %" PRIu64 " ms", n->id,
@@ -1160,6 +1191,7 @@ s_server_lost(s_sched_t *s, s_node_t *n)
         return false;
     }
     s->failovers++;
+    s->dirty = true;
     // Fence it now: a paused process reads this first when it resumes.
     Descent__Header off;
     ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
@@ -1181,6 +1213,233 @@ s_server_lost(s_sched_t *s, s_node_t *n)
         s_send_map(s, DESCENT__ROLE__WORKER);
     }
     return true;
+}
+
+// ---- the scheduler's own state, for a restart (--job.recover) -------------
+
+// s_save_state writes what a restarted scheduler needs to carry on (the
+// membership with each node's routing id, the map and its epoch, progress
+// and the audit's counts) to <out>/scheduler.state: a temporary file,
+// fsync, rename. Called from the timer when something changed.
+static void
+s_save_state(s_sched_t *s)
+{
+    if (!s->dirty || s->phase < PHASE_TRAINING) {
+        return;
+    }
+    s->dirty = false;
+    Descent__SchedState st;
+    descent__sched_state__init(&st);
+    Descent__ShardMap     mp;
+    Descent__Node       **nds = calloc(s->nnodes + 1, sizeof *nds);
+    Descent__Node        *store = calloc(s->nnodes + 1, sizeof *store);
+    Descent__NodeState   *ns = calloc(s->nnodes + 1, sizeof *ns);
+    Descent__NodeState  **nsp = calloc(s->nnodes + 1, sizeof *nsp);
+    Descent__EpochState  *es = calloc((size_t)s->cfg->epochs, sizeof *es);
+    Descent__EpochState **esp = calloc((size_t)s->cfg->epochs, sizeof *esp);
+    uint8_t              *buf = NULL;
+    if (!nds || !store || !ns || !nsp || !es || !esp ||
+        s_map_pb(s, &mp, nds, store) != 0) {
+        goto out;
+    }
+    st.job = (char *)s->cfg->job;
+    st.phase = (uint32_t)s->phase;
+    st.map = &mp;
+    st.num_keys = s->num_keys;
+    st.dim = s->dim;
+    st.classes = s->classes;
+    st.start_epoch = s->start_epoch;
+    uint64_t now = uv_now(s->loop);
+    st.wall_seconds = (double)(now - s->start_ms) / 1000.0;
+    st.train_seconds = (double)(now - s->train_start_ms) / 1000.0;
+    st.failovers = s->failovers;
+    st.rejoins = s->rejoins;
+    st.acked_exact = s->acked_exact;
+    st.stopped_early = s->stopped_early;
+    for (uint32_t i = 0; i < s->nnodes; i++) {
+        const s_node_t     *n = &s->nodes[i];
+        Descent__NodeState *d = &ns[i];
+        descent__node_state__init(d);
+        d->id = n->id;
+        d->role = n->role;
+        d->rank = n->rank;
+        d->address = (char *)n->address;
+        d->route.data = zmq_msg_data((zmq_msg_t *)&n->route);
+        d->route.len = zmq_msg_size((zmq_msg_t *)&n->route);
+        d->planned = n->planned;
+        d->incarnation = n->incarnation;
+        d->ready = n->ready;
+        d->done = n->done;
+        d->dead = n->dead;
+        d->at_barrier = n->at_barrier;
+        d->step = n->step;
+        d->steps_total = n->steps_total;
+        d->examples = n->examples;
+        d->bytes_sent = n->bytes_sent;
+        d->bytes_received = n->bytes_recv;
+        d->epoch = n->epoch;
+        if (n->acked) {
+            d->n_acked = d->n_acked_base = s->map.nranges;
+            d->acked = n->acked;
+            d->acked_base = n->acked_base;
+        }
+        nsp[i] = d;
+    }
+    st.n_nodes = s->nnodes;
+    st.nodes = nsp;
+    for (int e = 0; e < s->cfg->epochs; e++) {
+        descent__epoch_state__init(&es[e]);
+        es[e].reports = s->epochs[e].reports;
+        es[e].loss_sum = s->epochs[e].loss_sum;
+        es[e].acc_sum = s->epochs[e].acc_sum;
+        es[e].test_loss = s->epochs[e].test_loss;
+        es[e].test_acc = s->epochs[e].test_acc;
+        es[e].val_loss = s->epochs[e].val_loss;
+        es[e].val_acc = s->epochs[e].val_acc;
+        esp[e] = &es[e];
+    }
+    st.n_epochs = (size_t)s->cfg->epochs;
+    st.epochs = esp;
+    size_t len = descent__sched_state__get_packed_size(&st);
+    buf = malloc(len + 1);
+    if (buf) {
+        descent__sched_state__pack(&st, buf);
+        char path[DS_STR_MAX + 32], err[DS_STR_MAX + 96];
+        snprintf(path, sizeof path, "%s/scheduler.state", s->cfg->out);
+        ds_part_t part = {buf, len};
+        if (ds_write_atomic(path, &part, 1, err, sizeof err) != 0) {
+            ds_log(DS_WARN, "scheduler", "%s", err);
+            s->dirty = true;
+        }
+    }
+    ds_shard_map_pb_free(&mp);
+out:
+    if (!buf) {
+        s->dirty = true; // try again on the next tick
+    }
+    free(buf);
+    free(nds);
+    free(store);
+    free(ns);
+    free(nsp);
+    free(es);
+    free(esp);
+}
+
+// s_recover loads <out>/scheduler.state written by a scheduler of the same
+// job that was killed mid-training. Nodes keep their ids, ranks and
+// routing ids, so they carry on without registering again. Returns 0 or
+// -1 (logged).
+static int
+s_recover(s_sched_t *s)
+{
+    char     path[DS_STR_MAX + 32], err[DS_STR_MAX + 96];
+    uint8_t *buf = NULL;
+    size_t   len = 0;
+    snprintf(path, sizeof path, "%s/scheduler.state", s->cfg->out);
+    if (ds_read_file(path, 64u << 20, &buf, &len, err, sizeof err) != 0) {
+        ds_log(DS_ERROR, "scheduler", "cannot recover: %s", err);
+        return -1;
+    }
+    Descent__SchedState *st = descent__sched_state__unpack(NULL, len, buf);
+    free(buf);
+    const char *why = NULL;
+    if (!st) {
+        why = "not a scheduler state";
+    } else if (strcmp(st->job, s->cfg->job) != 0) {
+        why = "the state is of another job";
+    } else if (st->phase != PHASE_TRAINING || !st->map) {
+        why = "the job was not training";
+    } else if (st->n_nodes >
+                   (size_t)s->cfg->servers + (size_t)s->cfg->workers ||
+               st->n_epochs != (size_t)s->cfg->epochs) {
+        why = "the state does not match the job's servers, workers or epochs";
+    }
+    char merr[256];
+    if (!why &&
+        ds_shard_map_from_pb(&s->map, st->map, merr, sizeof merr) != 0) {
+        why = merr;
+    }
+    for (size_t i = 0; !why && i < st->n_nodes; i++) {
+        const Descent__NodeState *d = st->nodes[i];
+        if (d->id != i + 1 || (d->n_acked && (d->n_acked != s->map.nranges ||
+                                              d->n_acked_base != d->n_acked))) {
+            why = "a node record is malformed";
+        }
+    }
+    if (why) {
+        ds_log(DS_ERROR, "scheduler", "cannot recover from %s: %s", path, why);
+        descent__sched_state__free_unpacked(st, NULL);
+        return -1;
+    }
+    uint64_t now = uv_now(s->loop);
+    s->phase = PHASE_TRAINING;
+    s->num_keys = st->num_keys;
+    s->dim = st->dim;
+    s->classes = st->classes;
+    s->start_epoch = st->start_epoch;
+    s->start_ms = now - (uint64_t)(st->wall_seconds * 1000.0);
+    s->train_start_ms = now - (uint64_t)(st->train_seconds * 1000.0);
+    s->phase_ms = now;
+    s->failovers = st->failovers;
+    s->rejoins = st->rejoins;
+    s->acked_exact = st->acked_exact;
+    s->stopped_early = st->stopped_early;
+    for (size_t e = 0; e < st->n_epochs; e++) {
+        const Descent__EpochState *es = st->epochs[e];
+        s->epochs[e] =
+            (s_epoch_t){es->reports,  es->loss_sum, es->acc_sum, es->test_loss,
+                        es->test_acc, es->val_loss, es->val_acc};
+    }
+    for (size_t i = 0; i < st->n_nodes; i++) {
+        const Descent__NodeState *d = st->nodes[i];
+        s_node_t                 *n = &s->nodes[i];
+        n->id = d->id;
+        n->role = d->role;
+        n->rank = d->rank;
+        snprintf(n->address, sizeof n->address, "%s", d->address);
+        zmq_msg_init_size(&n->route, d->route.len);
+        memcpy(zmq_msg_data(&n->route), d->route.data, d->route.len);
+        n->heard_ms = now;
+        n->planned = d->planned;
+        n->incarnation = d->incarnation;
+        n->ready = d->ready;
+        n->done = d->done;
+        n->dead = d->dead;
+        n->at_barrier = d->at_barrier;
+        n->step = d->step;
+        n->steps_total = d->steps_total;
+        n->examples = d->examples;
+        n->bytes_sent = d->bytes_sent;
+        n->bytes_recv = d->bytes_received;
+        n->epoch = d->epoch;
+        if (d->n_acked) {
+            n->acked = calloc(d->n_acked, sizeof *n->acked);
+            n->acked_base = calloc(d->n_acked, sizeof *n->acked_base);
+            if (n->acked && n->acked_base) {
+                memcpy(n->acked, d->acked, d->n_acked * sizeof *n->acked);
+                memcpy(n->acked_base, d->acked_base,
+                       d->n_acked * sizeof *n->acked_base);
+            }
+        }
+        if (n->role == DESCENT__ROLE__SERVER) {
+            s->nservers++;
+        } else {
+            s->nworkers++;
+        }
+        s->nnodes++;
+    }
+    descent__sched_state__free_unpacked(st, NULL);
+    if (s_audit_alloc(s) != 0) {
+        ds_log(DS_ERROR, "scheduler", "out of memory");
+        return -1;
+    }
+    ds_log(DS_INFO, "scheduler",
+           "recovered job \"%s\" from %s: %u nodes, map epoch %" PRIu64
+           ", training for %.1f s so far",
+           s->cfg->job, path, s->nnodes, s->map.epoch,
+           (double)(now - s->train_start_ms) / 1000.0);
+    return 0;
 }
 
 static void
@@ -1247,6 +1506,7 @@ s_on_timer(uv_timer_t *t)
     if (s->stopping) {
         return;
     }
+    s_save_state(s);
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);
     s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
@@ -1341,7 +1601,14 @@ ds_scheduler_main(const ds_config_t *cfg)
     if (cfg->resume && s_read_progress(&s) != 0) {
         goto fail;
     }
-    s.metrics = fopen(path, cfg->resume ? "a" : "w");
+    if (getrandom(&s.instance, sizeof s.instance, 0) != sizeof s.instance) {
+        s.instance = (uint64_t)getpid() << 20;
+    }
+    s.instance |= 1;
+    if (cfg->recover && s_recover(&s) != 0) {
+        goto fail;
+    }
+    s.metrics = fopen(path, cfg->resume || cfg->recover ? "a" : "w");
     if (!s.metrics) {
         ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
                strerror(errno));
@@ -1373,7 +1640,9 @@ ds_scheduler_main(const ds_config_t *cfg)
         goto fail;
     }
     s.sock_open = true;
-    s.start_ms = s.phase_ms = uv_now(&loop);
+    if (!cfg->recover) {
+        s.start_ms = s.phase_ms = uv_now(&loop);
+    }
     uv_timer_init(&loop, &s.timer);
     uv_timer_init(&loop, &s.bar);
     s.timer.data = s.bar.data = &s;

@@ -1697,6 +1697,25 @@ s_on_progress(uv_timer_t *t)
     }
 }
 
+// s_on_back tells a restarted scheduler again where this worker is: what
+// was in flight when the old one died may be lost (both are idempotent).
+static void
+s_on_back(ds_node_t *n)
+{
+    s_worker_t *w = n->role_data;
+    if (w->state == W_BARRIER) {
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__BARRIER);
+        h.barrier = "trained";
+        ds_node_send(n, &h);
+    } else if (w->state == W_DONE) {
+        bool final = w->node.rank == 0;
+        s_report(w, false, final, DESCENT__TYPE__DONE, final);
+    } else if (w->state == W_TRAINING) {
+        s_report(w, false, false, DESCENT__TYPE__REPORT, false);
+    }
+}
+
 static void
 s_on_stop(ds_node_t *n)
 {
@@ -1742,6 +1761,7 @@ ds_worker_main(const ds_config_t *cfg)
                           .role = DESCENT__ROLE__WORKER,
                           .on_msg = s_on_sched_msg,
                           .on_stop = s_on_stop,
+                          .on_back = s_on_back,
                           .role_data = w};
     w->lr = cfg->lr;
     uv_timer_init(&loop, &w->deadline);

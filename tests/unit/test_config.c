@@ -887,7 +887,7 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 82); // every field of ds_config_t
+    ck_assert_int_eq(count, 85); // every field of ds_config_t
 }
 END_TEST
 
@@ -1083,6 +1083,7 @@ START_TEST(test_json)
     const char *head = "{\"job\":{\"job\":\"descent\",\"seed\":42,\"out\":"
                        "\"runs/latest\",\"log_level\":\"info\",\"progress\":"
                        "\"auto\",\"checkpoint_s\":0,\"resume\":false,"
+                       "\"recover\":false,\"restart_scheduler\":true,"
                        "\"restart_workers\":true,\"restart_servers\":true},"
                        "\"cluster\":{\"scheduler\":"
                        "\"tcp://127.0.0.1:7070\",\"bind\":\"tcp://0.0.0.0:*\",";
