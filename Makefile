@@ -61,6 +61,7 @@ FUZZ_FLAGS ?=
 
 .PHONY: all deps test unit integration asan run bench compare lint format docs clean help
 .PHONY: fuzz fuzz-deps fuzz-replay fuzz-run test-faults failover-times
+.PHONY: image image-size image-data check-deploy test-compose test-swarm test-multihost
 
 all: $(B)/descent
 
@@ -85,6 +86,14 @@ help:
 	@echo "make lint         check formatting with clang-format (.clang-format)"
 	@echo "make format       reformat the sources in place"
 	@echo "make docs         regenerate the option reference in docs/configuration.md"
+	@echo "make image        the Docker image $(IMAGE) (deploy/Dockerfile); bootstraps"
+	@echo "                  $(BASE_IMAGE) with debootstrap when it cannot be pulled"
+	@echo "make image-size   the size of $(IMAGE) and of its base"
+	@echo "make image-data   $(IMAGE_DATA): the image with Fashion-MNIST copied in"
+	@echo "make check-deploy offline checks of docker-compose.yml, deploy/k8s and the scripts"
+	@echo "make test-compose docker-compose.yml: train, check summary.json, down -v"
+	@echo "make test-swarm   the same file with docker stack deploy on a one-node swarm"
+	@echo "make test-multihost  bare processes in network namespaces, one IP each (root)"
 	@echo "make clean        remove build/"
 
 # Installs whatever of DEB_PKGS is missing: with apt-get when root, otherwise
@@ -221,6 +230,57 @@ docs: $(B)/descent
 	   /^The options are defined/ { skip = 0 } !skip' \
 	  docs/configuration.md > $(B)/configuration.md
 	$(Q)mv $(B)/configuration.md docs/configuration.md
+
+# Deployment (docs/deploy.md). None of these is part of make test; each
+# skips with a message where Docker, root or network namespaces are missing.
+IMAGE      ?= descent:latest
+IMAGE_DATA ?= descent:data
+BASE_IMAGE ?= debian:bookworm-slim
+DATA_DIR   ?= /usr/share/datasets/fashion-mnist
+DOCKER     ?= docker
+NO_DOCKER   = ! $(DOCKER) info >/dev/null 2>&1 && echo "$@: skipped: no Docker engine reachable" && exit 0
+
+image:
+	$(Q)$(NO_DOCKER); sh deploy/bootstrap-base.sh $(BASE_IMAGE) && \
+	 DOCKER_BUILDKIT=$${DOCKER_BUILDKIT:-0} $(DOCKER) build -f deploy/Dockerfile \
+	   --build-arg BASE=$(BASE_IMAGE) -t $(IMAGE) . && \
+	 $(DOCKER) image inspect -f '{{.Size}}' $(IMAGE) | \
+	   awk '{ printf "image: $(IMAGE), %.1f MB\n", $$1 / 1e6 }'
+
+image-size:
+	$(Q)$(NO_DOCKER); for i in $(IMAGE) $(BASE_IMAGE); do \
+	  $(DOCKER) image inspect -f '{{.Size}}' $$i 2>/dev/null | \
+	    awk -v i=$$i '{ printf "  %-24s %6.1f MB\n", i, $$1 / 1e6 }'; done
+
+# The data set comes from the host's dataset-fashion-mnist package, never
+# from the network: the folder is the build context.
+image-data: image
+	$(Q)$(NO_DOCKER); test -d $(DATA_DIR) || { echo "$@: no $(DATA_DIR): make deps"; exit 1; }; \
+	 printf 'FROM %s\nCOPY . /usr/share/datasets/fashion-mnist/\n' $(IMAGE) | \
+	   DOCKER_BUILDKIT=$${DOCKER_BUILDKIT:-0} $(DOCKER) build -t $(IMAGE_DATA) -f - $(DATA_DIR) && \
+	 $(DOCKER) image inspect -f '{{.Size}}' $(IMAGE_DATA) | \
+	   awk '{ printf "image-data: $(IMAGE_DATA), %.1f MB\n", $$1 / 1e6 }'
+
+# No engine or cluster needed: the manifests parse and agree with each other
+# and with descent's options; the scripts pass shellcheck where it exists.
+check-deploy: $(B)/descent
+	$(Q)DESCENT_BIN=$(abspath $(B)/descent) python3 tests/deploy/check_manifests.py
+	$(Q)if command -v shellcheck >/dev/null; then \
+	  shellcheck -x deploy/*.sh tests/deploy/*.sh && echo "check-deploy: shellcheck clean"; \
+	else echo "check-deploy: shellcheck not installed; scripts not linted"; fi
+	$(Q)c=$$(docker compose version >/dev/null 2>&1 && echo "docker compose" || \
+	  { command -v docker-compose >/dev/null && echo docker-compose; }); \
+	if [ -n "$$c" ]; then $$c -f docker-compose.yml config -q && echo "check-deploy: $$c config: valid"; \
+	else echo "check-deploy: no compose tool; docker-compose.yml not validated by one"; fi
+
+test-compose: image
+	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/compose.sh
+
+test-swarm: image
+	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/swarm.sh
+
+test-multihost: $(B)/descent
+	$(Q)DESCENT_BIN=$(abspath $(B)/descent) sh tests/deploy/multihost.sh
 
 clean:
 	rm -rf build/
