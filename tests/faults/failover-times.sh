@@ -24,7 +24,11 @@ for i in $(seq 1 "$n"); do
         finish
         check_invariants >/dev/null
         failover_ms "$t0"
-    ) || { echo "kill $i: the job failed"; exit 1; }
+    ) || {
+        echo "kill $i: the job failed; the end of its log:"
+        tail -n 20 "$WORK/kill-$i.log"
+        exit 1
+    }
     echo "kill $i: $ms ms"
     times+=("$ms")
 done
