@@ -294,6 +294,13 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     if (s_check_data(cfg) != 0) {
         return 1;
     }
+    if (cfg->workers == 0) {
+        ds_log(DS_ERROR, "run",
+               "[cluster] workers = 0 (elastic) is for deployments where "
+               "workers come and go; descent run starts a fixed number: set "
+               "workers");
+        return 2;
+    }
     if (nfwd > 32) {
         ds_log(DS_ERROR, "run", "too many flags (at most 32)");
         return 2;

@@ -144,7 +144,13 @@ static const ds_opt_t s_opts[] = {
     S_STR("cluster", advertise, "127.0.0.1",
           "host other nodes use to reach this node"),
     S_INT("cluster", servers, 1, 1024, "2", "servers the job waits for"),
-    S_INT("cluster", workers, 1, 4096, "2", "workers the job waits for"),
+    S_INT("cluster", workers, 0, 4096, "2",
+          "workers the job waits for; 0 = every worker that registers until "
+          "none has joined for join_window_ms (elastic: scale without "
+          "editing)"),
+    S_INT("cluster", join_window_ms, 100, 3600000, "3000",
+          "workers = 0: the worker set closes this long after the last "
+          "worker joined, ms"),
     S_INT("cluster", ranges_per_server, 1, 1024, "2",
           "key ranges cut per server"),
     S_INT("cluster", replicas, 1, 2, "2",

@@ -34,6 +34,7 @@ typedef struct ds_config {
     int    heartbeat_ms;          // heartbeat interval, ms
     int    timeout_ms;            // a peer silent this long is dead, ms
     int    join_timeout_ms;       // deadline for the cluster to form, ms
+    int    join_window_ms;        // elastic workers: quiet time that closes
     int    scheduler_timeout_ms;  // nodes give up on a silent scheduler
     int    request_timeout_ms;    // deadline for a push or pull reply, ms
     int    replicas;              // copies of each key range (1 or 2)

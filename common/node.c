@@ -95,6 +95,7 @@ s_on_sched(ds_zsock_t *z, void *arg)
         }
         n->id = h->node_id;
         n->rank = h->rank;
+        n->workers = h->workers;
         if (h->seq_base > n->seq) {
             // A new incarnation numbers its requests above the old one's.
             n->seq = h->seq_base;

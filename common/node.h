@@ -44,6 +44,7 @@ struct ds_node {
     uv_signal_t        sigterm;    // SIGTERM: stop
     uint32_t           id;         // node id from the scheduler, 0 before
     uint32_t           rank;       // worker rank from the scheduler
+    uint32_t           workers;    // workers in the job, from the scheduler
     uint64_t           seq;        // last request sequence number sent
     uint64_t           epoch;      // newest shard-map epoch seen
     uint64_t           heard_ms;   // loop time the scheduler was last heard

@@ -45,11 +45,13 @@ typedef struct {
     uint32_t      incarnation;         // worker: times it has rejoined
     bool          rejoining;           // worker: rejoined, map not sent yet
     bool          dead;                // declared dead and replaced
-    uint64_t      lost_ms;             // worker: loop time it went silent
-                                       // past the timeout, 0 = heard
-    uint64_t *acked;      // worker: pushes acknowledged per range, as
-                          // this incarnation last reported; owned
-    uint64_t *acked_base; // worker: the same, of earlier incarnations
+    uint64_t      ack_seq; // elastic worker: its REGISTER, acknowledged
+                           // when the set closes (0 = done)
+    uint64_t lost_ms;      // worker: loop time it went silent
+                           // past the timeout, 0 = heard
+    uint64_t *acked;       // worker: pushes acknowledged per range, as
+                           // this incarnation last reported; owned
+    uint64_t *acked_base;  // worker: the same, of earlier incarnations
 } s_node_t;
 
 typedef enum {
@@ -123,8 +125,12 @@ typedef struct {
     uint64_t     fenced;         // requests servers refused as stale
     bool         acked_exact;    // no worker incarnation ended unreported
     bool         dirty;          // the state changed since it was saved
-    bool         stats_asked;    // STATS was sent to the servers
-    uint64_t     instance;       // this process's id, in every message
+    int          ncap;           // entries of nodes
+    int          want_workers;   // workers of the job (elastic: 0 until
+                                 // the set closes)
+    uint64_t last_join_ms;       // elastic: loop time a worker last joined
+    bool     stats_asked;        // STATS was sent to the servers
+    uint64_t instance;           // this process's id, in every message
 } s_sched_t;
 
 static double
@@ -427,6 +433,7 @@ s_ack(s_sched_t *s, s_node_t *n, uint64_t seq)
     r.rank = n->rank;
     r.seq_base = (uint64_t)n->incarnation << 40;
     r.resume_step = n->incarnation ? n->step : 0;
+    r.workers = (uint32_t)s->want_workers;
     s_send(s, n, &r);
 }
 
@@ -460,6 +467,7 @@ s_alive(const s_sched_t *s, uint32_t *ids)
 
 static void s_send_map(s_sched_t *s, Descent__Role role);
 static bool s_server_lost(s_sched_t *s, s_node_t *n);
+static void s_maybe_joined(s_sched_t *s);
 
 // s_server_back takes a replaced server back under its old id: it becomes
 // the backup of the ranges that have none, and the primaries seed it.
@@ -499,6 +507,9 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
 {
     const Descent__Header *h = msg->hdr;
     s_node_t              *again = s_find_route(s, msg);
+    if (again && again->role == h->role && again->ack_seq) {
+        return; // an elastic worker: acknowledged when the set closes
+    }
     if (again && again->role == h->role) {
         // A repeated REGISTER (a retry, or a lost acknowledgement) gets the
         // same answer; it never takes a second slot.
@@ -549,9 +560,14 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     }
     char            why[256] = "";
     Descent__Status st = DESCENT__STATUS__OK;
-    int             want = h->role == DESCENT__ROLE__SERVER   ? s->cfg->servers
-                           : h->role == DESCENT__ROLE__WORKER ? s->cfg->workers
-                                                              : 0;
+    bool elastic = h->role == DESCENT__ROLE__WORKER && s->cfg->workers == 0 &&
+                   s->want_workers == 0;
+    int want = h->role == DESCENT__ROLE__SERVER   ? s->cfg->servers
+               : h->role == DESCENT__ROLE__WORKER ? s->want_workers
+                                                  : 0;
+    if (elastic) {
+        want = s->ncap - s->cfg->servers; // room left; the window closes it
+    }
     int have = h->role == DESCENT__ROLE__SERVER ? s->nservers : s->nworkers;
     if (strcmp(h->job, s->cfg->job) != 0) {
         st = DESCENT__STATUS__REFUSED;
@@ -589,14 +605,48 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     } else {
         n->rank = (uint32_t)s->nworkers++;
     }
-    s_ack(s, n, h->seq);
+    if (elastic) {
+        n->ack_seq = h->seq ? h->seq : 1;
+        s->last_join_ms = uv_now(s->loop);
+    } else {
+        s_ack(s, n, h->seq);
+    }
     ds_log(DS_INFO, "scheduler",
            "%s %u joined%s%s (%d/%d servers, %d/%d "
            "workers)",
            s_role_name(n->role), n->id, n->address[0] ? " from " : "",
            n->address, s->nservers, s->cfg->servers, s->nworkers,
-           s->cfg->workers);
-    if (s->nservers == s->cfg->servers && s->nworkers == s->cfg->workers) {
+           s->want_workers);
+    s_maybe_joined(s);
+}
+
+// s_maybe_joined starts loading once every server and worker has joined.
+// With elastic workers (workers = 0) the set closes join_window_ms after
+// the last one joined: they learn the count with their acknowledgement.
+static void
+s_maybe_joined(s_sched_t *s)
+{
+    if (s->phase != PHASE_JOINING || s->nservers != s->cfg->servers) {
+        return;
+    }
+    if (s->cfg->workers == 0 && s->want_workers == 0) {
+        if (s->nworkers == 0 || uv_now(s->loop) - s->last_join_ms <
+                                    (uint64_t)s->cfg->join_window_ms) {
+            return;
+        }
+        s->want_workers = s->nworkers;
+        ds_log(DS_INFO, "scheduler",
+               "no worker joined for %d ms: the job has %d workers",
+               s->cfg->join_window_ms, s->nworkers);
+        for (uint32_t i = 0; i < s->nnodes; i++) {
+            s_node_t *n = &s->nodes[i];
+            if (n->role == DESCENT__ROLE__WORKER && n->ack_seq) {
+                s_ack(s, n, n->ack_seq);
+                n->ack_seq = 0;
+            }
+        }
+    }
+    if (s->nworkers == s->want_workers) {
         s->phase = PHASE_LOADING;
         s->phase_ms = uv_now(s->loop);
         // Workers that loaded their data while others were still joining
@@ -629,7 +679,7 @@ s_map_pb(s_sched_t *s, Descent__ShardMap *pb, Descent__Node **nodes,
     pb->nodes = nodes;
     pb->n_nodes = s->nnodes;
     pb->total_updates = total;
-    pb->workers = (uint32_t)s->cfg->workers;
+    pb->workers = (uint32_t)s->want_workers;
     pb->dim = s->dim;
     pb->start_epoch = s->start_epoch;
     // A resumed job makes only the pushes of its remaining epochs.
@@ -908,7 +958,7 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
         ep->val_loss = r->val_loss;
         ep->val_acc = r->val_accuracy;
     }
-    if (ep->reports != s->cfg->workers) {
+    if (ep->reports != s->want_workers) {
         return;
     }
     s_write_progress(s, r->epoch);
@@ -1350,8 +1400,7 @@ s_recover(s_sched_t *s)
         why = "the state is of another job";
     } else if (st->phase != PHASE_TRAINING || !st->map) {
         why = "the job was not training";
-    } else if (st->n_nodes >
-                   (size_t)s->cfg->servers + (size_t)s->cfg->workers ||
+    } else if (st->n_nodes > (size_t)s->ncap ||
                st->n_epochs != (size_t)s->cfg->epochs) {
         why = "the state does not match the job's servers, workers or epochs";
     }
@@ -1430,6 +1479,7 @@ s_recover(s_sched_t *s)
         s->nnodes++;
     }
     descent__sched_state__free_unpacked(st, NULL);
+    s->want_workers = s->nworkers;
     if (s_audit_alloc(s) != 0) {
         ds_log(DS_ERROR, "scheduler", "out of memory");
         return -1;
@@ -1452,10 +1502,11 @@ s_on_timer(uv_timer_t *t)
         s_fail(s,
                "only %d of %d servers and %d of %d workers joined within "
                "%d ms",
-               s->nservers, s->cfg->servers, s->nworkers, s->cfg->workers,
+               s->nservers, s->cfg->servers, s->nworkers, s->want_workers,
                s->cfg->join_timeout_ms);
         return;
     }
+    s_maybe_joined(s);
     bool starting = s->phase == PHASE_LOADING || s->phase == PHASE_PLACING;
     if (starting && now - s->phase_ms > (uint64_t)s->cfg->join_timeout_ms) {
         Descent__Role r = s->phase == PHASE_LOADING ? DESCENT__ROLE__WORKER
@@ -1576,8 +1627,10 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.loop = &loop;
     s.limits.max_values = 0;
     s.limits.max_keys = 0;
-    s.nodes =
-        calloc((size_t)cfg->servers + (size_t)cfg->workers, sizeof *s.nodes);
+    // Elastic workers: room for as many as the option allows.
+    s.ncap = cfg->servers + (cfg->workers ? cfg->workers : 4096);
+    s.want_workers = cfg->workers;
+    s.nodes = calloc((size_t)s.ncap, sizeof *s.nodes);
     s.epochs = calloc((size_t)cfg->epochs, sizeof *s.epochs);
     s.acked_exact = true;
     if (!s.nodes || !s.epochs) {
@@ -1667,6 +1720,12 @@ ds_scheduler_main(const ds_config_t *cfg)
            "job \"%s\" on %s: waiting for %d servers "
            "and %d workers",
            cfg->job, bound, cfg->servers, cfg->workers);
+    if (cfg->workers == 0) {
+        ds_log(DS_INFO, "scheduler",
+               "workers = 0: taking every worker that joins until none has "
+               "for %d ms",
+               cfg->join_window_ms);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uint32_t i = 0; i < s.nnodes; i++) {
         zmq_msg_close(&s.nodes[i].route);

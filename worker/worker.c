@@ -162,6 +162,14 @@ typedef struct {
 
 static void s_next(s_worker_t *w);
 
+// s_nworkers is the number of workers in the job: the scheduler's count
+// (elastic jobs learn it when they register), else the setting.
+static unsigned
+s_nworkers(const s_worker_t *w)
+{
+    return w->node.workers ? w->node.workers : (unsigned)w->node.cfg->workers;
+}
+
 static void
 s_fail(s_worker_t *w, const char *why)
 {
@@ -234,7 +242,7 @@ s_load_work(uv_work_t *req)
     if (strcmp(cfg->format, "libsvm") == 0) {
         ds_libsvm_opts_t o = {.hash_bits = (unsigned)cfg->hash_bits,
                               .part = w->node.rank,
-                              .nparts = (unsigned)cfg->workers,
+                              .nparts = s_nworkers(w),
                               .limit = (size_t)cfg->limit};
         w->job_rc = ds_libsvm_load(&w->strain, cfg->train_file, &o, w->job_err,
                                    sizeof w->job_err);
@@ -282,7 +290,7 @@ s_load_work(uv_work_t *req)
         w->job_rc = -EINVAL;
         return;
     }
-    uint64_t nw = (uint64_t)cfg->workers, rank = w->node.rank;
+    uint64_t nw = s_nworkers(w), rank = w->node.rank;
     w->job_rc = ds_idx_load_range(&w->train, img, lab, rank * (m - v) / nw,
                                   (rank + 1) * (m - v) / nw, w->job_err,
                                   sizeof w->job_err);
@@ -1369,7 +1377,7 @@ s_easgd_step(s_worker_t *w, uint64_t s)
     size_t             nk = w->num_keys;
     bool               exchange = w->have_center;
     float              alpha =
-        (float)(cfg->easgd_alpha > 0 ? cfg->easgd_alpha : 0.9 / cfg->workers);
+        (float)(cfg->easgd_alpha > 0 ? cfg->easgd_alpha : 0.9 / s_nworkers(w));
     if (exchange) {
         ds_easgd_elastic(w->w, w->center, w->elastic, nk, alpha);
         w->have_center = false;
