@@ -868,6 +868,63 @@ s_small_reap(s_small_t *c)
 // A worker killed mid-training and restarted with its node id rejoins: it
 // takes its old place, numbers its requests above its old ones, continues
 // from the step it last reported, and the job completes.
+// workers = 0: the scheduler takes every worker that joins until none has
+// for join_window_ms; each learns the count and takes its share.
+START_TEST(test_elastic_workers)
+{
+    char dir[128];
+    th_tmpdir(dir, sizeof dir);
+    int  port = th_free_port();
+    char sched[64], bind[64], out[192];
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=0",
+                        "--cluster.join_window_ms=800",
+                        "--data.limit=6000",
+                        "--train.epochs=1",
+                        "--job.progress=off",
+                        NULL};
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.servers=1",
+                        "--cluster.workers=0",
+                        NULL};
+    const char *wa[] = {"worker",
+                        sched,
+                        out,
+                        "--cluster.workers=0",
+                        "--data.limit=6000",
+                        "--train.epochs=1",
+                        NULL};
+    th_proc_t   sc, sv, w[3];
+    th_spawn(&sc, dir, "scheduler", sa);
+    th_spawn(&sv, dir, "server", na);
+    const char *names[3] = {"w0", "w1", "w2"};
+    for (int i = 0; i < 3; i++) {
+        th_spawn(&w[i], dir, names[i], wa);
+    }
+    ck_assert_msg(th_wait(&sc, 60000), "the job did not end");
+    ck_assert_int_eq(sc.status, 0);
+    s_assert_log_has(&sc, "the job has 3 workers");
+    for (int i = 0; i < 3; i++) {
+        ck_assert(th_wait(&w[i], 10000));
+        ck_assert_int_eq(w[i].status, 0);
+        // 6,000 examples in three shares.
+        s_assert_log_has(&w[i], "2000 training examples");
+    }
+    ck_assert(th_wait(&sv, 10000));
+    ck_assert_int_eq(sv.status, 0);
+}
+END_TEST
+
 START_TEST(test_worker_rejoins)
 {
     s_small_t c;
@@ -1244,6 +1301,7 @@ s_suite(void)
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_lost_messages_exactly_once);
     tcase_add_test(tc, test_worker_rejoins);
+    tcase_add_test(tc, test_elastic_workers);
     tcase_add_test(tc, test_run_restarts_killed_worker);
     tcase_add_test(tc, test_dead_server_ends_the_job);
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
