@@ -93,6 +93,15 @@ START_TEST(test_cluster_trains)
     ck_assert_msg(acc > 0.65 && acc <= 1.0, "test accuracy %g", acc);
     ck_assert_double_eq(th_json_number(summary, "examples", NULL), 16000);
     ck_assert(th_json_number(summary, "examples_per_second", NULL) > 0);
+    // Replicated by default: every push the workers saw acknowledged was
+    // applied once on its range's primary, and the backups hold the same.
+    double acked = th_json_number(summary, "acked", NULL);
+    ck_assert(acked > 0);
+    ck_assert_double_eq(th_json_number(summary, "applied", NULL), acked);
+    ck_assert_double_eq(th_json_number(summary, "lost", NULL), 0);
+    ck_assert_ptr_nonnull(strstr(summary, "\"replicas_identical\":true"));
+    ck_assert_double_eq(th_json_number(summary, "replicated_ranges", NULL),
+                        th_json_number(summary, "ranges", NULL));
     free(summary);
 
     // descent plot draws the log (gnuplot-nox comes with make deps).
