@@ -151,8 +151,15 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
     r->running--;
     bool bad = status != 0 || term_signal != 0;
     bool replaced = term_signal == 0 && status == DS_EXIT_REPLACED;
-    if ((term_signal != 0 || replaced) && !r->failed &&
+    bool worker = strcmp(c->role, "worker") == 0;
+    if ((term_signal != 0 || (replaced && !worker)) && !r->failed &&
         s_restart(r, c, p->pid)) {
+        bad = false;
+    } else if (worker && (replaced || term_signal != 0) && !r->failed) {
+        // Not started again: the scheduler gives its partition to another
+        // worker (or, when it cannot, ends the job itself).
+        ds_log(DS_WARN, "run", "worker %d (pid %d) %s; not started again",
+               c->index, p->pid, replaced ? "was replaced" : "was killed");
         bad = false;
     } else if ((term_signal != 0 || replaced) && !r->failed &&
                strcmp(c->role, "server") == 0 && r->cfg->replicas > 1) {

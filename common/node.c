@@ -90,7 +90,12 @@ s_on_sched(ds_zsock_t *z, void *arg)
             char why[512];
             snprintf(why, sizeof why, "the scheduler refused us: %s (%s)",
                      h->error, ds_msg_status_name(h->status));
-            ds_node_stop(n, 1, why);
+            // STALE_EPOCH: our place was given to another node meanwhile.
+            ds_node_stop(n,
+                         h->status == DESCENT__STATUS__STALE_EPOCH
+                             ? DS_EXIT_REPLACED
+                             : 1,
+                         why);
             break;
         }
         n->id = h->node_id;

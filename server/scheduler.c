@@ -117,6 +117,7 @@ typedef struct {
     ds_limits_t  limits;         // what we accept
     uint32_t     failovers;      // servers declared dead and replaced
     uint32_t     rejoins;        // servers back after being replaced
+    uint32_t     adoptions;      // partitions given to another worker
     uint64_t    *aud_applied;    // per range: pushes its primary applied
     uint32_t    *aud_digest;     // per range: its primary's digest
     uint32_t    *aud_bdigest;    // per range: its backup's digest
@@ -240,11 +241,12 @@ s_json_audit(s_sched_t *s, FILE *f)
             ",\"acked_exact\":%s,\"replicated_ranges\":%u,"
             "\"replicas_identical\":%s,\"stale_accepted\":%" PRIu64
             ",\"fenced\":%" PRIu64 ",\"failovers\":%u,\"rejoins\":%u,"
+            "\"adoptions\":%u,"
             "\"map_epoch\":%" PRIu64 "},",
             s->map.nranges, reported, acked, applied, lost,
             s->acked_exact ? "true" : "false", checked,
             checked == identical ? "true" : "false", s->stale_accepted,
-            s->fenced, s->failovers, s->rejoins, s->map.epoch);
+            s->fenced, s->failovers, s->rejoins, s->adoptions, s->map.epoch);
 }
 
 static double
@@ -519,7 +521,8 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
         strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
         s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
-        !s->nodes[h->node_id - 1].done && s->phase != PHASE_ENDED) {
+        !s->nodes[h->node_id - 1].done && !s->nodes[h->node_id - 1].dead &&
+        s->phase != PHASE_ENDED) {
         // A restarted worker takes its old place: same id and rank, a new
         // connection, requests numbered above its old ones, and the steps
         // it last reported done.
@@ -557,6 +560,14 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
             s_server_back(s, old, msg);
             return;
         }
+    }
+    if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
+        h->node_id <= s->nnodes && s->nodes[h->node_id - 1].dead) {
+        // Its partition went to another worker: it is not needed any more.
+        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
+                     DESCENT__STATUS__STALE_EPOCH,
+                     "this worker's partition was given to another worker");
+        return;
     }
     char            why[256] = "";
     Descent__Status st = DESCENT__STATUS__OK;
@@ -996,7 +1007,7 @@ s_barrier(s_sched_t *s, s_node_t *n, const char *name)
     n->at_barrier = true;
     for (uint32_t i = 0; i < s->nnodes; i++) {
         if (s->nodes[i].role == DESCENT__ROLE__WORKER &&
-            !s->nodes[i].at_barrier) {
+            !s->nodes[i].at_barrier && !s->nodes[i].dead) {
             return;
         }
     }
@@ -1101,7 +1112,8 @@ s_done(s_sched_t *s, s_node_t *n, const Descent__Header *h)
     }
     n->done = true;
     for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == DESCENT__ROLE__WORKER && !s->nodes[i].done) {
+        if (s->nodes[i].role == DESCENT__ROLE__WORKER && !s->nodes[i].done &&
+            !s->nodes[i].dead) {
             return;
         }
     }
@@ -1492,6 +1504,56 @@ s_recover(s_sched_t *s)
     return 0;
 }
 
+// s_adopt gives the partition of worker n, silent past the timeout, to a
+// worker that has finished its own and waits at the barrier (async jobs
+// only: under bsp and ssp the silent worker holds the others back). The
+// silent worker is fenced; the adopter continues from n's last reported
+// step. Returns true if it did.
+static bool
+s_adopt(s_sched_t *s, s_node_t *n)
+{
+    if (s->phase != PHASE_TRAINING || n->done || n->dead ||
+        strcmp(s->cfg->consistency, "async") != 0) {
+        return false;
+    }
+    s_node_t *idle = NULL;
+    for (uint32_t i = 0; i < s->nnodes && !idle; i++) {
+        s_node_t *c = &s->nodes[i];
+        if (c->role == DESCENT__ROLE__WORKER && c->at_barrier && !c->dead &&
+            !c->done && !c->lost_ms && c != n) {
+            idle = c;
+        }
+    }
+    if (!idle) {
+        return false;
+    }
+    Descent__Header off;
+    ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
+    off.status = DESCENT__STATUS__STALE_EPOCH;
+    off.error = "this worker was silent; its partition was given to another";
+    s_send(s, n, &off);
+    n->dead = true;
+    n->lost_ms = 0;
+    s->acked_exact = false;
+    s->adoptions++;
+    s->dirty = true;
+    Descent__Header a;
+    ds_msg_header_init(&a, DESCENT__TYPE__ADOPT);
+    a.rank = n->rank;
+    a.node_id = n->id;
+    a.resume_step = n->step;
+    idle->at_barrier = false;
+    if (n->rank == 0) {
+        idle->rank = 0; // rank 0's evaluation moves with its partition
+    }
+    s_send(s, idle, &a);
+    ds_log(DS_WARN, "scheduler",
+           "worker %u has been silent for %" PRIu64 " ms: worker %u takes "
+           "over its partition (rank %u) from step %" PRIu64,
+           n->id, uv_now(s->loop) - n->heard_ms, idle->id, n->rank, n->step);
+    return true;
+}
+
 static void
 s_on_timer(uv_timer_t *t)
 {
@@ -1529,6 +1591,10 @@ s_on_timer(uv_timer_t *t)
         }
         if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__SERVER && s_server_lost(s, n)) {
+            continue;
+        }
+        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+            n->role == DESCENT__ROLE__WORKER && s_adopt(s, n)) {
             continue;
         }
         if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&

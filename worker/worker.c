@@ -98,14 +98,18 @@ typedef struct {
     float          **tgrad;        // per thread: its batch's gradient; owned
     uint64_t         epoch_step;   // steps done in the current epoch
     uint64_t         resume_step;  // a rejoining worker: steps already done
-    uint64_t         bytes_sent;   // bytes of values sent to servers
-    uint64_t         bytes_recv;   // bytes of messages received from servers
-    uint64_t         grad_read;    // the read the accrued gradient is based on
-    uint64_t        *delayr;       // delay: the read each held push is based on
-    float           *center;       // easgd: the center as last pulled; owned
-    float           *elastic;      // easgd: d = alpha (x - center); owned
-    float           *velocity;     // easgd: the EAMSGD momentum buffer; owned
-    float           *look;         // easgd: x + delta v, where EAMSGD's
+    uint32_t         part;         // the partition trained: the rank's, or
+                                   // one adopted from a worker that died
+    bool      adopting;            // loading an adopted partition
+    uint64_t  adopt_step;          // its last reported step
+    uint64_t  bytes_sent;          // bytes of values sent to servers
+    uint64_t  bytes_recv;          // bytes of messages received from servers
+    uint64_t  grad_read;           // the read the accrued gradient is based on
+    uint64_t *delayr;              // delay: the read each held push is based on
+    float    *center;              // easgd: the center as last pulled; owned
+    float    *elastic;             // easgd: d = alpha (x - center); owned
+    float    *velocity;            // easgd: the EAMSGD momentum buffer; owned
+    float    *look;                // easgd: x + delta v, where EAMSGD's
                                    // gradient is taken; owned
     float         *pull_into;      // where pulled values go: w, or center
     bool           easgd;          // the algorithm is easgd
@@ -236,17 +240,20 @@ s_load_work(uv_work_t *req)
     s_worker_t        *w = req->data;
     const ds_config_t *cfg = w->node.cfg;
     char               img[DS_STR_MAX + 64], lab[DS_STR_MAX + 64];
-    const char        *names[4] = {"train-images-idx3-ubyte",
-                                   "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                                   "t10k-labels-idx1-ubyte"};
+    if (!w->adopting) {
+        w->part = w->node.rank;
+    }
+    const char *names[4] = {"train-images-idx3-ubyte",
+                            "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                            "t10k-labels-idx1-ubyte"};
     if (strcmp(cfg->format, "libsvm") == 0) {
         ds_libsvm_opts_t o = {.hash_bits = (unsigned)cfg->hash_bits,
-                              .part = w->node.rank,
+                              .part = w->part,
                               .nparts = s_nworkers(w),
                               .limit = (size_t)cfg->limit};
         w->job_rc = ds_libsvm_load(&w->strain, cfg->train_file, &o, w->job_err,
                                    sizeof w->job_err);
-        if (w->job_rc == 0 && w->node.rank == 0) {
+        if (w->job_rc == 0 && w->node.rank == 0 && w->stest.n == 0) {
             o.part = 0;
             o.nparts = 1;
             o.limit = (size_t)cfg->test_limit;
@@ -290,12 +297,12 @@ s_load_work(uv_work_t *req)
         w->job_rc = -EINVAL;
         return;
     }
-    uint64_t nw = s_nworkers(w), rank = w->node.rank;
+    uint64_t nw = s_nworkers(w), rank = w->part;
     w->job_rc = ds_idx_load_range(&w->train, img, lab, rank * (m - v) / nw,
                                   (rank + 1) * (m - v) / nw, w->job_err,
                                   sizeof w->job_err);
-    if (w->job_rc != 0 || w->node.rank != 0) {
-        return;
+    if (w->job_rc != 0 || w->node.rank != 0 || w->test.n > 0) {
+        return; // only rank 0 evaluates, and loads its sets once
     }
     if (v > 0) {
         w->job_rc = ds_idx_load_range(&w->val, img, lab, m - v, m, w->job_err,
@@ -314,6 +321,22 @@ s_load_work(uv_work_t *req)
                  w->test.dim, w->train.dim);
         w->job_rc = -EINVAL;
     }
+}
+
+// s_plan counts the steps of the partition: a step is one mini-batch per
+// Hogwild! thread, each thread's slice at most ceil(n / threads) examples.
+static void
+s_plan(s_worker_t *w)
+{
+    const ds_config_t *cfg = w->node.cfg;
+    size_t             bs = (size_t)cfg->batch_size;
+    w->nthreads = cfg->threads > 0 ? cfg->threads : 1;
+    size_t slice = (w->train.n + (size_t)w->nthreads - 1) / (size_t)w->nthreads;
+    w->steps_per_epoch = (slice + bs - 1) / bs;
+    if (w->model.batchnorm && w->train.n % bs == 1) {
+        w->steps_per_epoch--; // the last batch of one is skipped
+    }
+    w->steps_total = w->steps_per_epoch * (uint64_t)cfg->epochs;
 }
 
 static void
@@ -348,15 +371,7 @@ s_load_done(uv_work_t *req, int status)
     w->num_keys =
         w->sparse ? (uint64_t)1 << cfg->hash_bits : w->model.num_params;
     size_t bs = (size_t)cfg->batch_size;
-    // A step is one mini-batch per Hogwild! thread.
-    w->nthreads = cfg->threads > 0 ? cfg->threads : 1;
-    // Each thread's slice is at most ceil(n / threads) examples.
-    size_t slice = (w->train.n + (size_t)w->nthreads - 1) / (size_t)w->nthreads;
-    w->steps_per_epoch = (slice + bs - 1) / bs;
-    if (w->model.batchnorm && w->train.n % bs == 1) {
-        w->steps_per_epoch--; // the last batch of one is skipped
-    }
-    w->steps_total = w->steps_per_epoch * (uint64_t)cfg->epochs;
+    s_plan(w);
     w->w = calloc(w->num_keys, sizeof(float));
     w->grad = calloc(w->num_keys, sizeof(float));
     w->accrued = calloc(w->num_keys, sizeof(float));
@@ -419,7 +434,7 @@ s_load_done(uv_work_t *req, int status)
             return;
         }
     }
-    ds_rng_seed(&w->rng, cfg->seed, 1000 + w->node.rank);
+    ds_rng_seed(&w->rng, cfg->seed, 1000 + w->part);
     ds_log(DS_INFO, "worker",
            "rank %u: %zu training examples, %zu features, %d classes, "
            "%" PRIu64 " steps",
@@ -1578,6 +1593,80 @@ s_resume_at(s_worker_t *w, uint64_t step)
 
 // ---- scheduler messages ----------------------------------------------------
 
+// s_adopt_done starts training the adopted partition where its worker left
+// it: the same seeded shuffles replayed, the position restored.
+static void
+s_adopt_done(uv_work_t *req, int status)
+{
+    s_worker_t        *w = req->data;
+    const ds_config_t *cfg = w->node.cfg;
+    w->busy = false;
+    w->adopting = false;
+    if (w->node.stopping) {
+        return;
+    }
+    if (status != 0 || w->job_rc != 0 || w->train.n == 0) {
+        s_fail(w, w->job_err[0] ? w->job_err
+                                : "cannot load the adopted partition");
+        return;
+    }
+    s_plan(w);
+    uint32_t *order = realloc(w->order, w->train.n * sizeof *order);
+    float    *losses =
+        w->losses ? realloc(w->losses, w->train.n * sizeof *losses) : NULL;
+    if (order) {
+        w->order = order;
+    }
+    if (losses) {
+        w->losses = losses;
+        w->order_due = true;
+    }
+    if (!order || (w->losses && !losses)) {
+        s_fail(w, "out of memory for the adopted partition");
+        return;
+    }
+    for (size_t i = 0; i < w->train.n; i++) {
+        w->order[i] = (uint32_t)i;
+    }
+    ds_rng_seed(&w->rng, cfg->seed, 1000 + w->part);
+    if (cfg->patience > 0 && w->node.rank == 0 && !w->best) {
+        w->best = malloc(w->num_keys * sizeof(float));
+        size_t rl = s_running_len(&w->model);
+        w->best_running = rl > 0 ? malloc(rl * sizeof(float)) : NULL;
+        if (!w->best || (rl > 0 && !w->best_running)) {
+            s_fail(w, "out of memory for the best model");
+            return;
+        }
+    }
+    w->loss_sum = 0;
+    w->correct = 0;
+    w->seen = 0;
+    w->state = W_TRAINING;
+    ds_log(DS_INFO, "worker",
+           "adopted partition %u: %zu training examples, %" PRIu64 " steps",
+           w->part, w->train.n, w->steps_total);
+    s_resume_at(w, w->adopt_step);
+    s_next(w);
+}
+
+// s_adopt takes over the partition of a worker that died (rank `part`)
+// from the step it last reported. Rank 0's duties (evaluation) move with
+// its partition.
+static void
+s_adopt(s_worker_t *w, uint32_t part, uint64_t step)
+{
+    if (part == 0) {
+        w->node.rank = 0;
+    }
+    w->part = part;
+    w->adopt_step = step;
+    w->adopting = true;
+    ds_dataset_fini(&w->train);
+    ds_sparse_fini(&w->strain);
+    w->state = W_LOADING;
+    s_queue(w, s_load_work, s_adopt_done);
+}
+
 // s_remap follows a later shard map (a failover, a server back): the same
 // ranges, some on other servers. Requests in flight go again at once, to
 // the ranges' primaries in the new map.
@@ -1679,6 +1768,17 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     case DESCENT__TYPE__STOP:
         w->stop_asked = true;
         s_next(w);
+        break;
+    case DESCENT__TYPE__ADOPT:
+        if (w->state != W_BARRIER || w->busy || h->rank >= s_nworkers(w)) {
+            ds_log(DS_WARN, "worker", "ignoring ADOPT of rank %u", h->rank);
+            break;
+        }
+        ds_log(DS_INFO, "worker",
+               "adopting the partition of worker %u (rank %u) from step "
+               "%" PRIu64,
+               h->node_id, h->rank, h->resume_step);
+        s_adopt(w, h->rank, h->resume_step);
         break;
     case DESCENT__TYPE__BARRIER_RELEASE:
         if (w->state != W_BARRIER) {
