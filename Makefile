@@ -91,7 +91,8 @@ help:
 	@echo "make image-size   the size of $(IMAGE) and of its base"
 	@echo "make image-data   $(IMAGE_DATA): the image with Fashion-MNIST copied in"
 	@echo "make check-deploy offline checks of docker-compose.yml, deploy/k8s and the scripts"
-	@echo "make test-compose docker-compose.yml: train, check summary.json, down -v"
+	@echo "make test-compose docker-compose.yml: train, check summary.json, down -v; then"
+	@echo "                  docker kill/pause/network disconnect during training, invariants"
 	@echo "make test-swarm   the same file with docker stack deploy on a one-node swarm"
 	@echo "make test-multihost  bare processes in network namespaces, one IP each (root)"
 	@echo "make clean        remove build/"
@@ -273,8 +274,11 @@ check-deploy: $(B)/descent
 	if [ -n "$$c" ]; then $$c -f docker-compose.yml config -q && echo "check-deploy: $$c config: valid"; \
 	else echo "check-deploy: no compose tool; docker-compose.yml not validated by one"; fi
 
+# The plain run, then the container-level faults (kill a server, pause a
+# worker, cut a server off the network) with the fault suite's invariants.
 test-compose: image
-	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/compose.sh
+	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/compose.sh && \
+	  DS_IMAGE=$(IMAGE) sh tests/deploy/compose-faults.sh
 
 test-swarm: image
 	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/swarm.sh

@@ -68,7 +68,7 @@ ds_ckpt_write(const char *path, const ds_ckpt_t *c, char *err, size_t errlen)
     h.nstate = (uint32_t)c->nstate;
     h.nseq = c->nseq;
     size_t    nk = (size_t)(c->end - c->begin);
-    ds_part_t parts[3 + DS_CKPT_MAX_STATE];
+    ds_part_t parts[4 + DS_CKPT_MAX_STATE]; // head, w, state, seq, sum
     int       np = 0;
     parts[np++] = (ds_part_t){&h, sizeof h};
     parts[np++] = (ds_part_t){c->w, nk * sizeof(float)};

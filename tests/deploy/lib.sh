@@ -42,7 +42,7 @@ check_summary() {
 # json_val FILE KEY prints the first number, true or false stored under
 # "KEY" in FILE, in document order (summary.json is one line).
 json_val() {
-    tr ',{}' '\n\n\n' <"$1" |
+    tr ',{}' '\n' <"$1" |
         sed -n "s/^ *\"$2\": *\\(true\\|false\\|-\\{0,1\\}[0-9][0-9.eE+-]*\\) *$/\\1/p" |
         head -n 1
 }
