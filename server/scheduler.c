@@ -1612,7 +1612,13 @@ s_on_timer(uv_timer_t *t)
             }
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms) {
+        // Before training nothing is lost by waiting (data loading can
+        // starve a small machine): a node silent that long fails the
+        // start-up only after join_timeout_ms.
+        uint64_t limit = s->phase == PHASE_TRAINING
+                             ? (uint64_t)s->cfg->timeout_ms
+                             : (uint64_t)s->cfg->join_timeout_ms;
+        if (now - n->heard_ms > limit) {
             s_fail(s, "%s %u%s%s is lost: nothing heard for %" PRIu64 " ms",
                    s_role_name(n->role), n->id, n->address[0] ? " at " : "",
                    n->address, now - n->heard_ms);

@@ -254,7 +254,7 @@ t0=$(now_ms)
 docker network disconnect "$net" "$cut"
 wait_said 30 "server $cut_id was declared dead" "server $cut_id at .* is lost"
 lost_s=$(since "$t0")
-sleep "$(awk -v p="$pause" -v l="$lost_s" 'BEGIN { s = p - l; print s > 0 ? s : 0 }')"
+sleep "$(awk -v p="$pause" -v l="$lost_s" 'BEGIN { s = p - l; print (s > 0 ? s : 0) }')"
 # The service name is its alias on the network, as compose set it up.
 docker network connect --alias server "$net" "$cut"
 training || fail "the job ended while $cut was cut off (EPOCHS=$epochs is too few?)"

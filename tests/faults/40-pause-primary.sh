@@ -1,4 +1,4 @@
-# SIGSTOP a server for three failure timeouts, then SIGCONT it: it was
+# SIGSTOP a server for three failure timeouts (3 s), then SIGCONT it: it was
 # replaced meanwhile, so it must take no write, write no checkpoint, and
 # leave (descent run starts it again and it rejoins as a backup).
 . "$(dirname "$0")/lib.sh"
@@ -6,7 +6,7 @@ start pause-primary
 wait_epochs 1
 victim=$(child server)
 kill -STOP "$victim"
-sleep 1.5
+sleep 3
 kill -CONT "$victim"
 finish
 check_invariants

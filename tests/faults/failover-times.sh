@@ -16,6 +16,7 @@ times=()
 for i in $(seq 1 "$n"); do
     ms=$(
         . "$here/lib.sh"
+        JOB_FLAGS+=(--cluster.timeout_ms 500)
         start "kill-$i" --job.restart_servers false
         wait_epochs 1
         sleep "0.$((RANDOM % 400))"
