@@ -344,6 +344,18 @@ s_close_all(s_sched_t *s)
 
 static void s_save_state(s_sched_t *s);
 
+// s_fence tells node n it was replaced (SHUTDOWN with STALE_EPOCH): it
+// stops, writes nothing, and exits with DS_EXIT_REPLACED.
+static void
+s_fence(s_sched_t *s, s_node_t *n, const char *why)
+{
+    Descent__Header off;
+    ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
+    off.status = DESCENT__STATUS__STALE_EPOCH;
+    off.error = (char *)why;
+    s_send(s, n, &off);
+}
+
 // s_stop ends the job: tells every node (with the error, if any), writes
 // the summary and closes our handles.
 static void
@@ -1157,12 +1169,7 @@ s_on_msg(ds_zsock_t *z, void *arg)
     if (n->dead) {
         // Declared dead and replaced (a paused process resumed, a cut
         // link healed): it must not act on its old map any more.
-        Descent__Header off;
-        ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
-        off.status = DESCENT__STATUS__STALE_EPOCH;
-        off.error = "this node was declared dead and replaced; restart it "
-                    "with its node id to rejoin";
-        s_send(s, n, &off);
+        s_fence(s, n, "this node was declared dead and replaced");
         ds_msg_fini(&msg);
         return;
     }
@@ -1255,12 +1262,7 @@ s_server_lost(s_sched_t *s, s_node_t *n)
     s->failovers++;
     s->dirty = true;
     // Fence it now: a paused process reads this first when it resumes.
-    Descent__Header off;
-    ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
-    off.status = DESCENT__STATUS__STALE_EPOCH;
-    off.error = "this node was declared dead and replaced; restart it with "
-                "its node id to rejoin";
-    s_send(s, n, &off);
+    s_fence(s, n, "this node was declared dead and replaced");
     uint32_t unbacked = 0;
     for (uint32_t i = 0; i < s->map.nranges; i++) {
         unbacked += s->map.ranges[i].backup == 0;
@@ -1527,11 +1529,7 @@ s_adopt(s_sched_t *s, s_node_t *n)
     if (!idle) {
         return false;
     }
-    Descent__Header off;
-    ds_msg_header_init(&off, DESCENT__TYPE__SHUTDOWN);
-    off.status = DESCENT__STATUS__STALE_EPOCH;
-    off.error = "this worker was silent; its partition was given to another";
-    s_send(s, n, &off);
+    s_fence(s, n, "this worker was silent; its partition was given to another");
     n->dead = true;
     n->lost_ms = 0;
     s->acked_exact = false;
