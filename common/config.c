@@ -165,8 +165,9 @@ static const ds_opt_t s_opts[] = {
           "servers and workers carry on this long without hearing the "
           "scheduler (it may be restarting), then stop, ms"),
     S_INT("cluster", node_id, 0, 1 << 20, "0",
-          "a restarted worker: rejoin the running job as this node id and "
-          "continue from its last reported step; 0 = a new node"),
+          "a restarted worker or server: rejoin the running job as this node "
+          "id (a worker continues from its last reported step, a server "
+          "becomes a backup); 0 = a new node"),
     S_INT("cluster", retry_ms, 10, 3600000, "1000",
           "workers re-send a push or pull not answered within this, ms "
           "(servers apply a push once)"),
@@ -176,7 +177,7 @@ static const ds_opt_t s_opts[] = {
     S_INT("cluster", fault_delay_ms, 0, 10000, "0",
           "fault injection: workers hold each request back a random 0 to "
           "this many ms before sending it (so requests also reorder)"),
-    S_INT("cluster", request_timeout_ms, 10, 3600000, "10000",
+    S_INT("cluster", request_timeout_ms, 10, 3600000, "30000",
           "deadline for a push or pull reply, ms"),
     S_INT("cluster", max_message_mb, 1, 2048, "256",
           "largest message accepted, MiB"),

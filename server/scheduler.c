@@ -512,6 +512,13 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
     ds_log(DS_INFO, "scheduler",
            "server %u is back at %s: backup of %u ranges, map epoch %" PRIu64,
            n->id, n->address, placed, s->map.epoch);
+    if (s->plateau && s->pl.scale < 1) {
+        // The rate cut the others had, for when it becomes a primary.
+        Descent__Header lr;
+        ds_msg_header_init(&lr, DESCENT__TYPE__SET_LR);
+        lr.lr_scale = s->pl.scale;
+        s_send(s, n, &lr);
+    }
     s_send_map(s, DESCENT__ROLE__SERVER);
     s_send_map(s, DESCENT__ROLE__WORKER);
 }
@@ -574,7 +581,9 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         }
     }
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
-        h->node_id <= s->nnodes && s->nodes[h->node_id - 1].dead) {
+        h->node_id <= s->nnodes &&
+        s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
+        s->nodes[h->node_id - 1].dead) {
         // Its partition went to another worker: it is not needed any more.
         ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
                      DESCENT__STATUS__STALE_EPOCH,

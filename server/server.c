@@ -95,6 +95,7 @@ typedef struct {
     uint64_t seed_at;           // primary: chain number of the last seed
                                 // sent; backup: of the seed under way
     uint32_t   seed_part;       // backup: next SEED part expected
+    bool       seed_acked;      // primary: the backup has the last seed
     uint64_t   progress_ms;     // primary: when the backup last advanced
     s_fwd_t   *fwd;             // primary: unacknowledged forwards; owned
     s_fwd_t  **fwd_tail;        // where the next forward goes
@@ -296,7 +297,9 @@ s_lease_ok(s_server_t *s)
     if (s->paused_at && s->node.heard_ms <= s->paused_at) {
         return false;
     }
-    return s->node.epoch <= s->map.epoch;
+    // A newer map exists (the scheduler said so, or a worker's request
+    // carried it): wait for it.
+    return s->node.epoch <= s->map.epoch && s->newest <= s->map.epoch;
 }
 
 // s_ckpt_path names range id's checkpoint under the job's output directory.
@@ -423,6 +426,7 @@ s_range_new(s_server_t *s, const ds_range_t *d, const float *init)
     r->r = *d;
     r->primary = d->primary == s->node.id;
     r->seeded = init != NULL || ds_job_init(s->node.cfg) == DS_INIT_ZEROS;
+    r->seed_acked = true; // primary and backup start from the same values
     r->fwd_tail = &r->fwd;
     r->pend_tail = &r->pend;
     ds_rng_seed(&r->noise, s->node.cfg->seed, 0x6e6f697365ull + d->id);
@@ -859,6 +863,13 @@ s_seed(s_server_t *s, s_range_t *r)
     }
     r->fwd_tail = &r->fwd;
     r->seed_at = r->chain;
+    r->seed_acked = false;
+    // Nothing counts as on the backup until it has the seed: pushes and
+    // retried duplicates wait for it, and the timer seeds again if it is
+    // lost.
+    if (r->seed_at > 0 && r->acked >= r->seed_at) {
+        r->acked = r->seed_at - 1;
+    }
     r->progress_ms = uv_now(s->node.loop);
     s_peer_t *p = s_peer(s, r->r.backup);
     if (!p) {
@@ -995,11 +1006,14 @@ s_on_peer(ds_zsock_t *z, void *arg)
         ds_log(DS_DEBUG, "server", "server %u refused range %u's chain: %s",
                p->id, h->shard, h->error);
     } else if (r && r->primary && r->r.backup == p->id &&
-               h->epoch == s->map.epoch && h->seq > r->acked &&
-               h->seq <= r->chain && h->seq >= r->seed_at) {
-        r->acked = h->seq;
+               h->epoch == s->map.epoch && h->seq <= r->chain &&
+               h->seq >= r->seed_at) {
+        r->seed_acked = true;
         r->progress_ms = uv_now(s->node.loop);
-        s_chain_acked(s, r);
+        if (h->seq > r->acked) {
+            r->acked = h->seq;
+            s_chain_acked(s, r);
+        }
     }
     ds_msg_fini(&msg);
 }
@@ -1016,11 +1030,12 @@ s_on_chain_timer(uv_timer_t *t)
     s->tick_ms = now;
     for (uint32_t i = 0; s->serving && s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
-        if (!r || !r->primary || r->r.backup == 0 || r->acked >= r->chain ||
+        if (!r || !r->primary || r->r.backup == 0 ||
+            (r->acked >= r->chain && r->seed_acked) ||
             now - r->progress_ms < (uint64_t)s->node.cfg->retry_ms) {
             continue;
         }
-        if (r->acked < r->seed_at) {
+        if (!r->seed_acked) {
             s_seed(s, r);
             continue;
         }

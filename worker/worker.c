@@ -638,7 +638,7 @@ s_send_all(s_worker_t *w, Descent__Type type, bool pull, const float *vals,
 
 // s_on_retry sends again every dense request still unanswered, with its
 // sequence number: a server applies a push once whatever it receives, and
-// answers a read again. (Sparse rounds are not retried.)
+// answers a read again. Sparse rounds are sent again the same way.
 static void
 s_resend(s_worker_t *w)
 {
@@ -1718,6 +1718,9 @@ s_remap(s_worker_t *w, const Descent__ShardMap *pb)
     }
     ds_log(DS_INFO, "worker", "following shard map epoch %" PRIu64, m.epoch);
     if (w->pending > 0) {
+        // The new primaries get the whole request deadline.
+        uv_timer_start(&w->deadline, s_on_deadline,
+                       (uint64_t)w->node.cfg->request_timeout_ms, 0);
         s_resend(w);
     }
     if (strcmp(w->node.cfg->consistency, "async") != 0) {
@@ -1771,7 +1774,12 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         break;
     case DESCENT__TYPE__ADOPT:
         if (w->state != W_BARRIER || w->busy || h->rank >= s_nworkers(w)) {
+            // Still at the barrier, as far as the scheduler is concerned.
             ds_log(DS_WARN, "worker", "ignoring ADOPT of rank %u", h->rank);
+            Descent__Header b;
+            ds_msg_header_init(&b, DESCENT__TYPE__BARRIER);
+            b.barrier = "trained";
+            ds_node_send(&w->node, &b);
             break;
         }
         ds_log(DS_INFO, "worker",

@@ -66,7 +66,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.heartbeat_ms, 500);
     ck_assert_int_eq(c.timeout_ms, 10000);
     ck_assert_int_eq(c.join_timeout_ms, 30000);
-    ck_assert_int_eq(c.request_timeout_ms, 10000);
+    ck_assert_int_eq(c.request_timeout_ms, 30000);
     ck_assert_int_eq(c.max_message_mb, 256);
     ck_assert_str_eq(c.data_dir, "/usr/share/datasets/fashion-mnist");
     ck_assert_int_eq(c.limit, 0);
