@@ -302,6 +302,19 @@ s_lease_ok(s_server_t *s)
     return s->node.epoch <= s->map.epoch && s->newest <= s->map.epoch;
 }
 
+// s_may_checkpoint says whether this server's checkpoint files can be
+// trusted: not when it was replaced, stalled or knows of a newer map (see
+// s_lease_ok), and not when the scheduler has been silent past the
+// failure timeout (it may have been cut off and replaced meanwhile; the
+// files are shared with the servers that took its ranges over).
+static bool
+s_may_checkpoint(s_server_t *s)
+{
+    return !s->node.replaced && s_lease_ok(s) &&
+           uv_now(s->node.loop) - s->node.heard_ms <=
+               (uint64_t)s->node.cfg->timeout_ms;
+}
+
 // s_ckpt_path names range id's checkpoint under the job's output directory.
 static void
 s_ckpt_path(const s_server_t *s, uint32_t id, char *buf, size_t len)
@@ -2099,7 +2112,7 @@ static void
 s_on_ckpt_timer(uv_timer_t *t)
 {
     s_server_t *s = t->data;
-    if (s->serving && s_lease_ok(s)) {
+    if (s->serving && s_may_checkpoint(s)) {
         s_checkpoint(s);
     }
 }
@@ -2108,12 +2121,13 @@ static void
 s_on_stop(ds_node_t *n)
 {
     s_server_t *s = n->role_data;
-    if (s->serving && (n->replaced || !s_lease_ok(s))) {
+    if (s->serving && !s_may_checkpoint(s)) {
         // Another server may hold our ranges now: our state is not theirs,
         // and the checkpoint files are shared.
         ds_log(DS_WARN, "server", "no checkpoint: %s",
                n->replaced ? "this server was replaced"
-                           : "this server stalled or its map is old");
+                           : "the scheduler is silent, this server stalled "
+                             "or its map is old");
     } else if (s->serving) {
         int bad = s_checkpoint(s);
         ds_log(bad ? DS_WARN : DS_INFO, "server",

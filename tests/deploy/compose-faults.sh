@@ -73,7 +73,6 @@ EOF
 project=""
 paused=""
 cut=""
-net=""
 dc() { $compose -p "$project" -f docker-compose.yml -f "$tmp/faults.yml" "$@"; }
 
 # remove_project takes the current project down and checks that nothing of
@@ -141,6 +140,11 @@ address() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}
 node_of() { docker logs "$1" 2>&1 | sed -n 's/.*registered as node \([0-9]*\).*/\1/p' | head -n 1; }
 # said PATTERN: the scheduler's output has a line matching PATTERN.
 said() { docker logs "$sched" 2>&1 | grep -q -e "$1"; }
+# silent_ms ID: how long server ID had been silent when it was declared dead.
+silent_ms() {
+    docker logs "$sched" 2>&1 |
+        sed -n "s/.*server $1 at .* is lost (nothing heard for \([0-9]*\) ms).*/\1/p" | head -n 1
+}
 # training: the scheduler runs and has not ended the job.
 training() { running "$sched" && ! said "every worker is done"; }
 
@@ -223,7 +227,8 @@ fi
 t0=$(now_ms)
 docker kill "$killed" >/dev/null
 wait_said 30 "server $killed_id was declared dead" "server $killed_id at .* is lost"
-say "docker kill $killed (server $killed_id): declared dead after $(since "$t0") s"
+say "docker kill $killed (server $killed_id): declared dead after $(since "$t0") s" \
+    "(silent for $(silent_ms "$killed_id") ms)"
 t0=$(now_ms)
 dc run -d --no-deps -e DESCENT_CLUSTER_NODE_ID="$killed_id" server \
     >>"$tmp/compose.log" 2>&1 || fail "$compose run server failed"
@@ -258,11 +263,19 @@ sleep "$(awk -v p="$pause" -v l="$lost_s" 'BEGIN { s = p - l; print (s > 0 ? s :
 # The service name is its alias on the network, as compose set it up.
 docker network connect --alias server "$net" "$cut"
 training || fail "the job ended while $cut was cut off (EPOCHS=$epochs is too few?)"
-say "docker network disconnect $cut (server $cut_id) for $(since "$t0") s: declared dead after $lost_s s; address $addr, then $(address "$cut")"
+say "docker network disconnect $cut (server $cut_id) for $(since "$t0") s:" \
+    "declared dead after $lost_s s (silent for $(silent_ms "$cut_id") ms)"
+# Docker gives the lowest free address back, its own: only the killed
+# server's was freed, and the one that replaced it took it. Under a new
+# address its old connections are dead and it would not hear the scheduler.
+now=$(address "$cut")
+[ "$now" = "$addr" ] ||
+    say "warning: $cut came back as $now, not $addr"
 t0=$(now_ms)
 wait_until 60 "the replaced server $cut exits" stopped "$cut"
 [ "$(exit_code "$cut")" = 3 ] ||
-    fail "the replaced server $cut exited with status $(exit_code "$cut"), expected 3"
+    fail "the replaced server $cut exited with status $(exit_code "$cut"), expected 3" \
+        "(its address: $addr, after the reconnection $now)"
 docker logs "$cut" 2>&1 | grep -q "no checkpoint: this server was replaced" ||
     fail "the replaced server $cut did not say it wrote no checkpoint"
 say "  reconnected: told it was replaced, exited 3 after $(since "$t0") s, no checkpoint"
