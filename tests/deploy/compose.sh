@@ -6,8 +6,8 @@
 # usage: tests/deploy/compose.sh      (make test-compose builds the image first)
 # environment:
 #   WORKERS       worker containers (--scale worker=N; default 4)
-#   DS_WORKERS    workers the scheduler waits for (default: WORKERS; 0 once
-#                 the scheduler is elastic)
+#   DS_WORKERS    workers the scheduler waits for (default 0: every worker
+#                 that joins; the count comes from WORKERS alone)
 #   MIN_ACCURACY  lowest test accuracy taken as a success (0.80)
 #   DS_IMAGE, DS_SERVERS, DS_JOB, DS_DATA   as in docker-compose.yml
 set -eu
@@ -25,7 +25,7 @@ docker image inspect "$image" >/dev/null 2>&1 || fail "no image $image: make ima
     fail "no ${DS_DATA:-/usr/share/datasets/fashion-mnist}: make deps installs dataset-fashion-mnist"
 
 workers=${WORKERS:-4}
-DS_WORKERS=${DS_WORKERS:-$workers}
+DS_WORKERS=${DS_WORKERS:-0}
 export DS_WORKERS
 project=descent-test-$$
 log=$(mktemp "${TMPDIR:-/tmp}/descent-compose.XXXXXX")
