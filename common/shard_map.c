@@ -167,6 +167,8 @@ ds_shard_map_to_pb(const ds_shard_map_t *m, Descent__ShardMap *pb)
         store[i].backup = m->ranges[i].backup;
         pb->ranges[i] = &store[i];
     }
+    pb->ranges[0] = &store[0]; // the store, also of an empty map, is freed
+                               // through it
     return 0;
 }
 

@@ -1297,8 +1297,8 @@ s_server_lost(s_sched_t *s, s_node_t *n)
 static void
 s_save_state(s_sched_t *s)
 {
-    if (!s->dirty || s->phase < PHASE_TRAINING) {
-        return;
+    if (!s->dirty || s->phase < PHASE_TRAINING || s->map.nranges == 0) {
+        return; // nothing to carry on before training began
     }
     s->dirty = false;
     Descent__SchedState st;
