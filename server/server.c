@@ -449,8 +449,9 @@ s_range_new(s_server_t *s, const ds_range_t *d, const float *init)
     return r;
 }
 
-// s_take_map installs a shard map from the scheduler: allocates and
-// initializes every range whose primary we are.
+// s_take_map installs the first shard map from the scheduler: allocates and
+// initializes every range we are the primary or the backup of (a server
+// back after a failover waits for its backups' seeds).
 static int
 s_take_map(s_server_t *s, const Descent__ShardMap *pb)
 {
