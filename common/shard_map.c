@@ -54,6 +54,17 @@ ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
     return 0;
 }
 
+// s_load counts the ranges server id holds in m, as primary or backup.
+static uint64_t
+s_load(const ds_shard_map_t *m, uint32_t id)
+{
+    uint64_t load = 0;
+    for (uint32_t j = 0; j < m->nranges; j++) {
+        load += (m->ranges[j].primary == id) + (m->ranges[j].backup == id);
+    }
+    return load;
+}
+
 int
 ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead, const uint32_t *alive,
                       uint32_t nalive)
@@ -94,11 +105,7 @@ ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
             if (alive[a] == r->primary) {
                 continue;
             }
-            uint64_t load = 0;
-            for (uint32_t j = 0; j < m->nranges; j++) {
-                load += (m->ranges[j].primary == alive[a]) +
-                        (m->ranges[j].backup == alive[a]);
-            }
+            uint64_t load = s_load(m, alive[a]);
             if (load < best_load) {
                 best = alive[a];
                 best_load = load;
@@ -110,6 +117,35 @@ ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
         }
     }
     return placed;
+}
+
+uint32_t
+ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
+                             uint32_t nalive)
+{
+    uint32_t moved = 0;
+    for (;;) {
+        uint32_t lo = 0, hi = 0;
+        for (uint32_t a = 1; a < nalive; a++) {
+            lo = s_load(m, alive[a]) < s_load(m, alive[lo]) ? a : lo;
+            hi = s_load(m, alive[a]) > s_load(m, alive[hi]) ? a : hi;
+        }
+        if (nalive < 2 || s_load(m, alive[hi]) <= s_load(m, alive[lo]) + 1) {
+            return moved;
+        }
+        bool done = false;
+        for (uint32_t i = 0; i < m->nranges && !done; i++) {
+            ds_range_t *r = &m->ranges[i];
+            if (r->backup == alive[hi] && r->primary != alive[lo]) {
+                r->backup = alive[lo];
+                moved++;
+                done = true;
+            }
+        }
+        if (!done) {
+            return moved; // only primaries left to move: they stay
+        }
+    }
 }
 
 int64_t

@@ -50,6 +50,14 @@ int ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead,
 uint32_t ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
                                    uint32_t nalive);
 
+// ds_shard_map_balance_backups moves backups from the servers of `alive`
+// holding the most ranges (as primary or backup) to those holding the
+// fewest, until the two differ by at most one, never onto a range's own
+// primary: a server back after a failure gets its share of the work.
+// Primaries do not move. Returns the number of backups moved.
+uint32_t ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
+                                      uint32_t nalive);
+
 // ds_shard_map_find returns the index of the range holding key, or -1.
 int64_t ds_shard_map_find(const ds_shard_map_t *m, uint64_t key);
 

@@ -503,8 +503,9 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
         s_fail(s, "out of memory");
         return;
     }
-    uint32_t placed =
-        ds_shard_map_fill_backups(&s->map, alive, s_alive(s, alive));
+    uint32_t na = s_alive(s, alive);
+    uint32_t placed = ds_shard_map_fill_backups(&s->map, alive, na);
+    placed += ds_shard_map_balance_backups(&s->map, alive, na);
     free(alive);
     s->map.epoch++;
     s->rejoins++;

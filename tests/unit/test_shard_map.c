@@ -161,6 +161,32 @@ START_TEST(test_fill_backups_balances)
 }
 END_TEST
 
+// A server back after a failover takes backups until the loads (ranges
+// held as primary or backup) differ by at most one; primaries stay.
+START_TEST(test_balance_backups_after_rejoin)
+{
+    uint32_t       servers[3] = {1, 2, 3};
+    ds_shard_map_t m;
+    ck_assert_int_eq(ds_shard_map_build(&m, 600, servers, 3, 2, 1 << 20, 1), 0);
+    uint32_t survivors[2] = {2, 3};
+    ck_assert_int_eq(ds_shard_map_failover(&m, 1, survivors, 2), 0);
+    const uint32_t p1[6] = {2, 2, 3, 2, 2, 3}, b1[6] = {3, 3, 2, 3, 3, 2};
+    for (uint32_t i = 0; i < 6; i++) {
+        ck_assert_uint_eq(m.ranges[i].primary, p1[i]);
+        ck_assert_uint_eq(m.ranges[i].backup, b1[i]);
+    }
+    ck_assert_uint_eq(ds_shard_map_fill_backups(&m, servers, 3), 0);
+    ck_assert_uint_eq(ds_shard_map_balance_backups(&m, servers, 3), 4);
+    const uint32_t b2[6] = {1, 1, 1, 3, 3, 1};
+    for (uint32_t i = 0; i < 6; i++) {
+        ck_assert_uint_eq(m.ranges[i].primary, p1[i]);
+        ck_assert_uint_eq(m.ranges[i].backup, b2[i]);
+    }
+    ck_assert_uint_eq(ds_shard_map_balance_backups(&m, servers, 3), 0);
+    ds_shard_map_fini(&m);
+}
+END_TEST
+
 Suite *
 ds_shard_map_suite(void)
 {
@@ -172,6 +198,7 @@ ds_shard_map_suite(void)
     tcase_add_test(tc, test_pb_round_trip_and_validation);
     tcase_add_test(tc, test_failover_promotes_backups);
     tcase_add_test(tc, test_fill_backups_balances);
+    tcase_add_test(tc, test_balance_backups_after_rejoin);
     suite_add_tcase(s, tc);
     return s;
 }
