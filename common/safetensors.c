@@ -20,8 +20,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "safetensors data is little-endian: add a byte swap");
 _Static_assert(sizeof(float) == 4, "F32 tensors need a 4-byte float");
 
-#define S_MAX_WRITE ((size_t)1 << 30) // bytes per write(2) call
-
 // s_buf_t is a growable byte string for the JSON header.
 typedef struct {
     char  *p;   // bytes; owned
@@ -265,50 +263,6 @@ s_header(s_buf_t *b, const ds_tensor_t *t, size_t n, const char *const *meta,
     return 0;
 }
 
-// s_write_all writes len bytes, resuming after short writes and signals.
-static int
-s_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        size_t  chunk = len < S_MAX_WRITE ? len : S_MAX_WRITE;
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            return -errno;
-        }
-        if (w == 0) {
-            return -EIO;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-// s_sync_dir makes the rename of an entry of path's directory durable.
-static void
-s_sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char       *dir = slash == NULL   ? strdup(".")
-                      : slash == path ? strdup("/")
-                                      : strndup(path, (size_t)(slash - path));
-    if (dir == NULL) {
-        return;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        // The new file is already in place; a failure here only weakens
-        // durability across a crash, so it is not reported as an error.
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int
 ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
                      const char *const *meta, char *err, size_t errlen)
@@ -327,79 +281,28 @@ ds_safetensors_write(const char *path, const ds_tensor_t *t, size_t n,
         return rc;
     }
 
-    size_t plen = strlen(path);
-    char  *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    if (tmp == NULL) {
-        free(hdr.p);
-        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        ds_err(err, errlen, rc, "%s: cannot create a temporary file: %s", path,
-               strerror(-rc));
-        free(tmp);
-        free(hdr.p);
-        return rc;
-    }
-    // mkstemp creates the file 0600; a checkpoint is meant to be read by
-    // other tools and users, as a plain creat(2) under umask 022 would be.
-    if (fchmod(fd, 0644) != 0) {
-        rc = -errno;
-        ds_err(err, errlen, rc, "%s: chmod: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-
+    // The file: the header's length (little-endian uint64), the header,
+    // then every tensor's data, written atomically.
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) {
         len8[i] = (unsigned char)((uint64_t)hdr.len >> (8 * i));
     }
-    rc = s_write_all(fd, len8, sizeof len8);
-    if (rc == 0) {
-        rc = s_write_all(fd, hdr.p, hdr.len);
+    ds_part_t *parts = malloc((n + 2) * sizeof *parts);
+    if (parts == NULL) {
+        free(hdr.p);
+        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    parts[0] = (ds_part_t){len8, sizeof len8};
+    parts[1] = (ds_part_t){hdr.p, hdr.len};
+    for (size_t i = 0; i < n; i++) {
         size_t bytes = sizeof(float);
         for (int d = 0; d < t[i].ndim; d++) {
             bytes *= (size_t)t[i].shape[d];
         }
-        rc = s_write_all(fd, t[i].data, bytes);
+        parts[2 + i] = (ds_part_t){t[i].data, bytes};
     }
-    if (rc != 0) {
-        ds_err(err, errlen, rc, "%s: write: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        ds_err(err, errlen, rc, "%s: fsync: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd) != 0) {
-        rc = -errno;
-        ds_err(err, errlen, rc, "%s: close: %s", tmp, strerror(-rc));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        ds_err(err, errlen, rc, "%s: rename from %s: %s", path, tmp,
-               strerror(-rc));
-        goto fail;
-    }
-    s_sync_dir(path);
-    free(tmp);
-    free(hdr.p);
-    return 0;
-
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(tmp);
-    free(tmp);
+    rc = ds_write_atomic(path, parts, (int)(n + 2), err, errlen);
+    free(parts);
     free(hdr.p);
     return rc;
 }

@@ -148,6 +148,17 @@ ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
     }
 }
 
+bool
+ds_shard_map_same_ranges(const ds_shard_map_t *a, const ds_shard_map_t *b)
+{
+    bool same = a->nranges == b->nranges && a->num_keys == b->num_keys;
+    for (uint32_t i = 0; same && i < a->nranges; i++) {
+        same = a->ranges[i].begin == b->ranges[i].begin &&
+               a->ranges[i].end == b->ranges[i].end;
+    }
+    return same;
+}
+
 int64_t
 ds_shard_map_find(const ds_shard_map_t *m, uint64_t key)
 {

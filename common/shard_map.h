@@ -3,6 +3,7 @@
 #ifndef DS_SHARD_MAP_H
 #define DS_SHARD_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,10 @@ uint32_t ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
 // Primaries do not move. Returns the number of backups moved.
 uint32_t ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
                                       uint32_t nalive);
+
+// ds_shard_map_same_ranges says whether a and b cut the same keys into the
+// same ranges (placement and epoch may differ): what a later map must keep.
+bool ds_shard_map_same_ranges(const ds_shard_map_t *a, const ds_shard_map_t *b);
 
 // ds_shard_map_find returns the index of the range holding key, or -1.
 int64_t ds_shard_map_find(const ds_shard_map_t *m, uint64_t key);

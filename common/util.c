@@ -58,20 +58,23 @@ ds_find_file(const char *dir, const char *name, char *out, size_t len)
     return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }
 
-// s_write_all writes n bytes of p to fd. Returns 0 or a negative errno.
+// s_write_all writes n bytes of p to fd, resuming after short writes and
+// signals. Returns 0 or a negative errno.
 static int
 s_write_all(int fd, const void *p, size_t n)
 {
     const unsigned char *b = p;
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(fd, b + done, n - done);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
+    while (n > 0) {
+        size_t  chunk = n < (1u << 30) ? n : (1u << 30);
+        ssize_t w = write(fd, b, chunk);
+        if (w < 0 && errno == EINTR) {
+            continue;
         }
-        done += (size_t)w;
+        if (w <= 0) {
+            return w < 0 ? -errno : -EIO;
+        }
+        b += w;
+        n -= (size_t)w;
     }
     return 0;
 }
@@ -85,36 +88,43 @@ ds_write_atomic(const char *path, const ds_part_t *parts, int nparts, char *err,
     if (n < 0 || (size_t)n >= sizeof tmp) {
         return ds_err(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
     }
-    int fd = mkstemp(tmp);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return ds_err(err, errlen, -e, "%s: cannot create: %s", tmp,
-                      strerror(e));
+        return ds_err(err, errlen, -e, "%s: cannot create a temporary file: %s",
+                      path, strerror(e));
     }
-    int rc = 0;
+    // mkstemp creates the file 0600; these files are meant to be read by
+    // other tools and users, as a plain creat(2) under umask 022 would be.
+    const char *step = "chmod";
+    int         rc = fchmod(fd, 0644) == 0 ? 0 : -errno;
     for (int i = 0; rc == 0 && i < nparts; i++) {
+        step = "write";
         rc = s_write_all(fd, parts[i].p, parts[i].n);
     }
     if (rc == 0 && fsync(fd) != 0) {
+        step = "fsync";
         rc = -errno;
     }
     if (close(fd) != 0 && rc == 0) {
+        step = "close";
         rc = -errno;
     }
     if (rc == 0 && rename(tmp, path) != 0) {
+        step = "rename";
         rc = -errno;
     }
     if (rc != 0) {
         unlink(tmp);
-        return ds_err(err, errlen, rc, "%s: cannot write: %s", path,
-                      strerror(-rc));
+        return ds_err(err, errlen, rc, "%s: %s: %s", path, step, strerror(-rc));
     }
-    // The rename is durable only once the directory is.
+    // The rename is durable only once the directory is; a failure here only
+    // weakens durability across a crash, so it is not reported.
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-        fsync(dfd);
+        (void)fsync(dfd);
         close(dfd);
     }
     return 0;

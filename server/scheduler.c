@@ -22,6 +22,7 @@
 #define MAX_RANGE_KEYS (1u << 20) // 4 MiB of float32 per range at most
 #define STALE_BUCKETS 64          // staleness histogram buckets (as servers)
 #define STATS_WAIT_MS 2000        // how long the end waits for statistics
+#define STATE_EVERY_MS 1000       // scheduler.state: progress saved this often
 
 // s_node_t is one registered node as the scheduler sees it.
 typedef struct {
@@ -126,6 +127,8 @@ typedef struct {
     uint64_t     fenced;         // requests servers refused as stale
     bool         acked_exact;    // no worker incarnation ended unreported
     bool         dirty;          // the state changed since it was saved
+    bool         urgent;         // ... in membership or the map
+    uint64_t     saved_ms;       // loop time it was last saved
     int          ncap;           // entries of nodes
     int          want_workers;   // workers of the job (elastic: 0 until
                                  // the set closes)
@@ -375,7 +378,7 @@ s_stop(s_sched_t *s, const char *error)
     h.error = (char *)(error ? error : "");
     s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
     s_write_summary(s, error);
-    s->dirty = true;
+    s->dirty = s->urgent = true;
     s_save_state(s); // phase ENDED: nothing to recover
     if (error) {
         ds_log(DS_ERROR, "scheduler", "job failed: %s", error);
@@ -509,7 +512,7 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
     free(alive);
     s->map.epoch++;
     s->rejoins++;
-    s->dirty = true;
+    s->dirty = s->urgent = true;
     ds_log(DS_INFO, "scheduler",
            "server %u is back at %s: backup of %u ranges, map epoch %" PRIu64,
            n->id, n->address, placed, s->map.epoch);
@@ -1270,7 +1273,7 @@ s_server_lost(s_sched_t *s, s_node_t *n)
         return false;
     }
     s->failovers++;
-    s->dirty = true;
+    s->dirty = s->urgent = true;
     // Fence it now: a paused process reads this first when it resumes.
     s_fence(s, n, "this node was declared dead and replaced");
     uint32_t unbacked = 0;
@@ -1301,7 +1304,14 @@ s_save_state(s_sched_t *s)
     if (!s->dirty || s->phase < PHASE_TRAINING || s->map.nranges == 0) {
         return; // nothing to carry on before training began
     }
-    s->dirty = false;
+    // Progress is written at most once a second (fsync on the loop); a new
+    // map, a member replaced or the end at once.
+    uint64_t t = uv_now(s->loop);
+    if (!s->urgent && t - s->saved_ms < STATE_EVERY_MS) {
+        return;
+    }
+    s->saved_ms = t;
+    s->dirty = s->urgent = false;
     Descent__SchedState st;
     descent__sched_state__init(&st);
     Descent__ShardMap     mp;
@@ -1544,7 +1554,7 @@ s_adopt(s_sched_t *s, s_node_t *n)
     n->lost_ms = 0;
     s->acked_exact = false;
     s->adoptions++;
-    s->dirty = true;
+    s->dirty = s->urgent = true;
     Descent__Header a;
     ds_msg_header_init(&a, DESCENT__TYPE__ADOPT);
     a.rank = n->rank;

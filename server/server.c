@@ -1878,11 +1878,7 @@ s_remap(s_server_t *s, const Descent__ShardMap *pb)
         ds_log(DS_ERROR, "server", "bad shard map: %s", err);
         return rc;
     }
-    bool same = m.nranges == s->map.nranges && m.num_keys == s->map.num_keys;
-    for (uint32_t i = 0; same && i < m.nranges; i++) {
-        same = m.ranges[i].begin == s->map.ranges[i].begin &&
-               m.ranges[i].end == s->map.ranges[i].end;
-    }
+    bool     same = ds_shard_map_same_ranges(&m, &s->map);
     uint32_t workers = 0;
     for (size_t i = 0; i < pb->n_nodes; i++) {
         const Descent__Node *nd = pb->nodes[i];

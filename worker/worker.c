@@ -1679,11 +1679,7 @@ s_remap(s_worker_t *w, const Descent__ShardMap *pb)
         s_fail(w, err);
         return;
     }
-    bool same = m.nranges == w->map.nranges && m.num_keys == w->map.num_keys;
-    for (uint32_t i = 0; same && i < m.nranges; i++) {
-        same = m.ranges[i].begin == w->map.ranges[i].begin &&
-               m.ranges[i].end == w->map.ranges[i].end;
-    }
+    bool same = ds_shard_map_same_ranges(&m, &w->map);
     for (size_t i = 0; same && i < pb->n_nodes; i++) {
         const Descent__Node *nd = pb->nodes[i];
         if (nd->role != DESCENT__ROLE__SERVER) {
