@@ -2,6 +2,7 @@
 // log - levelled logging with a pluggable sink; the level is checked first.
 #include "common/log.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -30,18 +31,62 @@ s_stderr_sink(int level, const char *who, const char *line, void *arg)
             who, line);
 }
 
-void
-ds_log_emit(int level, const char *who, const char *fmt, ...)
+static void
+s_vemit(int level, const char *who, const char *fmt, va_list ap)
 {
-    char    line[1024];
-    va_list ap;
-    va_start(ap, fmt);
+    char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     if (s_sink) {
         s_sink(level, who, line, s_sink_arg);
     } else {
         s_stderr_sink(level, who, line, NULL);
+    }
+}
+
+void
+ds_log_emit(int level, const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vemit(level, who, fmt, ap);
+    va_end(ap);
+}
+
+static void
+s_say_suppressed(const char *who, const ds_ratelog_summary_t *sum)
+{
+    ds_log_emit(DS_WARN, who,
+                "suppressed %" PRIu64
+                " similar messages from %s in the last %.1f s%s%s%s",
+                sum->count, sum->peer, (double)sum->span_ms / 1000.0,
+                sum->kind[0] ? " (" : "", sum->kind, sum->kind[0] ? ")" : "");
+}
+
+void
+ds_log_peer_emit(ds_ratelog_t *rl, uint64_t now_ms, int level, const char *who,
+                 const char *peer, const char *kind, const char *fmt, ...)
+{
+    ds_ratelog_summary_t ended;
+    bool                 log = ds_ratelog_hit(rl, peer, kind, now_ms, &ended);
+    if (ended.count > 0 && DS_WARN >= ds_log_level) {
+        s_say_suppressed(who, &ended);
+    }
+    if (log) {
+        va_list ap;
+        va_start(ap, fmt);
+        s_vemit(level, who, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void
+ds_log_suppressed(ds_ratelog_t *rl, uint64_t now_ms, bool all, const char *who)
+{
+    ds_ratelog_summary_t sum;
+    while (ds_ratelog_summary(rl, now_ms, all, &sum)) {
+        if (DS_WARN >= ds_log_level) {
+            s_say_suppressed(who, &sum);
+        }
     }
 }
 

@@ -428,6 +428,26 @@ ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
                        NULL, NULL);
 }
 
+void
+ds_msg_peer(const ds_msg_t *msg, char *buf, size_t len)
+{
+    if (msg->hdr && msg->hdr->sender != 0) {
+        snprintf(buf, len, "node %u", msg->hdr->sender);
+        return;
+    }
+    if (!(msg->flags & DS_MSG_HAS_ROUTE)) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    const unsigned char *id = zmq_msg_data((zmq_msg_t *)&msg->route);
+    size_t               n = zmq_msg_size((zmq_msg_t *)&msg->route);
+    char                 hex[17] = "";
+    for (size_t i = 0; i < n && i < 8; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    }
+    snprintf(buf, len, "peer %s", hex);
+}
+
 const char *
 ds_msg_type_name(int type)
 {

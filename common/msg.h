@@ -102,6 +102,11 @@ void ds_msg_move(ds_msg_t *dst, ds_msg_t *src);
 int ds_msg_reply(void *sock, const ds_msg_t *req, Descent__Type type,
                  Descent__Status status, const char *err);
 
+// ds_msg_peer names the sender of msg for logs: "node N" as its header
+// claims, else "peer " and the hex of its ROUTER identity (at most 8 bytes),
+// else "?".
+void ds_msg_peer(const ds_msg_t *msg, char *buf, size_t len);
+
 // ds_msg_type_name and ds_msg_status_name name the enum values.
 const char *ds_msg_type_name(int type);
 const char *ds_msg_status_name(int status);

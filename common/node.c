@@ -41,7 +41,9 @@ s_on_sched(ds_zsock_t *z, void *arg)
         return;
     }
     if (rc != 0) {
-        ds_log(DS_WARN, n->who, "bad message from the scheduler: %s", err);
+        ds_log_peer(&n->peer_log, uv_now(n->loop), DS_WARN, n->who,
+                    "the scheduler", ds_msg_status_name(st),
+                    "bad message from the scheduler: %s", err);
         ds_msg_fini(&msg);
         return;
     }
@@ -121,6 +123,7 @@ s_on_timer(uv_timer_t *t)
 {
     ds_node_t *n = t->data;
     uint64_t   now = uv_now(n->loop);
+    ds_log_suppressed(&n->peer_log, now, false, n->who);
     if (n->id == 0) {
         if (now - n->start_ms > (uint64_t)n->cfg->join_timeout_ms) {
             char why[512];
@@ -167,6 +170,8 @@ ds_node_start(ds_node_t *n, const char *address)
 {
     n->limits.max_values = (uint64_t)n->cfg->max_message_mb * 1024 * 1024 / 4;
     n->limits.max_keys = n->limits.max_values / 2;
+    ds_ratelog_init(&n->peer_log, DS_RATELOG_BURST, DS_RATELOG_GLOBAL_BURST,
+                    DS_RATELOG_INTERVAL_MS);
     if (!n->ctx) {
         n->ctx = zmq_ctx_new();
     }
@@ -253,6 +258,7 @@ ds_node_stop(ds_node_t *n, int code, const char *why)
 void
 ds_node_fini(ds_node_t *n)
 {
+    ds_log_suppressed(&n->peer_log, uv_now(n->loop), true, n->who);
     if (n->ctx) {
         zmq_ctx_term(n->ctx);
         n->ctx = NULL;

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/msg.h"
+#include "common/ratelog.h"
 #include "common/zsock.h"
 
 // DS_EXIT_REPLACED is the exit status of a node the scheduler declared dead
@@ -60,6 +61,7 @@ struct ds_node {
     uint64_t         instance;     // the scheduler process last heard
     void            *role_data;    // the role's state
     ds_limits_t      limits;       // what this node accepts
+    ds_ratelog_t     peer_log;     // limits logs of peers' bad messages
 };
 
 // ds_node_start creates the context (unless the role made n->ctx), connects to
@@ -79,7 +81,8 @@ int ds_node_send(ds_node_t *n, Descent__Header *h);
 // and signals, and calls on_stop. Idempotent.
 void ds_node_stop(ds_node_t *n, int code, const char *why);
 
-// ds_node_fini terminates the 0MQ context after the loop has ended.
+// ds_node_fini logs what n->peer_log still holds back and terminates the
+// 0MQ context after the loop has ended.
 void ds_node_fini(ds_node_t *n);
 
 #endif

@@ -116,6 +116,7 @@ typedef struct {
     int          exit_code;      // process exit status
     bool         stopping;       // s_stop was called
     ds_limits_t  limits;         // what we accept
+    ds_ratelog_t peer_log;       // limits logs of nodes' bad messages
     uint32_t     failovers;      // servers declared dead and replaced
     uint32_t     rejoins;        // servers back after being replaced
     uint32_t     adoptions;      // partitions given to another worker
@@ -149,6 +150,26 @@ s_role_name(Descent__Role r)
     return r == DESCENT__ROLE__SERVER   ? "server"
            : r == DESCENT__ROLE__WORKER ? "worker"
                                         : "node";
+}
+
+// s_refuse logs msg's refusal, limited per peer and status, and answers
+// with an error of `type` when it can.
+static void
+s_refuse(s_sched_t *s, const ds_msg_t *msg, Descent__Type type,
+         Descent__Status st, const char *why)
+{
+    char peer[DS_RATELOG_PEER_MAX], kind[DS_RATELOG_KIND_MAX];
+    ds_msg_peer(msg, peer, sizeof peer);
+    snprintf(kind, sizeof kind, "%s%s", ds_msg_status_name(st),
+             msg->hdr ? "" : " (no header)");
+    ds_log_peer(&s->peer_log, uv_now(s->loop),
+                st == DESCENT__STATUS__STALE_EPOCH ? DS_INFO : DS_WARN,
+                "scheduler", peer, kind, "refused %s from %s: %s: %s",
+                msg->hdr ? ds_msg_type_name(msg->hdr->type) : "a message", peer,
+                kind, why);
+    if (msg->flags & DS_MSG_HAS_ROUTE) {
+        ds_msg_reply(s->sock.sock, msg, type, st, why);
+    }
 }
 
 static void
@@ -589,9 +610,9 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
         s->nodes[h->node_id - 1].dead) {
         // Its partition went to another worker: it is not needed any more.
-        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
-                     DESCENT__STATUS__STALE_EPOCH,
-                     "this worker's partition was given to another worker");
+        s_refuse(s, msg, DESCENT__TYPE__REGISTER_ACK,
+                 DESCENT__STATUS__STALE_EPOCH,
+                 "this worker's partition was given to another worker");
         return;
     }
     char            why[256] = "";
@@ -623,9 +644,7 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         snprintf(why, sizeof why, "a server must give its address");
     }
     if (st != DESCENT__STATUS__OK) {
-        ds_log(DS_WARN, "scheduler", "refused a %s: %s", s_role_name(h->role),
-               why);
-        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK, st, why);
+        s_refuse(s, msg, DESCENT__TYPE__REGISTER_ACK, st, why);
         return;
     }
     s_node_t *n = &s->nodes[s->nnodes];
@@ -1159,10 +1178,7 @@ s_on_msg(ds_zsock_t *z, void *arg)
         return;
     }
     if (rc != 0) {
-        ds_log(DS_WARN, "scheduler", "bad message: %s", err);
-        if (msg.flags & DS_MSG_HAS_ROUTE) {
-            ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR, st, err);
-        }
+        s_refuse(s, &msg, DESCENT__TYPE__ERROR, st, err);
         ds_msg_fini(&msg);
         return;
     }
@@ -1174,14 +1190,19 @@ s_on_msg(ds_zsock_t *z, void *arg)
     }
     s_node_t *n = s_sender(s, &msg);
     if (!n) {
-        ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
-                     DESCENT__STATUS__REFUSED, "unknown node: register first");
+        s_refuse(s, &msg, DESCENT__TYPE__ERROR, DESCENT__STATUS__REFUSED,
+                 "unknown node: register first");
         ds_msg_fini(&msg);
         return;
     }
     if (n->dead) {
         // Declared dead and replaced (a paused process resumed, a cut
         // link healed): it must not act on its old map any more.
+        char peer[DS_RATELOG_PEER_MAX];
+        ds_msg_peer(&msg, peer, sizeof peer);
+        ds_log_peer(&s->peer_log, uv_now(s->loop), DS_INFO, "scheduler", peer,
+                    "dead", "%s from %s, declared dead: fenced",
+                    ds_msg_type_name(h->type), peer);
         s_fence(s, n, "this node was declared dead and replaced");
         ds_msg_fini(&msg);
         return;
@@ -1198,8 +1219,8 @@ s_on_msg(ds_zsock_t *z, void *arg)
                        h->type == DESCENT__TYPE__BARRIER ||
                        h->type == DESCENT__TYPE__DONE;
     if (worker_only && n->role != DESCENT__ROLE__WORKER) {
-        ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
-                     DESCENT__STATUS__REFUSED, "only workers send that");
+        s_refuse(s, &msg, DESCENT__TYPE__ERROR, DESCENT__STATUS__REFUSED,
+                 "only workers send that");
         ds_msg_fini(&msg);
         return;
     }
@@ -1228,8 +1249,8 @@ s_on_msg(ds_zsock_t *z, void *arg)
         break;
     case DESCENT__TYPE__BARRIER:
         if (strcmp(h->barrier, "trained") != 0) {
-            ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
-                         DESCENT__STATUS__BAD_REQUEST, "unknown barrier");
+            s_refuse(s, &msg, DESCENT__TYPE__ERROR,
+                     DESCENT__STATUS__BAD_REQUEST, "unknown barrier");
             break;
         }
         s_barrier(s, n, h->barrier);
@@ -1242,10 +1263,14 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__DONE:
         s_done(s, n, h);
         break;
-    default:
-        ds_log(DS_WARN, "scheduler", "unexpected %s from node %u",
-               ds_msg_type_name(h->type), n->id);
+    default: {
+        char peer[DS_RATELOG_PEER_MAX];
+        ds_msg_peer(&msg, peer, sizeof peer);
+        ds_log_peer(&s->peer_log, uv_now(s->loop), DS_WARN, "scheduler", peer,
+                    "unexpected", "unexpected %s from %s",
+                    ds_msg_type_name(h->type), peer);
         break;
+    }
     }
     ds_msg_fini(&msg);
 }
@@ -1577,6 +1602,7 @@ s_on_timer(uv_timer_t *t)
 {
     s_sched_t *s = t->data;
     uint64_t   now = uv_now(s->loop);
+    ds_log_suppressed(&s->peer_log, now, false, "scheduler");
     if (s->phase == PHASE_JOINING &&
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
         s_fail(s,
@@ -1717,6 +1743,8 @@ ds_scheduler_main(const ds_config_t *cfg)
     s.loop = &loop;
     s.limits.max_values = 0;
     s.limits.max_keys = 0;
+    ds_ratelog_init(&s.peer_log, DS_RATELOG_BURST, DS_RATELOG_GLOBAL_BURST,
+                    DS_RATELOG_INTERVAL_MS);
     // Elastic workers: room for as many as the option allows.
     s.ncap = cfg->servers + (cfg->workers ? cfg->workers : 4096);
     s.want_workers = cfg->workers;
@@ -1817,6 +1845,7 @@ ds_scheduler_main(const ds_config_t *cfg)
                cfg->join_window_ms);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    ds_log_suppressed(&s.peer_log, uv_now(&loop), true, "scheduler");
     for (uint32_t i = 0; i < s.nnodes; i++) {
         zmq_msg_close(&s.nodes[i].route);
         free(s.nodes[i].acked);

@@ -655,9 +655,17 @@ s_refuse(s_server_t *s, const ds_msg_t *msg, Descent__Type type,
          Descent__Status st, const char *why)
 {
     s->refused++;
-    ds_log(DS_DEBUG, "server", "refused %s from node %u: %s",
-           msg->hdr ? ds_msg_type_name(msg->hdr->type) : "message",
-           msg->hdr ? msg->hdr->sender : 0, why);
+    // A map change under way makes these; the rest are a peer's mistakes.
+    int lvl =
+        st == DESCENT__STATUS__STALE_EPOCH || st == DESCENT__STATUS__NOT_READY
+            ? DS_INFO
+            : DS_WARN;
+    char peer[DS_RATELOG_PEER_MAX];
+    ds_msg_peer(msg, peer, sizeof peer);
+    ds_log_peer(&s->node.peer_log, uv_now(s->node.loop), lvl, "server", peer,
+                ds_msg_status_name(st), "refused %s from %s: %s: %s",
+                msg->hdr ? ds_msg_type_name(msg->hdr->type) : "message", peer,
+                ds_msg_status_name(st), why);
     ds_msg_reply(s->data.sock, msg, type, st, why);
 }
 
@@ -1009,8 +1017,12 @@ s_on_peer(ds_zsock_t *z, void *arg)
     if (rc != 0 || h->type != DESCENT__TYPE__REPLICATE_ACK ||
         h->shard >= s->map.nranges || !s->held) {
         if (rc != -EAGAIN) {
-            ds_log(DS_WARN, "server", "bad reply from server %u: %s", p->id,
-                   rc ? err : "not a REPLICATE_ACK for a known range");
+            char peer[32];
+            snprintf(peer, sizeof peer, "server %u", p->id);
+            ds_log_peer(&s->node.peer_log, uv_now(s->node.loop), DS_WARN,
+                        "server", peer, rc ? ds_msg_status_name(st) : "reply",
+                        "bad reply from %s: %s", peer,
+                        rc ? err : "not a REPLICATE_ACK for a known range");
         }
         ds_msg_fini(&msg);
         return;
@@ -1580,11 +1592,11 @@ s_replica(s_server_t *s, ds_msg_t *msg)
     if (h->seq == r->chain + 1) {
         int rc = s_replay(s, r, msg, why, sizeof why);
         if (rc != 0) {
-            ds_log(DS_WARN, "server",
-                   "range %u: replicated operation %" PRIu64
-                   " from server %u refused: %s",
-                   r->r.id, h->seq, h->sender, why);
-            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST, why);
+            char what[320];
+            snprintf(what, sizeof what,
+                     "replicated operation %" PRIu64 " of range %u: %s", h->seq,
+                     r->r.id, why);
+            s_refuse(s, msg, reply, DESCENT__STATUS__BAD_REQUEST, what);
             return;
         }
         r->chain = h->seq;
@@ -2084,8 +2096,13 @@ s_on_data(ds_zsock_t *z, void *arg)
     }
     if (rc != 0) {
         s->refused++;
-        ds_log(DS_WARN, "server", "bad request%s: %s",
-               msg.hdr ? "" : " (no header)", err);
+        char peer[DS_RATELOG_PEER_MAX], kind[DS_RATELOG_KIND_MAX];
+        ds_msg_peer(&msg, peer, sizeof peer);
+        snprintf(kind, sizeof kind, "%s%s", ds_msg_status_name(st),
+                 msg.hdr ? "" : " (no header)");
+        ds_log_peer(&s->node.peer_log, uv_now(s->node.loop), DS_WARN, "server",
+                    peer, kind, "bad request%s from %s: %s",
+                    msg.hdr ? "" : " (no header)", peer, err);
         if (msg.flags & DS_MSG_HAS_ROUTE) {
             Descent__Type t = DESCENT__TYPE__ERROR;
             if (msg.hdr && msg.hdr->type == DESCENT__TYPE__PUSH) {

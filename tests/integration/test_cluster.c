@@ -397,6 +397,125 @@ START_TEST(test_server_survives_bad_requests)
 }
 END_TEST
 
+// s_count counts the lines of log that contain needle.
+static int
+s_count(const char *log, const char *needle)
+{
+    int n = 0;
+    for (const char *q = log; (q = strstr(q, needle)); q += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+// s_suppressed sums the counts of the log's "suppressed K similar messages
+// from PEER ... (KIND)" lines for that kind.
+static uint64_t
+s_suppressed(const char *log, const char *kind)
+{
+    uint64_t    sum = 0;
+    const char *q = log;
+    while ((q = strstr(q, "suppressed "))) {
+        const char *eol = strchr(q, '\n');
+        const char *k = strstr(q, kind);
+        if (k && (!eol || k < eol)) {
+            sum += strtoull(q + strlen("suppressed "), NULL, 10);
+        }
+        q += strlen("suppressed ");
+    }
+    return sum;
+}
+
+// A peer's refusals are logged, each kind, and a flood of 20,000 bad
+// headers gives a few lines and a count, not 20,000 lines.
+START_TEST(test_server_logs_refusals_limited)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    s_peer_t          t;
+    th_proc_t         srv;
+    const char *const extra[] = {NULL};
+    s_fake_start(&t, &srv, dir, extra);
+    Descent__Header h;
+    float           g[10] = {0};
+
+    // One refusal of each kind the server gives a worker.
+    h = s_req(&t, DESCENT__TYPE__PUSH, 95, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OUT_OF_RANGE, NULL,
+             0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+    h.epoch = 0;
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__STALE_EPOCH, NULL,
+             0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+    h.job = "other";
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__REFUSED, NULL, 0);
+    float nan[10] = {NAN};
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 10);
+    h.value_count = 10;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, nan, 10), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__BAD_VALUE, NULL, 0);
+
+    // The flood; replies are read as they come, or dropped by the server.
+    for (int i = 0; i < 20000; i++) {
+        ck_assert_int_eq(zmq_send(t.data, "\xff\x01garbage", 9, 0), 9);
+        char buf[64];
+        while (zmq_recv(t.data, buf, sizeof buf, ZMQ_DONTWAIT) >= 0) {
+        }
+    }
+    // Messages on one connection are handled in order: once a pull sent
+    // after the flood is answered, the whole flood was read. The answer may
+    // be dropped at the server's high-water mark, so ask until one comes.
+    bool synced = false;
+    for (int tries = 0; tries < 50 && !synced; tries++) {
+        h = s_req(&t, DESCENT__TYPE__PULL, 0, 10);
+        ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+        zmq_pollitem_t it = {.socket = t.data, .events = ZMQ_POLLIN};
+        while (!synced && zmq_poll(&it, 1, 1000) == 1) {
+            ds_msg_t m;
+            char     err[256];
+            if (ds_msg_recv(t.data, false, &m, err, sizeof err) == 0 &&
+                m.hdr->type == DESCENT__TYPE__PULL_REPLY &&
+                m.hdr->seq == t.seq) {
+                ck_assert_int_eq(m.hdr->status, DESCENT__STATUS__OK);
+                synced = true;
+            }
+            ds_msg_fini(&m);
+        }
+    }
+    ck_assert(synced);
+    s_fake_stop(&t, &srv);
+
+    char *log = th_slurp(srv.log);
+    ck_assert_ptr_nonnull(log);
+    const char *want[] = {
+        "refused PUSH from node 2: OUT_OF_RANGE: keys [95, 105)",
+        "refused PULL from node 2: STALE_EPOCH: sent under map epoch 0",
+        "refused PULL from node 2: REFUSED: job \"other\"",
+        "refused PUSH from node 2: BAD_VALUE: gradient has NaN",
+        "bad request (no header) from peer ",
+        "suppressed ",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ck_assert_msg(strstr(log, want[i]), "%s lacks \"%s\":\n%.1500s",
+                      srv.log, want[i], log);
+    }
+    // Every bad header is either a line or in a count; a few are lines.
+    int      lines = s_count(log, "bad request (no header) from peer ");
+    uint64_t held = s_suppressed(log, "(BAD_REQUEST (no header))");
+    ck_assert_msg(lines >= 1 && lines <= 50, "%d lines", lines);
+    ck_assert_uint_eq((uint64_t)lines + held, 20000);
+    ck_assert_msg(strlen(log) < 20000, "the log has %zu bytes", strlen(log));
+    free(log);
+}
+END_TEST
+
 // Each update rule applied by a server through the protocol gives the same
 // parameters as the rule applied here with common/optim.h: same pushes, same
 // rate, same order.
@@ -1301,6 +1420,7 @@ s_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cluster_trains);
     tcase_add_test(tc, test_server_survives_bad_requests);
+    tcase_add_test(tc, test_server_logs_refusals_limited);
     tcase_add_test(tc, test_server_rules_match_local);
     tcase_add_test(tc, test_consistency_bounds);
     tcase_add_test(tc, test_algorithms_train);
