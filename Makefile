@@ -62,6 +62,7 @@ FUZZ_FLAGS ?=
 .PHONY: all deps test unit integration asan run bench compare lint format docs clean help
 .PHONY: fuzz fuzz-deps fuzz-replay fuzz-run test-faults failover-times
 .PHONY: image image-size image-data check-deploy test-compose test-swarm test-multihost
+.PHONY: up down
 
 all: $(B)/descent
 
@@ -90,10 +91,13 @@ help:
 	@echo "                  $(BASE_IMAGE) with debootstrap when it cannot be pulled"
 	@echo "make image-size   the size of $(IMAGE) and of its base"
 	@echo "make image-data   $(IMAGE_DATA): the image with Fashion-MNIST copied in"
+	@echo "make up / down    docker-compose.yml: $(COMPOSE) up [ARGS] / down -v (COMPOSE"
+	@echo "                  = docker-compose or \"docker compose\", whichever exists)"
 	@echo "make check-deploy offline checks of docker-compose.yml, deploy/k8s and the scripts"
 	@echo "make test-compose docker-compose.yml: train, check summary.json, down -v; then"
 	@echo "                  docker kill/pause/network disconnect during training, invariants"
-	@echo "make test-swarm   the same file with docker stack deploy on a one-node swarm"
+	@echo "make test-swarm   the same file (+ deploy/swarm.yml) with docker stack deploy"
+	@echo "                  on a one-node swarm"
 	@echo "make test-multihost  bare processes in network namespaces, one IP each (root)"
 	@echo "make clean        remove build/"
 
@@ -240,6 +244,12 @@ BASE_IMAGE ?= debian:bookworm-slim
 DATA_DIR   ?= /usr/share/datasets/fashion-mnist
 DOCKER     ?= docker
 NO_DOCKER   = ! $(DOCKER) info >/dev/null 2>&1 && echo "$@: skipped: no Docker engine reachable" && exit 0
+# The compose tool: the v2 plugin where it works, else docker-compose (v1,
+# Debian's package). Only the targets that use it run the probe.
+COMPOSE    ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && \
+                echo "$(DOCKER) compose" || echo docker-compose)
+NO_COMPOSE  = $(COMPOSE) version >/dev/null 2>&1 || { echo "$@: no compose tool: \
+              install docker-compose or the docker compose plugin"; exit 1; }
 
 image:
 	$(Q)$(NO_DOCKER); sh deploy/bootstrap-base.sh $(BASE_IMAGE) && \
@@ -262,6 +272,14 @@ image-data: image
 	 $(DOCKER) image inspect -f '{{.Size}}' $(IMAGE_DATA) | \
 	   awk '{ printf "image-data: $(IMAGE_DATA), %.1f MB\n", $$1 / 1e6 }'
 
+# docker-compose.yml on this machine, with whichever compose tool exists:
+# make up [ARGS="--scale worker=8"], then make down (down -v).
+up:
+	$(Q)$(NO_COMPOSE); $(COMPOSE) up $(ARGS)
+
+down:
+	$(Q)$(NO_COMPOSE); $(COMPOSE) down -v $(ARGS)
+
 # No engine or cluster needed: the manifests parse and agree with each other
 # and with descent's options; the scripts pass shellcheck where it exists.
 check-deploy: $(B)/descent
@@ -269,16 +287,20 @@ check-deploy: $(B)/descent
 	$(Q)if command -v shellcheck >/dev/null; then \
 	  shellcheck -x deploy/*.sh tests/deploy/*.sh && echo "check-deploy: shellcheck clean"; \
 	else echo "check-deploy: shellcheck not installed; scripts not linted"; fi
-	$(Q)c=$$(docker compose version >/dev/null 2>&1 && echo "docker compose" || \
-	  { command -v docker-compose >/dev/null && echo docker-compose; }); \
-	if [ -n "$$c" ]; then $$c -f docker-compose.yml config -q && echo "check-deploy: $$c config: valid"; \
+	$(Q)if $(COMPOSE) version >/dev/null 2>&1; then \
+	  $(COMPOSE) -f docker-compose.yml config -q && echo "check-deploy: $(COMPOSE) config: valid"; \
 	else echo "check-deploy: no compose tool; docker-compose.yml not validated by one"; fi
+	$(Q)if $(DOCKER) stack config --help >/dev/null 2>&1; then \
+	  $(DOCKER) stack config -c docker-compose.yml -c deploy/swarm.yml | \
+	    grep -q 'endpoint_mode: dnsrr' && \
+	  echo "check-deploy: docker stack config: docker-compose.yml + deploy/swarm.yml merge"; \
+	else echo "check-deploy: no 'docker stack config'; the swarm merge not checked"; fi
 
 # The plain run, then the container-level faults (kill a server, pause a
 # worker, cut a server off the network) with the fault suite's invariants.
 test-compose: image
-	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/compose.sh && \
-	  DS_IMAGE=$(IMAGE) sh tests/deploy/compose-faults.sh
+	$(Q)$(NO_DOCKER); COMPOSE="$(COMPOSE)" DS_IMAGE=$(IMAGE) sh tests/deploy/compose.sh && \
+	  COMPOSE="$(COMPOSE)" DS_IMAGE=$(IMAGE) sh tests/deploy/compose-faults.sh
 
 test-swarm: image
 	$(Q)$(NO_DOCKER); DS_IMAGE=$(IMAGE) sh tests/deploy/swarm.sh

@@ -192,6 +192,24 @@ def main():
     check(w == "0" or w == str(svcs["worker"]["deploy"]["replicas"]),
           "compose: worker replicas != DS_WORKERS default")
     check("out" in (compose.get("volumes") or {}), "compose: no named volume out")
+    # docker-compose v1 warns on every start about the deploy: keys it does
+    # not support (its translate_deploy_keys_to_container_config): those
+    # belong in deploy/swarm.yml, which keeps the scheduler's dnsrr endpoint.
+    v1_unsupported = {"endpoint_mode", "labels", "update_config", "rollback_config"}
+    for name, s in svcs.items():
+        d = s.get("deploy") or {}
+        bad = sorted(set(d) & v1_unsupported)
+        bad += [f"restart_policy.{k}" for k in (d.get("restart_policy") or {})
+                if k not in ("condition", "max_attempts")]
+        check(not bad, f"compose {name}: deploy keys docker-compose v1 warns about: {bad}")
+    with open(os.path.join(ROOT, "deploy", "swarm.yml")) as f:
+        swarm = yaml.safe_load(f)
+    check(swarm.get("version") == compose.get("version"),
+          "deploy/swarm.yml: not the version of docker-compose.yml")
+    ssvcs = swarm.get("services") or {}
+    check(set(ssvcs) <= set(svcs), f"deploy/swarm.yml: unknown services {sorted(set(ssvcs) - set(svcs))}")
+    check(((ssvcs.get("scheduler") or {}).get("deploy") or {}).get("endpoint_mode") == "dnsrr",
+          "deploy/swarm.yml: the scheduler's endpoint_mode is not dnsrr")
     # Both give every role the same variables (values may differ: the
     # endpoint's host name, the join timeout).
     for role in ("scheduler", "server", "worker"):

@@ -12,10 +12,14 @@ skip() {
     exit 0
 }
 
-# compose_cmd prints the compose tool: the v2 plugin when it works, else
-# docker-compose; nothing when neither exists.
+# compose_cmd prints the compose tool: $COMPOSE when it works (make passes
+# its own), else the v2 plugin when it works, else docker-compose; nothing
+# when there is none.
 compose_cmd() {
-    if docker compose version >/dev/null 2>&1; then
+    # shellcheck disable=SC2086 # "docker compose" is two words
+    if [ -n "${COMPOSE:-}" ] && $COMPOSE version >/dev/null 2>&1; then
+        echo "$COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then
         echo "docker compose"
     elif command -v docker-compose >/dev/null 2>&1; then
         echo docker-compose

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# swarm - deploy docker-compose.yml as a stack on a one-node swarm, wait for
-# the job to end, check the result, remove everything.
+# swarm - deploy docker-compose.yml, with the swarm-only keys of
+# deploy/swarm.yml, as a stack on a one-node swarm, wait for the job to end,
+# check the result, remove everything.
 #
 # usage: tests/deploy/swarm.sh        (make test-swarm builds the image first)
 #
@@ -58,9 +59,10 @@ else
     skip "swarm state is '$state'"
 fi
 
-say "docker stack deploy -c docker-compose.yml $stack"
+say "docker stack deploy -c docker-compose.yml -c deploy/swarm.yml $stack"
 start=$(date +%s)
-docker stack deploy -c docker-compose.yml "$stack" >/dev/null || fail "stack deploy failed"
+docker stack deploy -c docker-compose.yml -c deploy/swarm.yml "$stack" >/dev/null ||
+    fail "stack deploy failed"
 
 # Wait until no task is still to run or running (restart_policy none: each
 # task runs once and ends Complete or Failed).
