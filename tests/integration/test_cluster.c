@@ -432,9 +432,11 @@ START_TEST(test_server_logs_refusals_limited)
 {
     char dir[64];
     th_tmpdir(dir, sizeof dir);
-    s_peer_t          t;
-    th_proc_t         srv;
-    const char *const extra[] = {NULL};
+    s_peer_t  t;
+    th_proc_t srv;
+    char      out[128];
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *const extra[] = {out, NULL};
     s_fake_start(&t, &srv, dir, extra);
     Descent__Header h;
     float           g[10] = {0};
