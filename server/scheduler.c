@@ -93,6 +93,8 @@ typedef struct {
     uint64_t           num_keys;       // model size the workers asked for
     uint64_t           dim;            // features per example, from the workers
     uint32_t           classes;        // classes, from the workers
+    char               refused[384];   // the last node refused for its
+                                       // settings, and why
     uint64_t           start_ms;       // loop time we started
     uint64_t           phase_ms;       // loop time the phase began
     uint64_t           train_start_ms; // loop time training began
@@ -539,6 +541,19 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         // A repeated REGISTER (a retry, or a lost acknowledgement) gets the
         // same answer; it never takes a second slot.
         s_ack(s, again, h->seq);
+        return;
+    }
+    char mismatch[320];
+    if (strcmp(h->job, s->cfg->job) == 0 &&
+        ds_config_compare(s->cfg, h->settings, h->n_settings, mismatch,
+                          sizeof mismatch) != 0) {
+        // Any node of this job, also one rejoining with its old id, must
+        // have the job's job-wide settings (docs/protocol.md, REGISTER).
+        snprintf(s->refused, sizeof s->refused, "a %s: %s",
+                 s_role_name(h->role), mismatch);
+        ds_log(DS_WARN, "scheduler", "refused %s", s->refused);
+        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
+                     DESCENT__STATUS__REFUSED, mismatch);
         return;
     }
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
@@ -1581,9 +1596,10 @@ s_on_timer(uv_timer_t *t)
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
         s_fail(s,
                "only %d of %d servers and %d of %d workers joined within "
-               "%d ms",
+               "%d ms%s%s",
                s->nservers, s->cfg->servers, s->nworkers, s->want_workers,
-               s->cfg->join_timeout_ms);
+               s->cfg->join_timeout_ms, s->refused[0] ? "; refused " : "",
+               s->refused);
         return;
     }
     s_maybe_joined(s);

@@ -905,6 +905,8 @@ START_TEST(test_elastic_workers)
                         "--cluster.bind=tcp://127.0.0.1:*",
                         "--cluster.servers=1",
                         "--cluster.workers=0",
+                        "--data.limit=6000",
+                        "--train.epochs=1",
                         NULL};
     const char *wa[] = {"worker",
                         sched,
@@ -1051,7 +1053,17 @@ START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
     s_small(&c);
-    sleep(2);
+    // Kill the server once training runs: a loaded machine may take longer
+    // than any fixed sleep to load the data.
+    for (int i = 0; i < 400; i++) {
+        char *log = th_slurp(c.scheduler.log);
+        bool  training = log && strstr(log, "training starts");
+        free(log);
+        if (training) {
+            break;
+        }
+        usleep(50000);
+    }
     ck_assert_int_eq(c.scheduler.pid != 0 && c.worker.pid != 0, 1);
     th_kill(&c.server, SIGKILL);
     ck_assert_msg(th_wait(&c.scheduler, 8000),
@@ -1109,9 +1121,15 @@ START_TEST(test_late_server_joins)
              port);
     snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
     snprintf(out, sizeof out, "--job.out=%s/out", dir);
-    const char *sa[] = {
-        "scheduler",           sched, bind, out, "--cluster.servers=1",
-        "--cluster.workers=1", NULL};
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--data.limit=2000",
+                        "--train.epochs=2",
+                        NULL};
     const char *wa[] = {"worker",
                         sched,
                         "--cluster.servers=1",
@@ -1120,8 +1138,13 @@ START_TEST(test_late_server_joins)
                         "--train.epochs=2",
                         out,
                         NULL};
-    const char *na[] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
-                        "--cluster.advertise=127.0.0.1", NULL};
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.advertise=127.0.0.1",
+                        "--data.limit=2000",
+                        "--train.epochs=2",
+                        NULL};
     th_proc_t   s, w, n;
     th_spawn(&s, dir, "scheduler", sa);
     th_spawn(&w, dir, "worker", wa);
@@ -1156,6 +1179,81 @@ START_TEST(test_missing_nodes_time_out)
     ck_assert_int_eq(p.status, 1);
     s_assert_log_has(&p, "only 0 of 2 servers and 0 of 2 workers joined "
                          "within 700 ms");
+}
+END_TEST
+
+// Every node of a job must have the job's job-wide settings: a worker with
+// another model and a server with another rate are refused at REGISTER with
+// the first differing setting named, and exit 1. The softmax job gets no
+// worker and fails; it must not train the stray worker's MLP.
+START_TEST(test_mismatched_settings_refused)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--cluster.join_timeout_ms=4000",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--model.model=softmax",
+                        "--job.progress=off",
+                        NULL};
+    // Per-node settings (bind, out, timeouts, cluster sizes) may differ.
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.heartbeat_ms=200",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        NULL};
+    const char *ba[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--optimizer.lr=0.1",
+                        NULL};
+    const char *wa[] = {"worker",
+                        sched,
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--model.model=mlp",
+                        NULL};
+    th_proc_t   sc, sv, bad, w;
+    th_spawn(&sc, dir, "scheduler", sa);
+    th_spawn(&sv, dir, "server", na);
+    th_spawn(&bad, dir, "badserver", ba);
+    th_spawn(&w, dir, "worker", wa);
+    ck_assert_msg(th_wait(&w, 10000), "the stray worker did not exit");
+    ck_assert_int_eq(w.signal, 0);
+    ck_assert_int_eq(w.status, 1);
+    s_assert_log_has(&w, "[model] model: this node has mlp, the job has "
+                         "softmax");
+    ck_assert_msg(th_wait(&bad, 10000), "the stray server did not exit");
+    ck_assert_int_eq(bad.status, 1);
+    s_assert_log_has(&bad, "[optimizer] lr: this node has 0.1, the job has "
+                           "0.2");
+    ck_assert_msg(th_wait(&sc, 20000), "the job did not end");
+    ck_assert_int_eq(sc.status, 1);
+    s_assert_log_has(&sc, "refused a worker: [model] model: this node has "
+                          "mlp, the job has softmax");
+    s_assert_log_has(&sc, "0 of 1 workers joined");
+    char path[192];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert_msg(strstr(summary, "\"ok\":false") != NULL, "%s", summary);
+    free(summary);
+    ck_assert(th_wait(&sv, 10000));
 }
 END_TEST
 
@@ -1316,6 +1414,7 @@ s_suite(void)
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
     tcase_add_test(tc, test_missing_nodes_time_out);
+    tcase_add_test(tc, test_mismatched_settings_refused);
     tcase_add_test(tc, test_missing_dataset);
     tcase_add_test(tc, test_bad_config_line);
     tcase_add_test(tc, test_bad_optimizer_settings);
