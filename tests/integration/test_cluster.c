@@ -1274,6 +1274,33 @@ START_TEST(test_missing_dataset)
 }
 END_TEST
 
+// A dataset file that is there but cannot be read is reported with its real
+// error, without the advice to install the dataset. Tests run as root, who
+// reads any file whatever its mode, so a symbolic link to itself (ELOOP)
+// stands in for an unreadable file.
+START_TEST(test_unreadable_dataset)
+{
+    char dir[64], link[128], flag[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", dir);
+    ck_assert_int_eq(symlink(link, link), 0);
+    snprintf(flag, sizeof flag, "--data.data_dir=%s", dir);
+    const char *args[] = {"run", flag, NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    char want[192];
+    snprintf(want, sizeof want, "cannot read %s: %s", link, strerror(ELOOP));
+    s_assert_log_has(&p, want);
+    char *log = th_slurp(p.log);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "dataset-fashion-mnist") == NULL, "%s", log);
+    free(log);
+}
+END_TEST
+
 START_TEST(test_bad_config_line)
 {
     char dir[64], job[128];
@@ -1416,6 +1443,7 @@ s_suite(void)
     tcase_add_test(tc, test_missing_nodes_time_out);
     tcase_add_test(tc, test_mismatched_settings_refused);
     tcase_add_test(tc, test_missing_dataset);
+    tcase_add_test(tc, test_unreadable_dataset);
     tcase_add_test(tc, test_bad_config_line);
     tcase_add_test(tc, test_bad_optimizer_settings);
     tcase_add_test(tc, test_port_in_use);
