@@ -93,8 +93,7 @@ typedef struct {
     uint64_t           num_keys;       // model size the workers asked for
     uint64_t           dim;            // features per example, from the workers
     uint32_t           classes;        // classes, from the workers
-    char               refused[384];   // the last node refused for its
-                                       // settings, and why
+    char               refused[384];   // last settings refusal, for errors
     uint64_t           start_ms;       // loop time we started
     uint64_t           phase_ms;       // loop time the phase began
     uint64_t           train_start_ms; // loop time training began
@@ -791,16 +790,41 @@ s_send_map_one(s_sched_t *s, Descent__Role role, s_node_t *only)
     free(store);
 }
 
+// s_shape_differs says whether the data shape and model size in worker n's
+// READY differ from those of the workers before it, and writes why.
+static bool
+s_shape_differs(const s_sched_t *s, const s_node_t *n, const Descent__Header *h,
+                char *why, size_t len)
+{
+    if (s->num_keys && h->dim != s->dim) {
+        snprintf(why, len,
+                 "worker %u has data of %" PRIu64 " features, other workers "
+                 "%" PRIu64 ": every worker must load the same dataset",
+                 n->id, h->dim, s->dim);
+    } else if (s->num_keys && h->classes != s->classes) {
+        snprintf(why, len,
+                 "worker %u has data of %u classes, other workers %u: every "
+                 "worker must load the same dataset",
+                 n->id, h->classes, s->classes);
+    } else if (h->num_keys == 0 ||
+               (s->num_keys && h->num_keys != s->num_keys)) {
+        snprintf(why, len,
+                 "worker %u needs a model of %" PRIu64 " parameters, other "
+                 "workers %" PRIu64 ": the workers disagree on the model "
+                 "or the data",
+                 n->id, h->num_keys, s->num_keys);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void
 s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
 {
-    if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys) ||
-        (s->num_keys && (h->dim != s->dim || h->classes != s->classes))) {
-        s_fail(s,
-               "worker %u needs a model of %" PRIu64 " parameters, other "
-               "workers %" PRIu64 ": the workers disagree on the model "
-               "or the data",
-               n->id, h->num_keys, s->num_keys);
+    char why[256];
+    if (s_shape_differs(s, n, h, why, sizeof why)) {
+        s_fail(s, "%s", why);
         return;
     }
     s->num_keys = h->num_keys;
@@ -1224,6 +1248,14 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__READY:
         if (n->role == DESCENT__ROLE__WORKER && n->rejoining &&
             s->phase == PHASE_TRAINING) {
+            char why[256];
+            if (s_shape_differs(s, n, h, why, sizeof why)) {
+                // Refused, it stops; silent, it is lost and adopted.
+                ds_log(DS_WARN, "scheduler", "refused a rejoin: %s", why);
+                ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
+                             DESCENT__STATUS__REFUSED, why);
+                break;
+            }
             n->rejoining = false;
             s_send_map_to(s, n);
             break;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -1257,6 +1258,94 @@ START_TEST(test_mismatched_settings_refused)
 }
 END_TEST
 
+// s_write_idx writes an IDX file: magic, then the dims, big-endian, then
+// n * per bytes of value (i * 7 + j) % mod for example i, byte j.
+static void
+s_write_idx(const char *path, uint32_t magic, const uint32_t *dims, int ndims,
+            size_t per, int mod)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    uint32_t words[4] = {magic};
+    for (int i = 0; i < ndims; i++) {
+        words[1 + i] = dims[i];
+    }
+    for (int i = 0; i <= ndims; i++) {
+        unsigned char b[4] = {
+            (unsigned char)(words[i] >> 24), (unsigned char)(words[i] >> 16),
+            (unsigned char)(words[i] >> 8), (unsigned char)words[i]};
+        ck_assert_uint_eq(fwrite(b, 1, 4, f), 4);
+    }
+    for (uint32_t i = 0; i < dims[0]; i++) {
+        for (size_t j = 0; j < per; j++) {
+            ck_assert_int_ne(fputc((int)((i * 7 + j) % (size_t)mod), f), EOF);
+        }
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+// Workers whose datasets have other shapes cannot train one model: the job
+// fails at READY, naming the shape that differs.
+START_TEST(test_mismatched_data_shapes)
+{
+    char dir[64], sched[64], bind[64], out[128], data[128], flag[160];
+    th_tmpdir(dir, sizeof dir);
+    // A small 8x8 dataset beside Fashion-MNIST's 28x28.
+    snprintf(data, sizeof data, "%s/small", dir);
+    ck_assert_int_eq(mkdir(data, 0755), 0);
+    const char *names[4] = {"train-images-idx3-ubyte",
+                            "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                            "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char     path[192];
+        uint32_t n = i < 2 ? 200 : 20;
+        uint32_t dims[3] = {n, 8, 8};
+        snprintf(path, sizeof path, "%s/%s", data, names[i]);
+        if (i % 2 == 0) {
+            s_write_idx(path, 0x803, dims, 3, 64, 256);
+        } else {
+            s_write_idx(path, 0x801, dims, 1, 1, 10);
+        }
+    }
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    snprintf(flag, sizeof flag, "--data.data_dir=%s", data);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=2",
+                        "--data.limit=2000",
+                        NULL};
+    const char *na[] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
+                        "--data.limit=2000", NULL};
+    const char *wa[] = {"worker", sched, "--data.limit=2000", NULL};
+    const char *wb[] = {"worker", sched, "--data.limit=2000", flag, NULL};
+    th_proc_t   sc, sv, w1, w2;
+    th_spawn(&sc, dir, "scheduler", sa);
+    th_spawn(&sv, dir, "server", na);
+    th_spawn(&w1, dir, "worker1", wa);
+    th_spawn(&w2, dir, "worker2", wb);
+    ck_assert_msg(th_wait(&sc, 30000), "the job did not end");
+    ck_assert_int_eq(sc.status, 1);
+    char *log = th_slurp(sc.log);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "has data of 64 features, other workers 784") ||
+                      strstr(log, "has data of 784 features, other workers 64"),
+                  "%s", log);
+    ck_assert_msg(strstr(log, "every worker must load the same dataset"), "%s",
+                  log);
+    free(log);
+    ck_assert(th_wait(&w1, 10000));
+    ck_assert(th_wait(&w2, 10000));
+    ck_assert(th_wait(&sv, 10000));
+}
+END_TEST
+
 // ---- bad input from a user ------------------------------------------------
 
 START_TEST(test_missing_dataset)
@@ -1442,6 +1531,7 @@ s_suite(void)
     tcase_add_test(tc, test_late_server_joins);
     tcase_add_test(tc, test_missing_nodes_time_out);
     tcase_add_test(tc, test_mismatched_settings_refused);
+    tcase_add_test(tc, test_mismatched_data_shapes);
     tcase_add_test(tc, test_missing_dataset);
     tcase_add_test(tc, test_unreadable_dataset);
     tcase_add_test(tc, test_bad_config_line);
