@@ -1285,8 +1285,8 @@ s_find_setting(const ds_opt_t *o, char *const *items, size_t n)
 }
 
 int
-ds_config_compare(const ds_config_t *c, char *const *items, size_t n,
-                  char *err, size_t errlen)
+ds_config_compare(const ds_config_t *c, char *const *items, size_t n, char *err,
+                  size_t errlen)
 {
     ds_err(err, errlen, 0, "%s", "");
     char mine[DS_STR_MAX + 32];
@@ -1305,8 +1305,9 @@ ds_config_compare(const ds_config_t *c, char *const *items, size_t n,
             return -EINVAL;
         }
         if (strcmp(theirs, mine) != 0) {
-            ds_err(err, errlen, 0, "[%s] %s: this node has %.*s, the job has %s",
-                   o->section, o->key, S_ECHO_MAX, theirs, mine);
+            ds_err(err, errlen, 0,
+                   "[%s] %s: this node has %.*s, the job has %s", o->section,
+                   o->key, S_ECHO_MAX, theirs, mine);
             return -EINVAL;
         }
     }

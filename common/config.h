@@ -165,7 +165,8 @@ size_t ds_config_usage(char *buf, size_t len);
 
 // ds_config_markdown writes the option reference of docs/configuration.md
 // (one table per section: key, type, default, allowed values, meaning,
-// whether every node must have the same value, environment name) to buf. Returns the length it needed, like snprintf.
+// whether every node must have the same value, environment name) to buf.
+// Returns the length it needed, like snprintf.
 size_t ds_config_markdown(char *buf, size_t len);
 
 // ds_config_write_json writes c as a JSON object (every option, grouped by

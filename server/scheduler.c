@@ -1250,7 +1250,7 @@ s_on_msg(ds_zsock_t *z, void *arg)
             s->phase == PHASE_TRAINING) {
             char why[256];
             if (s_shape_differs(s, n, h, why, sizeof why)) {
-                // Refused, it stops; silent, it is lost and adopted.
+                // Refused, it stops; then it is a silent worker (5.4).
                 ds_log(DS_WARN, "scheduler", "refused a rejoin: %s", why);
                 ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
                              DESCENT__STATUS__REFUSED, why);
