@@ -962,13 +962,17 @@ START_TEST(test_worker_rejoins)
     th_spawn(&c.server, c.dir, "server", na);
     th_spawn(&c.worker, c.dir, "worker", wa);
     th_spawn(&w2, c.dir, "worker2", wa);
-    // Wait until the second worker trains, then kill it.
+    // Wait until the second worker trains, then kill it. Loading may take
+    // many seconds on a loaded machine.
     char *log = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 600; i++) {
         usleep(50000);
         free(log);
         log = th_slurp(w2.log);
-        if (log && strstr(log, "steps")) {
+        char *slog = th_slurp(c.scheduler.log);
+        bool  training = slog && strstr(slog, "training starts");
+        free(slog);
+        if (log && strstr(log, "steps") && training) {
             break;
         }
     }
