@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/shard_map.h"
@@ -502,6 +503,13 @@ s_ds_close(s_ds_t *d)
     d->expect = NULL;
 }
 
+// The job-wide settings of the benchmark's job (docs/configuration.md): the
+// scheduler and the server get them as flags, and the benchmark's own
+// worker sends them in REGISTER, or the scheduler refuses it.
+static char *s_ds_job_args[] = {"bench", "--optimizer.schedule=constant",
+                                "--optimizer.lr=0.001", "--model.init=zeros"};
+#define S_DS_NJOB (sizeof s_ds_job_args / sizeof s_ds_job_args[0])
+
 // s_ds_spawn starts the job's scheduler and server with their output in
 // d->dir. Returns 0 or a negative errno.
 static int
@@ -518,9 +526,9 @@ s_ds_spawn(s_ds_t *d, const char *bin, int port)
                       "--cluster.workers=1",
                       "--cluster.ranges_per_server=1",
                       "--cluster.timeout_ms=60000",
-                      "--optimizer.schedule=constant",
-                      "--optimizer.lr=0.001",
-                      "--model.init=zeros",
+                      s_ds_job_args[1],
+                      s_ds_job_args[2],
+                      s_ds_job_args[3],
                       "--job.log_level=warn",
                       "--job.progress=off"};
     char *own[2][3] = {
@@ -560,12 +568,29 @@ s_ds_join(s_ds_t *d, void *ctx, const char *sched_ep, uint64_t num_keys)
     if (!d->sched || zmq_connect(d->sched, sched_ep) != 0) {
         return -errno;
     }
-    int64_t         deadline = s_now_ms() + S_JOIN_MS;
+    int64_t     deadline = s_now_ms() + S_JOIN_MS;
+    ds_config_t cfg;
+    char        cerr[256];
+    char      **settings = NULL;
+    size_t      nsettings = 0;
+    int rc = ds_config_from_args(&cfg, (int)S_DS_NJOB, s_ds_job_args, NULL,
+                                 false, NULL, cerr, sizeof cerr);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "bench", "the job's settings: %s", cerr);
+        return rc;
+    }
+    rc = ds_config_fingerprint(&cfg, &settings, &nsettings);
+    if (rc != 0) {
+        return rc;
+    }
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__REGISTER);
     h.role = DESCENT__ROLE__WORKER;
     h.address = "";
-    int rc = s_ds_sched_send(d, &h);
+    h.settings = settings;
+    h.n_settings = nsettings;
+    rc = s_ds_sched_send(d, &h);
+    free(settings);
     if (rc != 0) {
         return rc;
     }

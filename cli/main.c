@@ -39,9 +39,10 @@ static const s_cmd_t s_cmds[] = {
      "draw a job's loss and accuracy curves from its metrics log"},
     {"datagen", "--out FILE [--n N] [--features F] [--nnz K] [--seed S] ...",
      "write a seeded synthetic sparse LIBSVM dataset with a planted model"},
-    {"config", "[--markdown] [job.ini] [options]",
+    {"config", "[--markdown | --settings] [job.ini] [options]",
      "print the settings a job would use, as JSON (--markdown: the option "
-     "reference of docs/configuration.md)"},
+     "reference of docs/configuration.md; --settings: the job-wide settings "
+     "a node sends in REGISTER, one per line)"},
 };
 
 // s_print_sized prints what a snprintf-like writer produces.
@@ -115,6 +116,13 @@ main(int argc, char **argv)
     if (is_config && argc > 2 && strcmp(argv[2], "--markdown") == 0) {
         return s_print_sized(ds_config_markdown);
     }
+    // --settings comes first; the job file and options follow it.
+    bool settings = is_config && argc > 2 && strcmp(argv[2], "--settings") == 0;
+    if (settings) {
+        argv[2] = argv[1];
+        argv++;
+        argc--;
+    }
     bool        is_run = strcmp(cmd->name, "run") == 0 || is_config;
     ds_config_t cfg;
     bool        help = false;
@@ -133,6 +141,18 @@ main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "descent %s: %s\n", cmd->name, err);
         return 2;
+    }
+    if (settings) {
+        char **items = NULL;
+        size_t n = 0;
+        if (ds_config_fingerprint(&cfg, &items, &n) != 0) {
+            return 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            printf("%s\n", items[i]);
+        }
+        free(items);
+        return 0;
     }
     if (is_config) {
         size_t need = ds_config_write_json(&cfg, NULL, 0);

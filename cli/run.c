@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/idx.h"
 #include "common/log.h"
 #include "common/node.h"
 #include "common/util.h"
@@ -282,13 +283,12 @@ s_check_data(const ds_config_t *cfg)
     const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     for (size_t i = 0; i < 4; i++) {
-        char p[DS_STR_MAX + 64];
-        if (ds_find_file(cfg->data_dir, names[i], p, sizeof p) != 0) {
-            ds_log(DS_ERROR, "run",
-                   "missing dataset file %s(.gz): install the Debian package "
-                   "dataset-fashion-mnist (make deps) or set data.data_dir",
-                   p);
-            return -ENOENT;
+        char p[DS_STR_MAX + 64], err[DS_STR_MAX + 192];
+        int  rc =
+            ds_idx_find(cfg->data_dir, names[i], p, sizeof p, err, sizeof err);
+        if (rc != 0) {
+            ds_log(DS_ERROR, "run", "%s", err);
+            return rc;
         }
     }
     return 0;

@@ -51,6 +51,7 @@ typedef struct {
     const char      *choices;   // enums: allowed values, '|'-separated
     const char      *def;       // default, as it would be written in a file
     const char      *help;      // one line for --help and the docs
+    bool             per_node;  // may differ between the nodes of a job
 } ds_opt_t;
 
 // S_OFF is offsetof(ds_config_t, f), but it only compiles when field f has
@@ -63,48 +64,66 @@ typedef struct {
                               : -1)]))
 #define S_SIZE(f) sizeof(((ds_config_t *)0)->f)
 
-#define S_STR(sec, f, def_, help_)                                             \
+#define S_STR_(local, sec, f, def_, help_)                                     \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_STRING,                      \
         .offset = S_OFF(f, char *), .size = S_SIZE(f), .min = 1, .def = def_,  \
-        .help = help_                                                          \
+        .help = help_, .per_node = local                                       \
     }
-#define S_ENUM(sec, f, choices_, def_, help_)                                  \
+#define S_ENUM_(local, sec, f, choices_, def_, help_)                          \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_ENUM,                        \
         .offset = S_OFF(f, char *), .size = S_SIZE(f), .choices = choices_,    \
-        .def = def_, .help = help_                                             \
+        .def = def_, .help = help_, .per_node = local                          \
     }
-#define S_INT(sec, f, lo, hi, def_, help_)                                     \
+#define S_INT_(local, sec, f, lo, hi, def_, help_)                             \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_INT,                         \
         .offset = S_OFF(f, int), .size = S_SIZE(f), .min = lo, .max = hi,      \
-        .def = def_, .help = help_                                             \
+        .def = def_, .help = help_, .per_node = local                          \
     }
-#define S_I64(sec, f, lo, hi, def_, help_)                                     \
+#define S_I64_(local, sec, f, lo, hi, def_, help_)                             \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_INT64,                       \
         .offset = S_OFF(f, int64_t), .size = S_SIZE(f), .min = lo, .max = hi,  \
-        .def = def_, .help = help_                                             \
+        .def = def_, .help = help_, .per_node = local                          \
     }
-#define S_U64(sec, f, def_, help_)                                             \
+#define S_U64_(local, sec, f, def_, help_)                                     \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_UINT64,                      \
         .offset = S_OFF(f, uint64_t), .size = S_SIZE(f), .def = def_,          \
-        .help = help_                                                          \
+        .help = help_, .per_node = local                                       \
     }
-#define S_DBL(sec, f, lo, open, hi, def_, help_)                               \
+#define S_DBL_(local, sec, f, lo, open, hi, def_, help_)                       \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_DOUBLE,                      \
         .offset = S_OFF(f, double), .size = S_SIZE(f), .dmin = lo,             \
-        .dmin_open = open, .dmax = hi, .def = def_, .help = help_              \
+        .dmin_open = open, .dmax = hi, .def = def_, .help = help_,             \
+        .per_node = local                                                      \
     }
-#define S_BOOL(sec, f, def_, help_)                                            \
+#define S_BOOL_(local, sec, f, def_, help_)                                    \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_BOOL,                        \
         .offset = S_OFF(f, bool), .size = S_SIZE(f), .def = def_,              \
-        .help = help_                                                          \
+        .help = help_, .per_node = local                                       \
     }
+
+// A row is job-wide unless wrapped in S_NODE: S_INT(...) must match on
+// every node, N_INT(...) may differ from node to node. Job-wide is
+// the default so that a new option is checked until someone decides that
+// nodes may differ in it.
+#define S_STR(...) S_STR_(false, __VA_ARGS__)
+#define S_ENUM(...) S_ENUM_(false, __VA_ARGS__)
+#define S_INT(...) S_INT_(false, __VA_ARGS__)
+#define S_I64(...) S_I64_(false, __VA_ARGS__)
+#define S_U64(...) S_U64_(false, __VA_ARGS__)
+#define S_DBL(...) S_DBL_(false, __VA_ARGS__)
+#define S_BOOL(...) S_BOOL_(false, __VA_ARGS__)
+#define N_STR(...) S_STR_(true, __VA_ARGS__)
+#define N_ENUM(...) S_ENUM_(true, __VA_ARGS__)
+#define N_INT(...) S_INT_(true, __VA_ARGS__)
+#define N_DBL(...) S_DBL_(true, __VA_ARGS__)
+#define N_BOOL(...) S_BOOL_(true, __VA_ARGS__)
 
 // The option table. Rows of one section must be contiguous: the JSON and
 // usage writers open a new group whenever the section changes.
@@ -112,77 +131,77 @@ typedef struct {
 static const ds_opt_t s_opts[] = {
     S_STR("job", job, "descent", "job name; nodes of other jobs are refused"),
     S_U64("job", seed, "42", "seed for init, shuffling and the rest"),
-    S_STR("job", out, "runs/latest",
+    N_STR("job", out, "runs/latest",
           "output directory (run, scheduler, worker 0)"),
-    S_ENUM("job", log_level, "debug|info|warn|error", "info",
+    N_ENUM("job", log_level, "debug|info|warn|error", "info",
            "least severe log message shown"),
-    S_ENUM("job", progress, "auto|bar|lines|off", "auto",
+    N_ENUM("job", progress, "auto|bar|lines|off", "auto",
            "how training progress is shown"),
-    S_INT("job", checkpoint_s, 0, 86400, "0",
+    N_INT("job", checkpoint_s, 0, 86400, "0",
           "servers also checkpoint their ranges this often, seconds (they "
           "always do at the end); 0 = only at the end"),
     S_BOOL("job", resume, "false",
            "continue the job whose checkpoints and progress are in out"),
-    S_BOOL("job", recover, "false",
+    N_BOOL("job", recover, "false",
            "scheduler: carry on the job of a scheduler that was killed, from "
            "<out>/scheduler.state (descent run passes it when it restarts "
            "the scheduler)"),
-    S_BOOL("job", restart_scheduler, "true",
+    N_BOOL("job", restart_scheduler, "true",
            "descent run starts the scheduler again when it is killed by a "
            "signal, and the new one carries on the job (recover)"),
-    S_BOOL("job", restart_workers, "true",
+    N_BOOL("job", restart_workers, "true",
            "descent run starts a worker killed by a signal again, and it "
            "rejoins the job with its node id"),
-    S_BOOL("job", restart_servers, "true",
+    N_BOOL("job", restart_servers, "true",
            "descent run starts a server killed by a signal again (with "
            "replicas = 2), and it rejoins as a backup seeded by the primaries"),
 
-    S_STR("cluster", scheduler, "tcp://127.0.0.1:7070",
+    N_STR("cluster", scheduler, "tcp://127.0.0.1:7070",
           "scheduler endpoint nodes connect to, tcp://host:port"),
-    S_STR("cluster", bind, "tcp://0.0.0.0:*",
+    N_STR("cluster", bind, "tcp://0.0.0.0:*",
           "this node's bind endpoint; port * lets the OS choose"),
-    S_STR("cluster", advertise, "127.0.0.1",
+    N_STR("cluster", advertise, "127.0.0.1",
           "host other nodes use to reach this node"),
-    S_INT("cluster", servers, 1, 1024, "2", "servers the job waits for"),
-    S_INT("cluster", workers, 0, 4096, "2",
+    N_INT("cluster", servers, 1, 1024, "2", "servers the job waits for"),
+    N_INT("cluster", workers, 0, 4096, "2",
           "workers the job waits for; 0 = every worker that registers until "
           "none has joined for join_window_ms (elastic: scale without "
           "editing)"),
-    S_INT("cluster", join_window_ms, 100, 3600000, "3000",
+    N_INT("cluster", join_window_ms, 100, 3600000, "3000",
           "workers = 0: the worker set closes this long after the last "
           "worker joined, ms"),
-    S_INT("cluster", ranges_per_server, 1, 1024, "2",
+    N_INT("cluster", ranges_per_server, 1, 1024, "2",
           "key ranges cut per server"),
-    S_INT("cluster", replicas, 1, 2, "2",
+    N_INT("cluster", replicas, 1, 2, "2",
           "copies of every key range: 2 = a primary and a backup on another "
           "server (chain replication; a dead primary fails over), 1 = none"),
-    S_INT("cluster", heartbeat_ms, 10, 60000, "500", "heartbeat interval, ms"),
-    S_INT("cluster", timeout_ms, 50, 3600000, "10000",
+    N_INT("cluster", heartbeat_ms, 10, 60000, "500", "heartbeat interval, ms"),
+    N_INT("cluster", timeout_ms, 50, 3600000, "10000",
           "a peer silent this long is dead, ms"),
-    S_INT("cluster", join_timeout_ms, 100, 3600000, "30000",
+    N_INT("cluster", join_timeout_ms, 100, 3600000, "30000",
           "deadline of each start-up phase, ms"),
-    S_INT("cluster", scheduler_timeout_ms, 100, 3600000, "30000",
+    N_INT("cluster", scheduler_timeout_ms, 100, 3600000, "30000",
           "servers and workers carry on this long without hearing the "
           "scheduler (it may be restarting), then stop, ms"),
-    S_INT("cluster", node_id, 0, 1 << 20, "0",
+    N_INT("cluster", node_id, 0, 1 << 20, "0",
           "a restarted worker or server: rejoin the running job as this node "
           "id (a worker continues from its last reported step, a server "
           "becomes a backup); 0 = a new node"),
-    S_INT("cluster", retry_ms, 10, 3600000, "1000",
+    N_INT("cluster", retry_ms, 10, 3600000, "1000",
           "workers re-send a push or pull not answered within this, ms "
           "(servers apply a push once)"),
-    S_DBL("cluster", fault_drop, 0.0, false, 0.5, "0",
+    N_DBL("cluster", fault_drop, 0.0, false, 0.5, "0",
           "fault injection: the share of worker requests dropped instead of "
           "sent"),
-    S_INT("cluster", fault_delay_ms, 0, 10000, "0",
+    N_INT("cluster", fault_delay_ms, 0, 10000, "0",
           "fault injection: workers hold each request back a random 0 to "
           "this many ms before sending it (so requests also reorder)"),
-    S_INT("cluster", request_timeout_ms, 10, 3600000, "30000",
+    N_INT("cluster", request_timeout_ms, 10, 3600000, "30000",
           "deadline for a push or pull reply, ms"),
-    S_INT("cluster", max_message_mb, 1, 2048, "256",
+    N_INT("cluster", max_message_mb, 1, 2048, "256",
           "largest message accepted, MiB"),
 
-    S_STR("data", data_dir, "/usr/share/datasets/fashion-mnist",
+    N_STR("data", data_dir, "/usr/share/datasets/fashion-mnist",
           "directory with the IDX files"),
     S_I64("data", limit, 0, INT64_MAX, "0", "training examples used, 0 = all"),
     S_I64("data", test_limit, 0, INT64_MAX, "0", "test examples used, 0 = all"),
@@ -191,8 +210,8 @@ static const ds_opt_t s_opts[] = {
     S_ENUM("data", format, "idx|libsvm", "idx",
            "idx: data_dir holds (Fashion-)MNIST; libsvm: train_file and "
            "test_file"),
-    S_STR("data", train_file, "train.svm", "libsvm: the training data"),
-    S_STR("data", test_file, "test.svm", "libsvm: the test data"),
+    N_STR("data", train_file, "train.svm", "libsvm: the training data"),
+    N_STR("data", test_file, "test.svm", "libsvm: the test data"),
     S_INT("data", hash_bits, 1, 28, "20",
           "libsvm: feature ids are hashed into 2^hash_bits keys"),
     S_BOOL("data", shuffle, "true", "reshuffle the partition every epoch"),
@@ -1164,6 +1183,157 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
     return 0;
 }
 
+// s_value_text writes the value of row o in c as canonical text: integers
+// in base 10, doubles in the fewest %g digits that read back as the same
+// double (0.1, not 0.10000000000000001), bools as true/false, strings as
+// they are. Returns the length it needed, like snprintf.
+static size_t
+s_value_text(const ds_opt_t *o, const ds_config_t *c, char *buf, size_t len)
+{
+    const void  *field = (const char *)c + o->offset;
+    struct s_out out;
+    s_out_init(&out, buf, len);
+    switch (o->type) {
+    case DS_OPT_STRING:
+    case DS_OPT_ENUM:
+        s_out_str(&out, field);
+        break;
+    case DS_OPT_INT:
+        s_out_printf(&out, "%d", *(const int *)field);
+        break;
+    case DS_OPT_INT64:
+        s_out_printf(&out, "%" PRId64, *(const int64_t *)field);
+        break;
+    case DS_OPT_UINT64:
+        s_out_printf(&out, "%" PRIu64, *(const uint64_t *)field);
+        break;
+    case DS_OPT_DOUBLE: {
+        double v = *(const double *)field;
+        char   tmp[32];
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(tmp, sizeof tmp, "%.*g", digits, v);
+            if (strtod(tmp, NULL) == v) {
+                break;
+            }
+        }
+        s_out_str(&out, tmp);
+        break;
+    }
+    case DS_OPT_BOOL:
+        s_out_str(&out, *(const bool *)field ? "true" : "false");
+        break;
+    }
+    return out.need;
+}
+
+// s_setting_text writes "section.key=value" for row o of c to buf (len
+// bytes, or NULL and 0 to measure). Returns the length it needed.
+static size_t
+s_setting_text(const ds_opt_t *o, const ds_config_t *c, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s.%s=", o->section, o->key);
+    assert(n > 0);
+    size_t used = (size_t)n < len ? (size_t)n : (len > 0 ? len - 1 : 0);
+    return (size_t)n +
+           s_value_text(o, c, buf != NULL ? buf + used : NULL, len - used);
+}
+
+int
+ds_config_fingerprint(const ds_config_t *c, char ***items, size_t *n)
+{
+    size_t count = 0, text = 0;
+    for (size_t i = 0; i < S_NOPTS; i++) {
+        if (!s_opts[i].per_node) {
+            count++;
+            text += s_setting_text(&s_opts[i], c, NULL, 0) + 1;
+        }
+    }
+    // One block: the pointers, then the strings they point to.
+    char **v = malloc(count * sizeof *v + text);
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    char  *p = (char *)(v + count);
+    size_t k = 0;
+    for (size_t i = 0; i < S_NOPTS; i++) {
+        if (!s_opts[i].per_node) {
+            size_t len = s_setting_text(&s_opts[i], c, NULL, 0) + 1;
+            s_setting_text(&s_opts[i], c, p, len);
+            v[k++] = p;
+            p += len;
+        }
+    }
+    *items = v;
+    *n = count;
+    return 0;
+}
+
+// s_find_setting returns the value of the first of the n items that names
+// "section.key", or NULL.
+static const char *
+s_find_setting(const ds_opt_t *o, char *const *items, size_t n)
+{
+    size_t ls = strlen(o->section), lk = strlen(o->key);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = items[i];
+        if (strncmp(s, o->section, ls) == 0 && s[ls] == '.' &&
+            strncmp(s + ls + 1, o->key, lk) == 0 && s[ls + 1 + lk] == '=') {
+            return s + ls + 1 + lk + 1;
+        }
+    }
+    return NULL;
+}
+
+int
+ds_config_compare(const ds_config_t *c, char *const *items, size_t n, char *err,
+                  size_t errlen)
+{
+    ds_err(err, errlen, 0, "%s", "");
+    char mine[DS_STR_MAX + 32];
+    for (size_t i = 0; i < S_NOPTS; i++) {
+        const ds_opt_t *o = &s_opts[i];
+        if (o->per_node) {
+            continue;
+        }
+        s_value_text(o, c, mine, sizeof mine);
+        const char *theirs = s_find_setting(o, items, n);
+        if (theirs == NULL) {
+            ds_err(err, errlen, 0,
+                   "[%s] %s: this node does not send it (another version of "
+                   "descent?), the job has %s",
+                   o->section, o->key, mine);
+            return -EINVAL;
+        }
+        if (strcmp(theirs, mine) != 0) {
+            ds_err(err, errlen, 0,
+                   "[%s] %s: this node has %.*s, the job has %s", o->section,
+                   o->key, S_ECHO_MAX, theirs, mine);
+            return -EINVAL;
+        }
+    }
+    // A setting this job does not check is one of another version.
+    for (size_t i = 0; i < n; i++) {
+        size_t key = strcspn(items[i], "=");
+        bool   known = false;
+        for (size_t j = 0; j < S_NOPTS && !known; j++) {
+            const ds_opt_t *o = &s_opts[j];
+            size_t          ls = strlen(o->section);
+            known = !o->per_node && key == ls + 1 + strlen(o->key) &&
+                    strncmp(items[i], o->section, ls) == 0 &&
+                    items[i][ls] == '.' &&
+                    strncmp(items[i] + ls + 1, o->key, key - ls - 1) == 0;
+        }
+        if (!known) {
+            ds_err(err, errlen, 0,
+                   "%.*s: this node has a setting the job does not share "
+                   "(another version of descent?)",
+                   (int)(key < S_ECHO_MAX ? key : S_ECHO_MAX), items[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 // s_allowed writes the "allowed" column of the reference for row o.
 static void
 s_allowed(const ds_opt_t *o, struct s_out *out)
@@ -1222,7 +1392,8 @@ ds_config_markdown(char *buf, size_t len)
             section = opt->section;
             s_out_printf(&o,
                          "%s### [%s]\n\n| key | type | default | allowed | "
-                         "meaning | environment |\n|---|---|---|---|---|---|\n",
+                         "meaning | every node | environment |\n"
+                         "|---|---|---|---|---|---|---|\n",
                          i == 0 ? "" : "\n", section);
         }
         char env[S_NAME_MAX];
@@ -1230,7 +1401,8 @@ ds_config_markdown(char *buf, size_t len)
         s_out_printf(&o, "| `%s` | %s | `%s` | ", opt->key, types[opt->type],
                      opt->def);
         s_allowed(opt, &o);
-        s_out_printf(&o, " | %s | `%s` |\n", opt->help, env);
+        s_out_printf(&o, " | %s | %s | `%s` |\n", opt->help,
+                     opt->per_node ? "may differ" : "must match", env);
     }
     return o.need;
 }

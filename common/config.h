@@ -143,13 +143,30 @@ int ds_config_from_args(ds_config_t *c, int argc, char **argv,
                         char *const *envp, bool allow_positional, bool *help,
                         char *err, size_t errlen);
 
+// ds_config_fingerprint lists the job-wide settings of c, the ones every
+// node of a job must share (docs/configuration.md marks them), in table
+// order as canonical "section.key=value" strings, for REGISTER. Stores the
+// array in *items and its length in *n; the caller owns the array and its
+// strings, one block, and frees it with free(). Returns 0 or -ENOMEM.
+int ds_config_fingerprint(const ds_config_t *c, char ***items, size_t *n);
+
+// ds_config_compare checks the job-wide settings a node sent (n strings made
+// by ds_config_fingerprint) against c, the job's. Returns 0 when they agree,
+// or -EINVAL with err naming the first setting in table order that differs,
+// e.g. "[model] model: this node has mlp, the job has softmax". A job-wide
+// setting the node does not send, and one the job does not take as
+// job-wide, differ too.
+int ds_config_compare(const ds_config_t *c, char *const *items, size_t n,
+                      char *err, size_t errlen);
+
 // ds_config_usage writes the option table (section, key, default, help)
 // to buf as text for --help. Returns the length it needed.
 size_t ds_config_usage(char *buf, size_t len);
 
 // ds_config_markdown writes the option reference of docs/configuration.md
 // (one table per section: key, type, default, allowed values, meaning,
-// environment name) to buf. Returns the length it needed, like snprintf.
+// whether every node must have the same value, environment name) to buf.
+// Returns the length it needed, like snprintf.
 size_t ds_config_markdown(char *buf, size_t len);
 
 // ds_config_write_json writes c as a JSON object (every option, grouped by

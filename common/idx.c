@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "common/util.h"
@@ -422,4 +424,50 @@ ds_dataset_fini(ds_dataset_t *d)
     free(d->x);
     free(d->y);
     memset(d, 0, sizeof *d);
+}
+
+// s_probe opens path for reading the way gzopen will. Returns 0, or a
+// negative errno; a directory is -EISDIR, which open alone would accept.
+static int
+s_probe(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int         rc = fstat(fd, &st) != 0 ? -errno : 0;
+    if (rc == 0 && S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+    }
+    close(fd);
+    return rc;
+}
+
+int
+ds_idx_find(const char *dir, const char *name, char *path, size_t len,
+            char *err, size_t errlen)
+{
+    ds_err(err, errlen, 0, "%s", "");
+    // Only a file that is not there at all falls through to the next name:
+    // one that is there but unreadable is the error to report.
+    snprintf(path, len, "%s/%s.gz", dir, name);
+    int rc = s_probe(path);
+    if (rc != -ENOENT) {
+        return rc == 0 ? 0
+                       : ds_err(err, errlen, rc, "cannot read %s: %s", path,
+                                strerror(-rc));
+    }
+    snprintf(path, len, "%s/%s", dir, name);
+    rc = s_probe(path);
+    if (rc == -ENOENT) {
+        return ds_err(err, errlen, rc,
+                      "missing dataset file %s(.gz): install the Debian "
+                      "package dataset-fashion-mnist (make deps) or set "
+                      "data.data_dir",
+                      path);
+    }
+    return rc == 0 ? 0
+                   : ds_err(err, errlen, rc, "cannot read %s: %s", path,
+                            strerror(-rc));
 }

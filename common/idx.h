@@ -39,6 +39,14 @@ int ds_idx_load_range(ds_dataset_t *d, const char *images_path,
 int ds_idx_count(const char *images_path, uint64_t *n, char *err,
                  size_t errlen);
 
+// ds_idx_find writes to path (len bytes) the first of dir/name.gz and
+// dir/name that can be opened for reading. Returns 0; or -ENOENT when
+// neither exists, with err saying which file is missing and how to install
+// the dataset; or the real negative errno (-EACCES, -EISDIR, -ELOOP, ...)
+// when one exists but cannot be read, with err naming it and the reason.
+int ds_idx_find(const char *dir, const char *name, char *path, size_t len,
+                char *err, size_t errlen);
+
 // ds_dataset_fini frees the arrays of d and zeroes it. Idempotent.
 void ds_dataset_fini(ds_dataset_t *d);
 

@@ -47,18 +47,47 @@ ds_job_optim(ds_optim_t *o, const ds_config_t *c, char *err, size_t errlen)
     return ds_optim_check(o, err, errlen);
 }
 
-// s_hidden parses "512,128" into sizes; returns how many, or -1.
+#define S_HIDDEN_MAX (1u << 24) // units of one hidden layer, at most
+
+// s_hidden parses "512,128" into at most max sizes. Returns how many, or
+// -EINVAL with err saying what is wrong: not a list of sizes, a size out of
+// range (naming the bound), or too many layers.
 static int
-s_hidden(const char *text, size_t *sizes, int max)
+s_hidden(const char *text, size_t *sizes, int max, char *err, size_t errlen)
 {
     int         n = 0;
     const char *p = text;
     while (*p) {
-        char              *end;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (end == p || v == 0 || v > (1u << 24) || n == max ||
-            (*end != ',' && *end != '\0')) {
-            return -1;
+        char              *end = (char *)p;
+        unsigned long long v = 0;
+        errno = 0;
+        // strtoull would also take a sign or blanks.
+        if (*p >= '0' && *p <= '9') {
+            v = strtoull(p, &end, 10);
+        }
+        if (end == p || (*end != ',' && *end != '\0')) {
+            return ds_err(err, errlen, -EINVAL,
+                          "[model] hidden: expected sizes like \"256\" or "
+                          "\"512,128\" (got \"%s\")",
+                          text);
+        }
+        if (v == 0) {
+            return ds_err(err, errlen, -EINVAL,
+                          "[model] hidden: layer %d: too small (min 1) (got "
+                          "\"%s\")",
+                          n + 1, text);
+        }
+        if (errno == ERANGE || v > S_HIDDEN_MAX) {
+            return ds_err(err, errlen, -EINVAL,
+                          "[model] hidden: layer %d: too large (max %u) (got "
+                          "\"%s\")",
+                          n + 1, S_HIDDEN_MAX, text);
+        }
+        if (n == max) {
+            return ds_err(err, errlen, -EINVAL,
+                          "[model] hidden: too many layers (max %d) (got "
+                          "\"%s\")",
+                          max, text);
         }
         sizes[n++] = (size_t)v;
         p = *end == ',' ? end + 1 : end;
@@ -71,12 +100,9 @@ ds_job_model(ds_model_t *m, const ds_config_t *c, size_t dim, int classes,
              char *err, size_t errlen)
 {
     size_t hidden[DS_MODEL_MAX_LAYERS];
-    int    nh = s_hidden(c->hidden, hidden, DS_MODEL_MAX_LAYERS - 1);
+    int nh = s_hidden(c->hidden, hidden, DS_MODEL_MAX_LAYERS - 1, err, errlen);
     if (nh < 0) {
-        return ds_err(err, errlen, -EINVAL,
-                      "[model] hidden: expected sizes like \"256\" or "
-                      "\"512,128\" (got \"%s\")",
-                      c->hidden);
+        return nh;
     }
     if (strcmp(c->model, "logreg") == 0) {
         // Sparse: not a dense model of model.h; describe nothing here.

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -216,7 +217,15 @@ ds_node_start(ds_node_t *n, const char *address)
     h.role = n->role;
     h.address = (char *)address;
     h.node_id = (uint32_t)n->cfg->node_id;
+    // The scheduler refuses us unless our job-wide settings are the job's.
+    char **settings = NULL;
+    size_t nsettings = 0;
+    if (ds_config_fingerprint(n->cfg, &settings, &nsettings) == 0) {
+        h.settings = settings;
+        h.n_settings = nsettings;
+    }
     ds_node_send(n, &h);
+    free(settings);
     return 0;
 }
 

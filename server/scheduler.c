@@ -93,6 +93,7 @@ typedef struct {
     uint64_t           num_keys;       // model size the workers asked for
     uint64_t           dim;            // features per example, from the workers
     uint32_t           classes;        // classes, from the workers
+    char               refused[384];   // last settings refusal, for errors
     uint64_t           start_ms;       // loop time we started
     uint64_t           phase_ms;       // loop time the phase began
     uint64_t           train_start_ms; // loop time training began
@@ -562,6 +563,19 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         s_ack(s, again, h->seq);
         return;
     }
+    char mismatch[320];
+    if (strcmp(h->job, s->cfg->job) == 0 &&
+        ds_config_compare(s->cfg, h->settings, h->n_settings, mismatch,
+                          sizeof mismatch) != 0) {
+        // Any node of this job, also one rejoining with its old id, must
+        // have the job's job-wide settings (docs/protocol.md, REGISTER).
+        snprintf(s->refused, sizeof s->refused, "a %s: %s",
+                 s_role_name(h->role), mismatch);
+        ds_log(DS_WARN, "scheduler", "refused %s", s->refused);
+        ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
+                     DESCENT__STATUS__REFUSED, mismatch);
+        return;
+    }
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
         strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
         s->nodes[h->node_id - 1].role == DESCENT__ROLE__WORKER &&
@@ -795,16 +809,41 @@ s_send_map_one(s_sched_t *s, Descent__Role role, s_node_t *only)
     free(store);
 }
 
+// s_shape_differs says whether the data shape and model size in worker n's
+// READY differ from those of the workers before it, and writes why.
+static bool
+s_shape_differs(const s_sched_t *s, const s_node_t *n, const Descent__Header *h,
+                char *why, size_t len)
+{
+    if (s->num_keys && h->dim != s->dim) {
+        snprintf(why, len,
+                 "worker %u has data of %" PRIu64 " features, other workers "
+                 "%" PRIu64 ": every worker must load the same dataset",
+                 n->id, h->dim, s->dim);
+    } else if (s->num_keys && h->classes != s->classes) {
+        snprintf(why, len,
+                 "worker %u has data of %u classes, other workers %u: every "
+                 "worker must load the same dataset",
+                 n->id, h->classes, s->classes);
+    } else if (h->num_keys == 0 ||
+               (s->num_keys && h->num_keys != s->num_keys)) {
+        snprintf(why, len,
+                 "worker %u needs a model of %" PRIu64 " parameters, other "
+                 "workers %" PRIu64 ": the workers disagree on the model "
+                 "or the data",
+                 n->id, h->num_keys, s->num_keys);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void
 s_worker_ready(s_sched_t *s, s_node_t *n, const Descent__Header *h)
 {
-    if (h->num_keys == 0 || (s->num_keys && h->num_keys != s->num_keys) ||
-        (s->num_keys && (h->dim != s->dim || h->classes != s->classes))) {
-        s_fail(s,
-               "worker %u needs a model of %" PRIu64 " parameters, other "
-               "workers %" PRIu64 ": the workers disagree on the model "
-               "or the data",
-               n->id, h->num_keys, s->num_keys);
+    char why[256];
+    if (s_shape_differs(s, n, h, why, sizeof why)) {
+        s_fail(s, "%s", why);
         return;
     }
     s->num_keys = h->num_keys;
@@ -1230,6 +1269,14 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__READY:
         if (n->role == DESCENT__ROLE__WORKER && n->rejoining &&
             s->phase == PHASE_TRAINING) {
+            char why[256];
+            if (s_shape_differs(s, n, h, why, sizeof why)) {
+                // Refused, it stops; then it is a silent worker (5.4).
+                ds_log(DS_WARN, "scheduler", "refused a rejoin: %s", why);
+                ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
+                             DESCENT__STATUS__REFUSED, why);
+                break;
+            }
             n->rejoining = false;
             s_send_map_to(s, n);
             break;
@@ -1607,9 +1654,10 @@ s_on_timer(uv_timer_t *t)
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
         s_fail(s,
                "only %d of %d servers and %d of %d workers joined within "
-               "%d ms",
+               "%d ms%s%s",
                s->nservers, s->cfg->servers, s->nworkers, s->want_workers,
-               s->cfg->join_timeout_ms);
+               s->cfg->join_timeout_ms, s->refused[0] ? "; refused " : "",
+               s->refused);
         return;
     }
     s_maybe_joined(s);

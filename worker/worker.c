@@ -268,12 +268,9 @@ s_load_work(uv_work_t *req)
     }
     for (int i = 0; i < 4; i++) {
         char p[DS_STR_MAX + 64];
-        if (ds_find_file(cfg->data_dir, names[i], p, sizeof p) != 0) {
-            snprintf(w->job_err, sizeof w->job_err,
-                     "missing dataset file %s(.gz): install the Debian "
-                     "package dataset-fashion-mnist or set data.data_dir",
-                     p);
-            w->job_rc = -ENOENT;
+        w->job_rc = ds_idx_find(cfg->data_dir, names[i], p, sizeof p,
+                                w->job_err, sizeof w->job_err);
+        if (w->job_rc != 0) {
             return;
         }
     }

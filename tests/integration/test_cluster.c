@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -1026,6 +1027,8 @@ START_TEST(test_elastic_workers)
                         "--cluster.bind=tcp://127.0.0.1:*",
                         "--cluster.servers=1",
                         "--cluster.workers=0",
+                        "--data.limit=6000",
+                        "--train.epochs=1",
                         NULL};
     const char *wa[] = {"worker",
                         sched,
@@ -1080,13 +1083,17 @@ START_TEST(test_worker_rejoins)
     th_spawn(&c.server, c.dir, "server", na);
     th_spawn(&c.worker, c.dir, "worker", wa);
     th_spawn(&w2, c.dir, "worker2", wa);
-    // Wait until the second worker trains, then kill it.
+    // Wait until the second worker trains, then kill it. Loading may take
+    // many seconds on a loaded machine.
     char *log = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 600; i++) {
         usleep(50000);
         free(log);
         log = th_slurp(w2.log);
-        if (log && strstr(log, "steps")) {
+        char *slog = th_slurp(c.scheduler.log);
+        bool  training = slog && strstr(slog, "training starts");
+        free(slog);
+        if (log && strstr(log, "steps") && training) {
             break;
         }
     }
@@ -1172,7 +1179,17 @@ START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
     s_small(&c);
-    sleep(2);
+    // Kill the server once training runs: a loaded machine may take longer
+    // than any fixed sleep to load the data.
+    for (int i = 0; i < 400; i++) {
+        char *log = th_slurp(c.scheduler.log);
+        bool  training = log && strstr(log, "training starts");
+        free(log);
+        if (training) {
+            break;
+        }
+        usleep(50000);
+    }
     ck_assert_int_eq(c.scheduler.pid != 0 && c.worker.pid != 0, 1);
     th_kill(&c.server, SIGKILL);
     ck_assert_msg(th_wait(&c.scheduler, 8000),
@@ -1230,9 +1247,15 @@ START_TEST(test_late_server_joins)
              port);
     snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
     snprintf(out, sizeof out, "--job.out=%s/out", dir);
-    const char *sa[] = {
-        "scheduler",           sched, bind, out, "--cluster.servers=1",
-        "--cluster.workers=1", NULL};
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--data.limit=2000",
+                        "--train.epochs=2",
+                        NULL};
     const char *wa[] = {"worker",
                         sched,
                         "--cluster.servers=1",
@@ -1241,8 +1264,13 @@ START_TEST(test_late_server_joins)
                         "--train.epochs=2",
                         out,
                         NULL};
-    const char *na[] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
-                        "--cluster.advertise=127.0.0.1", NULL};
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.advertise=127.0.0.1",
+                        "--data.limit=2000",
+                        "--train.epochs=2",
+                        NULL};
     th_proc_t   s, w, n;
     th_spawn(&s, dir, "scheduler", sa);
     th_spawn(&w, dir, "worker", wa);
@@ -1280,6 +1308,169 @@ START_TEST(test_missing_nodes_time_out)
 }
 END_TEST
 
+// Every node of a job must have the job's job-wide settings: a worker with
+// another model and a server with another rate are refused at REGISTER with
+// the first differing setting named, and exit 1. The softmax job gets no
+// worker and fails; it must not train the stray worker's MLP.
+START_TEST(test_mismatched_settings_refused)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--cluster.join_timeout_ms=4000",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--model.model=softmax",
+                        "--job.progress=off",
+                        NULL};
+    // Per-node settings (bind, out, timeouts, cluster sizes) may differ.
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.heartbeat_ms=200",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        NULL};
+    const char *ba[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--optimizer.lr=0.1",
+                        NULL};
+    const char *wa[] = {"worker",
+                        sched,
+                        "--data.limit=2000",
+                        "--train.epochs=1",
+                        "--model.model=mlp",
+                        NULL};
+    th_proc_t   sc, sv, bad, w;
+    th_spawn(&sc, dir, "scheduler", sa);
+    th_spawn(&sv, dir, "server", na);
+    th_spawn(&bad, dir, "badserver", ba);
+    th_spawn(&w, dir, "worker", wa);
+    ck_assert_msg(th_wait(&w, 10000), "the stray worker did not exit");
+    ck_assert_int_eq(w.signal, 0);
+    ck_assert_int_eq(w.status, 1);
+    s_assert_log_has(&w, "[model] model: this node has mlp, the job has "
+                         "softmax");
+    ck_assert_msg(th_wait(&bad, 10000), "the stray server did not exit");
+    ck_assert_int_eq(bad.status, 1);
+    s_assert_log_has(&bad, "[optimizer] lr: this node has 0.1, the job has "
+                           "0.2");
+    ck_assert_msg(th_wait(&sc, 20000), "the job did not end");
+    ck_assert_int_eq(sc.status, 1);
+    s_assert_log_has(&sc, "refused a worker: [model] model: this node has "
+                          "mlp, the job has softmax");
+    s_assert_log_has(&sc, "0 of 1 workers joined");
+    char path[192];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert_msg(strstr(summary, "\"ok\":false") != NULL, "%s", summary);
+    free(summary);
+    ck_assert(th_wait(&sv, 10000));
+}
+END_TEST
+
+// s_write_idx writes an IDX file: magic, then the dims, big-endian, then
+// n * per bytes of value (i * 7 + j) % mod for example i, byte j.
+static void
+s_write_idx(const char *path, uint32_t magic, const uint32_t *dims, int ndims,
+            size_t per, int mod)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    uint32_t words[4] = {magic};
+    for (int i = 0; i < ndims; i++) {
+        words[1 + i] = dims[i];
+    }
+    for (int i = 0; i <= ndims; i++) {
+        unsigned char b[4] = {
+            (unsigned char)(words[i] >> 24), (unsigned char)(words[i] >> 16),
+            (unsigned char)(words[i] >> 8), (unsigned char)words[i]};
+        ck_assert_uint_eq(fwrite(b, 1, 4, f), 4);
+    }
+    for (uint32_t i = 0; i < dims[0]; i++) {
+        for (size_t j = 0; j < per; j++) {
+            ck_assert_int_ne(fputc((int)((i * 7 + j) % (size_t)mod), f), EOF);
+        }
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+// Workers whose datasets have other shapes cannot train one model: the job
+// fails at READY, naming the shape that differs.
+START_TEST(test_mismatched_data_shapes)
+{
+    char dir[64], sched[64], bind[64], out[128], data[128], flag[160];
+    th_tmpdir(dir, sizeof dir);
+    // A small 8x8 dataset beside Fashion-MNIST's 28x28.
+    snprintf(data, sizeof data, "%s/small", dir);
+    ck_assert_int_eq(mkdir(data, 0755), 0);
+    const char *names[4] = {"train-images-idx3-ubyte",
+                            "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                            "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char     path[192];
+        uint32_t n = i < 2 ? 200 : 20;
+        uint32_t dims[3] = {n, 8, 8};
+        snprintf(path, sizeof path, "%s/%s", data, names[i]);
+        if (i % 2 == 0) {
+            s_write_idx(path, 0x803, dims, 3, 64, 256);
+        } else {
+            s_write_idx(path, 0x801, dims, 1, 1, 10);
+        }
+    }
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    snprintf(flag, sizeof flag, "--data.data_dir=%s", data);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=2",
+                        "--data.limit=2000",
+                        NULL};
+    const char *na[] = {"server", sched, "--cluster.bind=tcp://127.0.0.1:*",
+                        "--data.limit=2000", NULL};
+    const char *wa[] = {"worker", sched, "--data.limit=2000", NULL};
+    const char *wb[] = {"worker", sched, "--data.limit=2000", flag, NULL};
+    th_proc_t   sc, sv, w1, w2;
+    th_spawn(&sc, dir, "scheduler", sa);
+    th_spawn(&sv, dir, "server", na);
+    th_spawn(&w1, dir, "worker1", wa);
+    th_spawn(&w2, dir, "worker2", wb);
+    ck_assert_msg(th_wait(&sc, 30000), "the job did not end");
+    ck_assert_int_eq(sc.status, 1);
+    char *log = th_slurp(sc.log);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "has data of 64 features, other workers 784") ||
+                      strstr(log, "has data of 784 features, other workers 64"),
+                  "%s", log);
+    ck_assert_msg(strstr(log, "every worker must load the same dataset"), "%s",
+                  log);
+    free(log);
+    ck_assert(th_wait(&w1, 10000));
+    ck_assert(th_wait(&w2, 10000));
+    ck_assert(th_wait(&sv, 10000));
+}
+END_TEST
+
 // ---- bad input from a user ------------------------------------------------
 
 START_TEST(test_missing_dataset)
@@ -1294,6 +1485,33 @@ START_TEST(test_missing_dataset)
     ck_assert_int_eq(p.status, 1);
     s_assert_log_has(&p, "/nonexistent/fmnist/train-images-idx3-ubyte");
     s_assert_log_has(&p, "dataset-fashion-mnist");
+}
+END_TEST
+
+// A dataset file that is there but cannot be read is reported with its real
+// error, without the advice to install the dataset. Tests run as root, who
+// reads any file whatever its mode, so a symbolic link to itself (ELOOP)
+// stands in for an unreadable file.
+START_TEST(test_unreadable_dataset)
+{
+    char dir[64], link[128], flag[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", dir);
+    ck_assert_int_eq(symlink(link, link), 0);
+    snprintf(flag, sizeof flag, "--data.data_dir=%s", dir);
+    const char *args[] = {"run", flag, NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    char want[192];
+    snprintf(want, sizeof want, "cannot read %s: %s", link, strerror(ELOOP));
+    s_assert_log_has(&p, want);
+    char *log = th_slurp(p.log);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "dataset-fashion-mnist") == NULL, "%s", log);
+    free(log);
 }
 END_TEST
 
@@ -1438,7 +1656,10 @@ s_suite(void)
     tcase_add_test(tc, test_dead_scheduler_ends_the_nodes);
     tcase_add_test(tc, test_late_server_joins);
     tcase_add_test(tc, test_missing_nodes_time_out);
+    tcase_add_test(tc, test_mismatched_settings_refused);
+    tcase_add_test(tc, test_mismatched_data_shapes);
     tcase_add_test(tc, test_missing_dataset);
+    tcase_add_test(tc, test_unreadable_dataset);
     tcase_add_test(tc, test_bad_config_line);
     tcase_add_test(tc, test_bad_optimizer_settings);
     tcase_add_test(tc, test_port_in_use);

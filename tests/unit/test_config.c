@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1162,6 +1163,196 @@ START_TEST(test_docs_match_table)
 }
 END_TEST
 
+// s_has_item says whether the n items include exactly s.
+static bool
+s_has_item(char *const *items, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(items[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// s_has_prefix says whether any of the n items starts with prefix.
+static bool
+s_has_prefix(char *const *items, size_t n, const char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(items[i], prefix, strlen(prefix)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+START_TEST(test_fingerprint_lists_job_wide)
+{
+    ds_config_t c;
+    ds_config_defaults(&c);
+    char **items = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(ds_config_fingerprint(&c, &items, &n), 0);
+    // [job] 3, [data] 6, [model] 5, [train] 16, [optimizer] 30.
+    ck_assert_uint_eq(n, 60);
+    ck_assert_str_eq(items[0], "job.job=descent");
+    ck_assert_str_eq(items[1], "job.seed=42");
+    ck_assert_str_eq(items[2], "job.resume=false");
+    ck_assert(s_has_item(items, n, "model.model=softmax"));
+    ck_assert(s_has_item(items, n, "model.hidden=256"));
+    ck_assert(s_has_item(items, n, "train.consistency=async"));
+    ck_assert(s_has_item(items, n, "train.threads=1"));
+    ck_assert(s_has_item(items, n, "data.limit=0"));
+    // Doubles in the fewest digits that read back exactly.
+    ck_assert(s_has_item(items, n, "optimizer.lr=0.2"));
+    ck_assert(s_has_item(items, n, "optimizer.plateau_threshold=0.0001"));
+    ck_assert_str_eq(items[n - 1], "optimizer.dt_z0=0");
+    // Per-node settings stay out.
+    ck_assert(!s_has_prefix(items, n, "cluster."));
+    ck_assert(!s_has_prefix(items, n, "job.out="));
+    ck_assert(!s_has_prefix(items, n, "job.log_level="));
+    ck_assert(!s_has_prefix(items, n, "job.recover="));
+    ck_assert(!s_has_prefix(items, n, "data.data_dir="));
+    ck_assert(!s_has_prefix(items, n, "data.train_file="));
+    free(items);
+
+    // 0.1 + 0.2 is not 0.3: its text keeps the 17 digits that tell them
+    // apart.
+    c.lr = 0.1 + 0.2;
+    ck_assert_int_eq(ds_config_fingerprint(&c, &items, &n), 0);
+    ck_assert(s_has_item(items, n, "optimizer.lr=0.30000000000000004"));
+    free(items);
+}
+END_TEST
+
+START_TEST(test_compare_names_first_difference)
+{
+    char        err[S_ERR_MAX];
+    ds_config_t job, node;
+    ds_config_defaults(&job);
+    node = job;
+    char **items = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(ds_config_fingerprint(&node, &items, &n), 0);
+    ck_assert_int_eq(ds_config_compare(&job, items, n, err, sizeof err), 0);
+    ck_assert_str_eq(err, "");
+    free(items);
+
+    // Two differences: [model] comes before [optimizer] in the table.
+    ck_assert_int_eq(
+        ds_config_set(&node, "model", "model", "mlp", err, sizeof err), 0);
+    ck_assert_int_eq(
+        ds_config_set(&node, "optimizer", "lr", "0.1", err, sizeof err), 0);
+    ck_assert_int_eq(ds_config_fingerprint(&node, &items, &n), 0);
+    ck_assert_int_eq(ds_config_compare(&job, items, n, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err,
+                     "[model] model: this node has mlp, the job has softmax");
+    free(items);
+
+    ck_assert_int_eq(
+        ds_config_set(&node, "model", "model", "softmax", err, sizeof err), 0);
+    ck_assert_int_eq(ds_config_fingerprint(&node, &items, &n), 0);
+    ck_assert_int_eq(ds_config_compare(&job, items, n, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "[optimizer] lr: this node has 0.1, the job has 0.2");
+    free(items);
+
+    // Close is not equal.
+    node = job;
+    node.lr = 0.1 + 0.2;
+    job.lr = 0.3;
+    ck_assert_int_eq(ds_config_fingerprint(&node, &items, &n), 0);
+    ck_assert_int_eq(ds_config_compare(&job, items, n, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "[optimizer] lr: this node has "
+                          "0.30000000000000004, the job has 0.3");
+    free(items);
+}
+END_TEST
+
+START_TEST(test_compare_ignores_per_node)
+{
+    char        err[S_ERR_MAX];
+    ds_config_t job, node;
+    ds_config_defaults(&job);
+    node = job;
+    const char *const diff[][3] = {
+        {"job", "out", "/tmp/elsewhere"},
+        {"job", "log_level", "debug"},
+        {"job", "progress", "off"},
+        {"job", "checkpoint_s", "60"},
+        {"job", "recover", "true"},
+        {"cluster", "bind", "tcp://10.0.0.2:7071"},
+        {"cluster", "advertise", "10.0.0.2"},
+        {"cluster", "scheduler", "tcp://sched:7070"},
+        {"cluster", "workers", "0"},
+        {"cluster", "node_id", "7"},
+        {"cluster", "timeout_ms", "900"},
+        {"cluster", "fault_drop", "0.1"},
+        {"data", "data_dir", "/srv/fmnist"},
+        {"data", "train_file", "/srv/a.svm"},
+    };
+    for (size_t i = 0; i < sizeof diff / sizeof diff[0]; i++) {
+        ck_assert_int_eq(ds_config_set(&node, diff[i][0], diff[i][1],
+                                       diff[i][2], err, sizeof err),
+                         0);
+    }
+    char **items = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(ds_config_fingerprint(&node, &items, &n), 0);
+    ck_assert_int_eq(ds_config_compare(&job, items, n, err, sizeof err), 0);
+    ck_assert_str_eq(err, "");
+    free(items);
+}
+END_TEST
+
+START_TEST(test_compare_missing_and_unknown)
+{
+    char        err[S_ERR_MAX];
+    ds_config_t job;
+    ds_config_defaults(&job);
+    // A node that sends nothing (an older version) lacks the first key.
+    ck_assert_int_eq(ds_config_compare(&job, NULL, 0, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "[job] job: this node does not send it (another "
+                          "version of descent?), the job has descent");
+
+    char **items = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(ds_config_fingerprint(&job, &items, &n), 0);
+    char *list[80];
+    ck_assert_uint_lt(n, 79);
+    memcpy(list, items, n * sizeof *list);
+    // Without train.epochs.
+    char **at = list;
+    while (strncmp(*at, "train.epochs=", 13) != 0) {
+        at++;
+    }
+    *at = "train.turbo=on";
+    ck_assert_int_eq(ds_config_compare(&job, list, n, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "[train] epochs: this node does not send it "
+                          "(another version of descent?), the job has 10");
+    // Everything, plus a setting the job does not know, and one it takes
+    // per node.
+    *at = "train.epochs=10";
+    list[n] = "train.turbo=on";
+    ck_assert_int_eq(ds_config_compare(&job, list, n + 1, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "train.turbo: this node has a setting the job does "
+                          "not share (another version of descent?)");
+    list[n] = "cluster.workers=2";
+    ck_assert_int_eq(ds_config_compare(&job, list, n + 1, err, sizeof err),
+                     -EINVAL);
+    ck_assert_str_eq(err, "cluster.workers: this node has a setting the job "
+                          "does not share (another version of descent?)");
+    ck_assert_int_eq(ds_config_compare(&job, list, n, err, sizeof err), 0);
+    free(items);
+}
+END_TEST
+
 Suite *
 ds_config_suite(void)
 {
@@ -1209,5 +1400,12 @@ ds_config_suite(void)
     tcase_add_test(output, test_json_checker);
     tcase_add_test(output, test_json);
     suite_add_tcase(s, output);
+
+    TCase *fp = tcase_create("fingerprint");
+    tcase_add_test(fp, test_fingerprint_lists_job_wide);
+    tcase_add_test(fp, test_compare_names_first_difference);
+    tcase_add_test(fp, test_compare_ignores_per_node);
+    tcase_add_test(fp, test_compare_missing_and_unknown);
+    suite_add_tcase(s, fp);
     return s;
 }

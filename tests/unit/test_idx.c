@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -486,6 +487,83 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+// s_find expects ds_idx_find(s_dir, name) to return rc with err exactly
+// want (want_path: the path it chose).
+static void
+s_find(const char *name, int rc, const char *want_path, const char *want)
+{
+    char path[256], err[512];
+    ck_assert_int_eq(
+        ds_idx_find(s_dir, name, path, sizeof path, err, sizeof err), rc);
+    ck_assert_str_eq(path, want_path);
+    ck_assert_str_eq(err, want);
+}
+
+START_TEST(test_find_reports_real_errno)
+{
+    char want[512];
+    // Neither file: the install advice.
+    snprintf(want, sizeof want,
+             "missing dataset file %s(.gz): install the Debian package "
+             "dataset-fashion-mnist (make deps) or set data.data_dir",
+             s_path("none"));
+    s_find("none", -ENOENT, s_path("none"), want);
+    // The plain file, then the compressed one first.
+    s_make(s_path("im"), s_path("lb"), 0, 3, 2, 2, s_label, SIZE_MAX);
+    s_find("im", 0, s_path("im"), "");
+    s_make(s_path("im.gz"), s_path("lb.gz"), 1, 3, 2, 2, s_label, SIZE_MAX);
+    s_find("im", 0, s_path("im.gz"), "");
+    // There but unreadable: its own error, no advice, and no falling back
+    // to the plain file beside it.
+    ck_assert_int_eq(mkdir(s_path("lb.gz.gz"), 0755), 0);
+    snprintf(want, sizeof want, "cannot read %s: %s", s_path("lb.gz.gz"),
+             strerror(EISDIR));
+    s_find("lb.gz", -EISDIR, s_path("lb.gz.gz"), want);
+    ck_assert_int_eq(symlink(s_path("loop"), s_path("loop")), 0);
+    snprintf(want, sizeof want, "cannot read %s: %s", s_path("loop"),
+             strerror(ELOOP));
+    s_find("loop", -ELOOP, s_path("loop"), want);
+}
+END_TEST
+
+// A file without read permission is "Permission denied", not missing. The
+// tests run as root, which reads any file, so a child process drops to
+// nobody (uid 65534) first and reports through a pipe.
+START_TEST(test_find_permission_denied)
+{
+    const char *im = s_path("im");
+    s_make(im, s_path("lb"), 0, 3, 2, 2, s_label, SIZE_MAX);
+    ck_assert_int_eq(chmod(s_dir, 0755), 0);
+    ck_assert_int_eq(chmod(im, 0), 0);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+            _exit(255);
+        }
+        char path[256], err[512] = "";
+        int  rc = ds_idx_find(s_dir, "im", path, sizeof path, err, sizeof err);
+        ssize_t n = write(fds[1], err, strlen(err));
+        _exit(n >= 0 ? -rc : 254);
+    }
+    close(fds[1]);
+    char    err[512];
+    ssize_t n = read(fds[0], err, sizeof err - 1);
+    close(fds[0]);
+    err[n > 0 ? n : 0] = '\0';
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), EACCES);
+    char want[512];
+    snprintf(want, sizeof want, "cannot read %s: %s", im, strerror(EACCES));
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
 Suite *
 ds_idx_suite(void)
 {
@@ -509,6 +587,8 @@ ds_idx_suite(void)
     tcase_add_test(tc, test_count_mismatch);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_find_reports_real_errno);
+    tcase_add_test(tc, test_find_permission_denied);
     suite_add_tcase(s, tc);
     return s;
 }

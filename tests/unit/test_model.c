@@ -6,9 +6,11 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/job.h"
 #include "common/mlp.h"
 #include "common/model.h"
 #include "common/rng.h"
@@ -946,6 +948,46 @@ START_TEST(test_training_learns_xor_batchnorm)
 }
 END_TEST
 
+// ds_job_model reads [model] hidden: out-of-range sizes name the bound
+// they break, and only text that is not a list gets the syntax hint.
+START_TEST(test_job_hidden_sizes)
+{
+    static const struct {
+        const char *hidden;
+        const char *err;
+    } bad[] = {
+        {"100000000", "[model] hidden: layer 1: too large (max 16777216) "
+                      "(got \"100000000\")"},
+        {"256,99999999999999999999999",
+         "[model] hidden: layer 2: too large (max 16777216) (got "
+         "\"256,99999999999999999999999\")"},
+        {"0", "[model] hidden: layer 1: too small (min 1) (got \"0\")"},
+        {"12x", "[model] hidden: expected sizes like \"256\" or \"512,128\" "
+                "(got \"12x\")"},
+        {"-5", "[model] hidden: expected sizes like \"256\" or \"512,128\" "
+               "(got \"-5\")"},
+        {"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20",
+         "[model] hidden: too many layers (max 7) (got "
+         "\"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\")"},
+    };
+    ds_config_t c;
+    ds_config_defaults(&c);
+    snprintf(c.model, sizeof c.model, "mlp");
+    char       err[256];
+    ds_model_t m;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(c.hidden, sizeof c.hidden, "%s", bad[i].hidden);
+        ck_assert_int_eq(ds_job_model(&m, &c, 784, 10, err, sizeof err),
+                         -EINVAL);
+        ck_assert_str_eq(err, bad[i].err);
+    }
+    snprintf(c.hidden, sizeof c.hidden, "16777216,3");
+    ck_assert_int_eq(ds_job_model(&m, &c, 4, 2, err, sizeof err), 0);
+    ck_assert_int_eq(m.nlayers, 3);
+    ds_model_fini(&m);
+}
+END_TEST
+
 Suite *
 ds_model_suite(void)
 {
@@ -965,6 +1007,7 @@ ds_model_suite(void)
     tcase_add_test(tc, test_empty_batch_and_ws);
     tcase_add_test(tc, test_training_learns_xor);
     tcase_add_test(tc, test_training_learns_xor_batchnorm);
+    tcase_add_test(tc, test_job_hidden_sizes);
     suite_add_tcase(s, tc);
     return s;
 }
