@@ -158,9 +158,10 @@ typedef struct {
     uint64_t   paused_at;       // loop time a stall was noticed, 0 = none
     s_peer_t **peers;           // links to the other servers; owned
     uint32_t   npeers;          // entries in peers
-    uint64_t   newest;          // newest map epoch seen in any request
-    uint64_t   stale_accepted;  // pushes applied under an older epoch
-                                // than newest (must stay 0)
+    uint64_t   peer_epoch;      // newest map epoch a peer's message
+                                // claimed (logged, never trusted)
+    uint64_t stale_accepted;    // pushes applied while the scheduler had
+                                // announced a newer epoch (must stay 0)
     uint64_t fenced;            // requests refused: old epoch, expired lease
     uint64_t forwarded;         // operations forwarded to backups
     uint64_t replicated;        // operations applied as a backup
@@ -280,8 +281,9 @@ s_free_peers(s_server_t *s)
 // checkpoints. Not after its loop stalled past the failure timeout (a
 // paused process: the scheduler may have declared it dead and replaced
 // it) until the scheduler has been heard since, and not while the
-// scheduler's newest map epoch is one we do not hold. (The chain fences
-// a replaced primary anyway: its backup, promoted, refuses its forwards.)
+// scheduler's newest map epoch is one we do not hold. Only the scheduler
+// announces epochs (see s_peer_epoch). (The chain fences a replaced
+// primary anyway: its backup, promoted, refuses its forwards.)
 static bool
 s_lease_ok(s_server_t *s)
 {
@@ -297,9 +299,26 @@ s_lease_ok(s_server_t *s)
     if (s->paused_at && s->node.heard_ms <= s->paused_at) {
         return false;
     }
-    // A newer map exists (the scheduler said so, or a worker's request
-    // carried it): wait for it.
-    return s->node.epoch <= s->map.epoch && s->newest <= s->map.epoch;
+    // The scheduler has announced a newer map: wait for it.
+    return s->node.epoch <= s->map.epoch;
+}
+
+// s_peer_epoch notes the map epoch of a message from a worker or another
+// server. A newer epoch than ours is not believed: anyone can send one (a
+// stray process, another job), and a server that trusted it would refuse
+// every push for the rest of the job. The scheduler's own messages tell
+// us of a newer map; a peer's is logged, once per higher value.
+static void
+s_peer_epoch(s_server_t *s, const Descent__Header *h)
+{
+    if (!s->serving || h->epoch <= s->map.epoch || h->epoch <= s->peer_epoch) {
+        return;
+    }
+    s->peer_epoch = h->epoch;
+    ds_log(DS_WARN, "server",
+           "a %s from node %u claims map epoch %" PRIu64 "; ours is %" PRIu64
+           ": ignored (only the scheduler announces a newer map)",
+           ds_msg_type_name(h->type), h->sender, h->epoch, s->map.epoch);
 }
 
 // s_may_checkpoint says whether this server's checkpoint files can be
@@ -1220,7 +1239,7 @@ s_applied(s_server_t *s, s_range_t *r, uint32_t sender, uint64_t clock,
     if (r->primary) {
         s_count(s->stale_clk, r->max_clock - clock);
         s->pushes++;
-        if (s->map.epoch < s->newest) {
+        if (s->map.epoch < s->node.epoch) {
             s->stale_accepted++;
         }
     }
@@ -1541,9 +1560,7 @@ s_replica(s_server_t *s, ds_msg_t *msg)
     const Descent__Header *h = msg->hdr;
     const Descent__Type    reply = DESCENT__TYPE__REPLICATE_ACK;
     char                   why[256];
-    if (h->epoch > s->newest) {
-        s->newest = h->epoch;
-    }
+    s_peer_epoch(s, h);
     if (!s->serving || h->epoch > s->map.epoch) {
         return; // our map is behind; the primary sends again
     }
@@ -1736,9 +1753,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
                                          : DESCENT__TYPE__ERROR;
     char why[256];
-    if (h->epoch > s->newest) {
-        s->newest = h->epoch;
-    }
+    s_peer_epoch(s, h);
     if (h->type == DESCENT__TYPE__CLOCK && s->serving &&
         strcmp(h->job, s->node.cfg->job) == 0 && h->sender <= s->max_id &&
         s->row[h->sender] >= 0) {
