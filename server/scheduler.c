@@ -135,6 +135,8 @@ typedef struct {
     uint64_t last_join_ms;       // elastic: loop time a worker last joined
     bool     stats_asked;        // STATS was sent to the servers
     uint64_t instance;           // this process's id, in every message
+    uint64_t tick_ms;            // loop time the timer last ran
+    uint64_t paused_at;          // loop time our own stall was noticed
 } s_sched_t;
 
 static double
@@ -1572,11 +1574,38 @@ s_adopt(s_sched_t *s, s_node_t *n)
     return true;
 }
 
+// s_stall_check notices that our own loop stalled past the failure
+// timeout (the process was paused or starved): the timer runs every
+// heartbeat. The nodes' messages of that time are still unread in our
+// socket, so their silence is counted only from the stall (s_silent_ms),
+// as servers do after a stall of theirs.
+static void
+s_stall_check(s_sched_t *s, uint64_t now)
+{
+    if (s->tick_ms && now - s->tick_ms > (uint64_t)s->cfg->timeout_ms) {
+        s->paused_at = now;
+        ds_log(DS_WARN, "scheduler",
+               "the scheduler's loop stalled for %" PRIu64 " ms (paused?): "
+               "no node is judged until it could have been heard again",
+               now - s->tick_ms);
+    }
+    s->tick_ms = now;
+}
+
+// s_silent_ms says for how long node n has been silent, counted at most
+// from our own last stall.
+static uint64_t
+s_silent_ms(const s_sched_t *s, const s_node_t *n, uint64_t now)
+{
+    return now - (n->heard_ms > s->paused_at ? n->heard_ms : s->paused_at);
+}
+
 static void
 s_on_timer(uv_timer_t *t)
 {
     s_sched_t *s = t->data;
     uint64_t   now = uv_now(s->loop);
+    s_stall_check(s, now);
     if (s->phase == PHASE_JOINING &&
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
         s_fail(s,
@@ -1607,17 +1636,18 @@ s_on_timer(uv_timer_t *t)
         if (n->dead) {
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+        uint64_t silent = s_silent_ms(s, n, now);
+        if (silent > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__SERVER && s_server_lost(s, n)) {
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+        if (silent > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__WORKER && s_adopt(s, n)) {
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+        if (silent > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__WORKER && s->phase != PHASE_ENDED &&
-            now - n->heard_ms <= (uint64_t)s->cfg->join_timeout_ms) {
+            silent <= (uint64_t)s->cfg->join_timeout_ms) {
             // A worker holds nothing others need: a silent one (starved,
             // paused, restarting) is waited for up to join_timeout_ms, and
             // its requests stay exactly-once whenever they arrive.
@@ -1636,7 +1666,7 @@ s_on_timer(uv_timer_t *t)
         uint64_t limit = s->phase == PHASE_TRAINING
                              ? (uint64_t)s->cfg->timeout_ms
                              : (uint64_t)s->cfg->join_timeout_ms;
-        if (now - n->heard_ms > limit) {
+        if (silent > limit) {
             s_fail(s, "%s %u%s%s is lost: nothing heard for %" PRIu64 " ms",
                    s_role_name(n->role), n->id, n->address[0] ? " at " : "",
                    n->address, now - n->heard_ms);
