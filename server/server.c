@@ -1471,6 +1471,31 @@ s_replay(s_server_t *s, s_range_t *r, const ds_msg_t *msg, char *why,
     }
 }
 
+// s_send_ready tells the scheduler that we serve our map (READY) and which
+// ranges we back up whole under it: only those may be promoted if their
+// primary is lost. Sent after every map, when a seed completes or a
+// re-seed begins, and to a restarted scheduler.
+static void
+s_send_ready(s_server_t *s)
+{
+    uint32_t *ids = calloc(s->map.nranges + 1, sizeof *ids);
+    size_t    k = 0;
+    for (uint32_t i = 0; ids && i < s->map.nranges; i++) {
+        const s_range_t *r = s->held[i];
+        if (r && !r->primary && r->seeded) {
+            ids[k++] = i;
+        }
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__READY);
+    h.address = s->advertised;
+    h.seeded_epoch = ids ? s->map.epoch : 0; // 0: no word on seeding
+    h.n_seeded = k;
+    h.seeded = ids;
+    ds_node_send(&s->node, &h);
+    free(ids);
+}
+
 // s_take_seed installs one array of a seed of backup range r. The first
 // message also sets the counts and the sequence and clock table; the last
 // completes the seed, and the chain continues from its number.
@@ -1511,9 +1536,13 @@ s_take_seed(s_server_t *s, s_range_t *r, ds_msg_t *msg)
                 return;
             }
         }
+        bool was = r->seeded;
         r->seeded = false;
         r->seed_at = h->seq;
         r->seed_part = 0;
+        if (was) {
+            s_send_ready(s);
+        }
         r->updates = h->clock;
         r->st.t = h->rule_t;
         r->applied = h->applied;
@@ -1550,6 +1579,7 @@ s_take_seed(s_server_t *s, s_range_t *r, ds_msg_t *msg)
                "range %u: seeded by server %u at chain %" PRIu64, r->r.id,
                h->sender, r->chain);
         s_ack_chain(s, msg, r);
+        s_send_ready(s);
     }
 }
 
@@ -2078,10 +2108,18 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     }
     n->epoch = s->map.epoch;
     s->serving = true;
-    Descent__Header r;
-    ds_msg_header_init(&r, DESCENT__TYPE__READY);
-    r.address = s->advertised;
-    ds_node_send(n, &r);
+    s_send_ready(s);
+}
+
+// s_on_back tells a restarted scheduler which backups we hold whole: it
+// has the map, not what seeds completed.
+static void
+s_on_back(ds_node_t *n)
+{
+    s_server_t *s = n->role_data;
+    if (s->serving) {
+        s_send_ready(s);
+    }
 }
 
 static void
@@ -2188,6 +2226,7 @@ ds_server_main(const ds_config_t *cfg)
                          .role = DESCENT__ROLE__SERVER,
                          .on_msg = s_on_sched_msg,
                          .on_stop = s_on_stop,
+                         .on_back = s_on_back,
                          .role_data = &s};
     char oerr[256];
     if (ds_job_optim(&s.opt, cfg, oerr, sizeof oerr) != 0) {
