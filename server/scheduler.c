@@ -547,7 +547,30 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
         s_send(s, n, &lr);
     }
     s_send_map(s, DESCENT__ROLE__SERVER);
-    s_send_map(s, DESCENT__ROLE__WORKER);
+    if (s->phase == PHASE_TRAINING) {
+        s_send_map(s, DESCENT__ROLE__WORKER);
+    }
+}
+
+// s_server_again gives a server restarted before the map was placed its
+// old place back: same id, its new routing id and address. Nothing is lost
+// (no range was placed yet); the old process, if it still runs, is fenced.
+static void
+s_server_again(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    s_fence(s, n, "this server was started again");
+    zmq_msg_close(&n->route);
+    zmq_msg_init(&n->route);
+    zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
+    snprintf(n->address, sizeof n->address, "%s", h->address);
+    n->heard_ms = uv_now(s->loop);
+    n->ready = false;
+    s_ack(s, n, h->seq);
+    ds_log(DS_INFO, "scheduler",
+           "server %u was started again before training: it takes its old "
+           "place, at %s",
+           n->id, n->address);
 }
 
 static void
@@ -595,10 +618,17 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
                n->step);
         return;
     }
-    if (h->node_id != 0 && h->role == DESCENT__ROLE__SERVER &&
+    bool server_again =
+        h->node_id != 0 && h->role == DESCENT__ROLE__SERVER &&
         strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
-        s->nodes[h->node_id - 1].role == DESCENT__ROLE__SERVER &&
-        h->address[0] && s->phase == PHASE_TRAINING) {
+        s->nodes[h->node_id - 1].role == DESCENT__ROLE__SERVER && h->address[0];
+    if (server_again &&
+        (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING)) {
+        s_server_again(s, &s->nodes[h->node_id - 1], msg);
+        return;
+    }
+    if (server_again &&
+        (s->phase == PHASE_PLACING || s->phase == PHASE_TRAINING)) {
         // A restarted server: its old process is gone (or is declared gone
         // now, which fences it), and the new one comes back as a backup.
         s_node_t *old = &s->nodes[h->node_id - 1];
