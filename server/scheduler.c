@@ -608,9 +608,15 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
             n->acked_base[i] += n->acked[i];
             n->acked[i] = 0;
         }
-        // Before training starts the new process just goes through the
-        // start-up again; during training it gets the map on READY.
-        n->rejoining = s->phase == PHASE_TRAINING;
+        // Before the map is placed the new process just goes through the
+        // start-up again, and the job waits for its READY (its old
+        // process's does not count: the new one loads its data first).
+        // From PLACING on it gets the map on READY, in TRAINING.
+        n->rejoining =
+            s->phase == PHASE_PLACING || s->phase == PHASE_TRAINING;
+        if (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING) {
+            n->ready = false;
+        }
         n->at_barrier = false;
         s_ack(s, n, h->seq);
         ds_log(DS_INFO, "scheduler",

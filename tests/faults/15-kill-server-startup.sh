@@ -1,9 +1,12 @@
 # kill -9 a server during start-up, once all three have registered and
 # while the workers still load their data: descent run starts it again
-# with its node id and it takes its old place (no range was placed yet),
-# so training starts with three servers and the job completes.
+# with its node id and it takes its old place (no range was placed yet).
+# Then kill -9 a worker that has loaded and said READY, and hold its new
+# process back until the others are READY: the job must wait for the new
+# process (its old READY does not count) and train with it.
 . "$(dirname "$0")/lib.sh"
 start kill-server-startup
+loaded() { grep -c "worker: rank [0-9]*: .* training examples" "$LOG"; }
 # Hold the start-up in JOINING/LOADING: stop the workers before they can
 # say READY (loading the data takes them seconds; the scheduler waits
 # join_timeout_ms for a worker before training).
@@ -16,6 +19,7 @@ done
 [ "$(echo "$workers" | wc -w)" -ge 4 ] || fail "the workers did not start"
 # shellcheck disable=SC2086
 kill -STOP $workers
+trap 'kill -CONT $workers 2>/dev/null' EXIT
 victim=""
 for i in $(seq 1 400); do
     servers=$(pgrep -P "$RUN_PID" -f "descent server")
@@ -24,19 +28,39 @@ for i in $(seq 1 400); do
     [ "$n" -ge 3 ] && victim=$(echo "$servers" | head -1) && break
     sleep 0.05
 done
-[ -n "$victim" ] || { kill -CONT $workers; fail "the servers did not register"; }
+[ -n "$victim" ] || fail "the servers did not register"
 id=$(cat "$OUT/nodes/$victim")
-grep -q "placing" "$LOG" && { kill -CONT $workers; fail "start-up was over"; }
+[ "$(loaded)" = 0 ] || fail "a worker was READY before the kill"
 kill -9 "$victim"
-for i in $(seq 1 400); do
-    grep -q "server $id was started again before training" "$LOG" && break
-    kill -0 "$RUN_PID" 2>/dev/null || break
+wait_log "server $id was started again before training"
+# One worker loads, says READY and is killed; its new process is held.
+first=${workers%% *}
+kill -CONT "$first"
+for i in $(seq 1 600); do
+    [ "$(loaded)" -ge 1 ] && break
     sleep 0.05
 done
+[ "$(loaded)" -ge 1 ] || fail "the first worker did not load"
+kill -9 "$first"
+wait_log "rejoined (rank"
+again=$(pgrep -P "$RUN_PID" -f "descent worker .*--cluster.node_id")
+[ -n "$again" ] || fail "the worker was not started again"
+kill -STOP "$again"
 # shellcheck disable=SC2086
-kill -CONT $workers
-grep -q "server $id was started again before training" "$LOG" ||
-    fail "the restarted server did not take its place"
+kill -CONT ${workers#* }
+for i in $(seq 1 600); do
+    [ "$(loaded)" -ge 4 ] && break
+    sleep 0.05
+done
+[ "$(loaded)" -ge 4 ] || fail "the other workers did not load"
+kill -CONT "$again"
+# Bounded: before the fix the restarted worker never got the map, and the
+# job waited for it for ever.
+for i in $(seq 1 1200); do
+    kill -0 "$RUN_PID" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$RUN_PID" 2>/dev/null && fail "the job did not end within 120 s"
 finish
-check_invariants
+check_invariants relaxed
 [ "$(summary .audit.failovers)" = 0 ] || fail "expected no failover"
