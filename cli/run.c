@@ -26,6 +26,7 @@ typedef struct {
     bool         running; // not yet exited
     int64_t      status;  // exit status
     int          signal;  // terminating signal, 0 if none
+    unsigned     node_id; // the node id it was started with, 0 = none
 } s_child_t;
 
 typedef struct {
@@ -88,22 +89,34 @@ s_restart(s_run_t *r, s_child_t *c, int pid)
     unsigned id = 0;
     snprintf(path, sizeof path, "%s/nodes/%d", r->cfg->out, pid);
     FILE *f = fopen(path, "r");
-    if (!f || fscanf(f, "%u", &id) != 1 || id == 0) {
-        if (f) {
-            fclose(f);
-        }
+    if (f && (fscanf(f, "%u", &id) != 1 || id == 0)) {
+        fclose(f);
         return 0;
     }
-    fclose(f);
+    // No record: it was killed before it registered. It keeps the id it
+    // was started with; with none it had no place yet, and the new process
+    // joins like the first would have.
+    if (f) {
+        fclose(f);
+    } else {
+        id = c->node_id;
+    }
     static char flag[32];
     snprintf(flag, sizeof flag, "--cluster.node_id=%u", id);
     char *extra[4] = {r->nargs[0], r->nargs[1], r->nargs[2], flag};
-    ds_log(DS_WARN, "run", "%s %d (node %u) was killed; starting it again",
-           c->role, c->index, id);
-    if (s_spawn(r, r->exe, c->role, c->index, r->jobfile, extra, 4, r->fwd,
-                r->nfwd) != 0) {
+    if (id) {
+        ds_log(DS_WARN, "run", "%s %d (node %u) was killed; starting it again",
+               c->role, c->index, id);
+    } else {
+        ds_log(DS_WARN, "run",
+               "%s %d was killed before it registered; starting it again",
+               c->role, c->index);
+    }
+    if (s_spawn(r, r->exe, c->role, c->index, r->jobfile, extra, id ? 4 : 3,
+                r->fwd, r->nfwd) != 0) {
         return 0;
     }
+    r->kids[r->nkids - 1].node_id = id;
     r->restarts++;
     return 1;
 }

@@ -45,6 +45,7 @@ ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
             r->end = b + (p + 1) * (e - b) / pieces;
             r->primary = servers[k % nservers];
             r->backup = nservers > 1 ? servers[(k + 1) % nservers] : 0;
+            r->seeded = r->backup != 0;
             k++;
         }
     }
@@ -65,28 +66,81 @@ s_load(const ds_shard_map_t *m, uint32_t id)
     return load;
 }
 
+static bool
+s_listed(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead, const uint32_t *alive,
                       uint32_t nalive)
 {
+    return ds_shard_map_fail_servers(m, &dead, 1, alive, nalive, NULL, NULL);
+}
+
+int
+ds_shard_map_fail_servers(ds_shard_map_t *m, const uint32_t *dead,
+                          uint32_t ndead, const uint32_t *alive,
+                          uint32_t nalive, uint32_t *lost, uint32_t *nlost)
+{
+    uint32_t k = 0;
     for (uint32_t i = 0; i < m->nranges; i++) {
-        if (m->ranges[i].primary == dead &&
-            (m->ranges[i].backup == 0 || m->ranges[i].backup == dead)) {
-            return -ENOENT;
+        const ds_range_t *r = &m->ranges[i];
+        if (s_listed(dead, ndead, r->primary) &&
+            (r->backup == 0 || !r->seeded ||
+             s_listed(dead, ndead, r->backup))) {
+            if (lost) {
+                lost[k] = r->id;
+            }
+            k++;
         }
+    }
+    if (nlost) {
+        *nlost = k;
+    }
+    if (k > 0) {
+        return -ENOENT;
     }
     for (uint32_t i = 0; i < m->nranges; i++) {
         ds_range_t *r = &m->ranges[i];
-        if (r->primary == dead) {
+        if (s_listed(dead, ndead, r->primary)) {
             r->primary = r->backup;
             r->backup = 0;
-        } else if (r->backup == dead) {
+            r->seeded = false;
+        } else if (s_listed(dead, ndead, r->backup)) {
             r->backup = 0;
+            r->seeded = false;
         }
     }
     m->epoch++;
     ds_shard_map_fill_backups(m, alive, nalive);
     return 0;
+}
+
+uint32_t
+ds_shard_map_set_seeded(ds_shard_map_t *m, uint32_t node,
+                        const uint32_t *ranges, size_t n)
+{
+    uint32_t changed = 0;
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        ds_range_t *r = &m->ranges[i];
+        if (r->backup != node || node == 0) {
+            continue;
+        }
+        bool seeded = false;
+        for (size_t j = 0; j < n && !seeded; j++) {
+            seeded = ranges[j] == i;
+        }
+        changed += r->seeded != seeded;
+        r->seeded = seeded;
+    }
+    return changed;
 }
 
 uint32_t
@@ -113,6 +167,7 @@ ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
         }
         if (best != 0) {
             r->backup = best;
+            r->seeded = false;
             placed++;
         }
     }
@@ -138,6 +193,7 @@ ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
             ds_range_t *r = &m->ranges[i];
             if (r->backup == alive[hi] && r->primary != alive[lo]) {
                 r->backup = alive[lo];
+                r->seeded = false;
                 moved++;
                 done = true;
             }

@@ -16,6 +16,8 @@ typedef struct {
     uint64_t end;     // one past the last key
     uint32_t primary; // node id of the server holding it
     uint32_t backup;  // node id of the backup server, 0 = none
+    bool     seeded;  // the backup holds the whole state: placed by the
+                      // first map or seeded since (not on the wire)
 } ds_range_t;
 
 // ds_shard_map_t cuts [0, num_keys) into ranges placed on servers.
@@ -30,24 +32,41 @@ typedef struct {
 // of near-equal size (fewer when there are fewer keys), then splits any
 // range longer than max_keys, and places them round-robin so that every
 // server holds an equal share (within one range); each range's backup is
-// the next server in the list. Returns 0, -EINVAL or -ENOMEM.
+// the next server in the list, seeded (every server starts a range from
+// the same values). Returns 0, -EINVAL or -ENOMEM.
 int ds_shard_map_build(ds_shard_map_t *m, uint64_t num_keys,
                        const uint32_t *servers, uint32_t nservers,
                        uint32_t per_server, uint64_t max_keys, uint64_t epoch);
 
-// ds_shard_map_failover re-places m after server `dead` failed: every range
-// it was the primary of is taken over by its backup, every range it backed
-// up loses its backup, and m's epoch goes up by one. Backups are then
-// refilled with ds_shard_map_fill_backups. Returns 0, or -ENOENT when a
-// range had no backup to take over (its state is lost; m is unchanged).
+// ds_shard_map_failover is ds_shard_map_fail_servers for one server.
 int ds_shard_map_failover(ds_shard_map_t *m, uint32_t dead,
                           const uint32_t *alive, uint32_t nalive);
 
+// ds_shard_map_fail_servers re-places m after the ndead servers of `dead`
+// failed together: every range whose primary died is taken over by its
+// backup, which must be seeded and not dead itself; every range a dead
+// server backed up loses its backup; m's epoch goes up by one. Backups are
+// then refilled on `alive` (ds_shard_map_fill_backups), which must name
+// only servers heard lately. Returns 0, or -ENOENT when a range has no
+// live seeded copy left (its state is lost): m is then unchanged, and
+// `lost` (room for m->nranges ids; may be NULL) lists those ranges,
+// *nlost (may be NULL) their number.
+int ds_shard_map_fail_servers(ds_shard_map_t *m, const uint32_t *dead,
+                              uint32_t ndead, const uint32_t *alive,
+                              uint32_t nalive, uint32_t *lost, uint32_t *nlost);
+
+// ds_shard_map_set_seeded takes a server's word on the ranges it backs up:
+// each range of m whose backup is `node` is seeded exactly when its id is
+// among the n of `ranges` (ids out of range are ignored). The caller checks
+// that the word is of m's epoch. Returns how many flags changed.
+uint32_t ds_shard_map_set_seeded(ds_shard_map_t *m, uint32_t node,
+                                 const uint32_t *ranges, size_t n);
+
 // ds_shard_map_fill_backups gives every range without a backup one: the
 // server of `alive` other than its primary that holds the fewest ranges
-// (as primary or backup), the first such in `alive` on a tie. Ranges stay
-// without one when alive names no other server. Returns the number of
-// backups placed.
+// (as primary or backup), the first such in `alive` on a tie; it is not
+// seeded yet. Ranges stay without one when alive names no other server.
+// Returns the number of backups placed.
 uint32_t ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
                                    uint32_t nalive);
 
@@ -55,7 +74,8 @@ uint32_t ds_shard_map_fill_backups(ds_shard_map_t *m, const uint32_t *alive,
 // holding the most ranges (as primary or backup) to those holding the
 // fewest, until the two differ by at most one, never onto a range's own
 // primary: a server back after a failure gets its share of the work.
-// Primaries do not move. Returns the number of backups moved.
+// A moved backup is not seeded yet. Primaries do not move. Returns the
+// number of backups moved.
 uint32_t ds_shard_map_balance_backups(ds_shard_map_t *m, const uint32_t *alive,
                                       uint32_t nalive);
 

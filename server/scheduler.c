@@ -137,6 +137,8 @@ typedef struct {
     uint64_t last_join_ms;       // elastic: loop time a worker last joined
     bool     stats_asked;        // STATS was sent to the servers
     uint64_t instance;           // this process's id, in every message
+    uint64_t tick_ms;            // loop time the timer last ran
+    uint64_t paused_at;          // loop time our own stall was noticed
 } s_sched_t;
 
 static double
@@ -491,21 +493,42 @@ s_all_ready(const s_sched_t *s, Descent__Role role)
 
 static void s_place(s_sched_t *s);
 
-// s_alive lists the servers not declared dead into ids. Returns how many.
+// s_silent_ms says for how long node n has been silent, counted at most
+// from our own last stall.
+static uint64_t
+s_silent_ms(const s_sched_t *s, const s_node_t *n, uint64_t now)
+{
+    return now - (n->heard_ms > s->paused_at ? n->heard_ms : s->paused_at);
+}
+
+// s_alive lists into ids the servers that may take new backups: not
+// declared dead, and heard within half the failure timeout (a server
+// killed moments after another is silent but not yet declared dead).
+// Returns how many.
 static uint32_t
 s_alive(const s_sched_t *s, uint32_t *ids)
 {
+    uint64_t now = uv_now(s->loop);
     uint32_t k = 0;
     for (uint32_t i = 0; i < s->nnodes; i++) {
-        if (s->nodes[i].role == DESCENT__ROLE__SERVER && !s->nodes[i].dead) {
-            ids[k++] = s->nodes[i].id;
+        const s_node_t *n = &s->nodes[i];
+        if (n->role == DESCENT__ROLE__SERVER && !n->dead &&
+            s_silent_ms(s, n, now) <= (uint64_t)s->cfg->timeout_ms / 2) {
+            ids[k++] = n->id;
         }
     }
     return k;
 }
 
 static void s_send_map(s_sched_t *s, Descent__Role role);
-static bool s_server_lost(s_sched_t *s, s_node_t *n);
+static bool s_servers_lost(s_sched_t *s, s_node_t **lost, uint32_t k);
+
+static bool
+s_server_lost(s_sched_t *s, s_node_t *n)
+{
+    return s_servers_lost(s, &n, 1);
+}
+
 static void s_maybe_joined(s_sched_t *s);
 
 // s_server_back takes a replaced server back under its old id: it becomes
@@ -546,7 +569,30 @@ s_server_back(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
         s_send(s, n, &lr);
     }
     s_send_map(s, DESCENT__ROLE__SERVER);
-    s_send_map(s, DESCENT__ROLE__WORKER);
+    if (s->phase == PHASE_TRAINING) {
+        s_send_map(s, DESCENT__ROLE__WORKER);
+    }
+}
+
+// s_server_again gives a server restarted before the map was placed its
+// old place back: same id, its new routing id and address. Nothing is lost
+// (no range was placed yet); the old process, if it still runs, is fenced.
+static void
+s_server_again(s_sched_t *s, s_node_t *n, const ds_msg_t *msg)
+{
+    const Descent__Header *h = msg->hdr;
+    s_fence(s, n, "this server was started again");
+    zmq_msg_close(&n->route);
+    zmq_msg_init(&n->route);
+    zmq_msg_copy(&n->route, (zmq_msg_t *)&msg->route);
+    snprintf(n->address, sizeof n->address, "%s", h->address);
+    n->heard_ms = uv_now(s->loop);
+    n->ready = false;
+    s_ack(s, n, h->seq);
+    ds_log(DS_INFO, "scheduler",
+           "server %u was started again before training: it takes its old "
+           "place, at %s",
+           n->id, n->address);
 }
 
 static void
@@ -597,9 +643,15 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
             n->acked_base[i] += n->acked[i];
             n->acked[i] = 0;
         }
-        // Before training starts the new process just goes through the
-        // start-up again; during training it gets the map on READY.
-        n->rejoining = s->phase == PHASE_TRAINING;
+        // Before the map is placed the new process just goes through the
+        // start-up again, and the job waits for its READY (its old
+        // process's does not count: the new one loads its data first).
+        // From PLACING on it gets the map on READY, in TRAINING.
+        n->rejoining =
+            s->phase == PHASE_PLACING || s->phase == PHASE_TRAINING;
+        if (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING) {
+            n->ready = false;
+        }
         n->at_barrier = false;
         s_ack(s, n, h->seq);
         ds_log(DS_INFO, "scheduler",
@@ -607,16 +659,26 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
                n->step);
         return;
     }
-    if (h->node_id != 0 && h->role == DESCENT__ROLE__SERVER &&
+    bool server_again =
+        h->node_id != 0 && h->role == DESCENT__ROLE__SERVER &&
         strcmp(h->job, s->cfg->job) == 0 && h->node_id <= s->nnodes &&
-        s->nodes[h->node_id - 1].role == DESCENT__ROLE__SERVER &&
-        h->address[0] && s->phase == PHASE_TRAINING) {
+        s->nodes[h->node_id - 1].role == DESCENT__ROLE__SERVER && h->address[0];
+    if (server_again &&
+        (s->phase == PHASE_JOINING || s->phase == PHASE_LOADING)) {
+        s_server_again(s, &s->nodes[h->node_id - 1], msg);
+        return;
+    }
+    if (server_again &&
+        (s->phase == PHASE_PLACING || s->phase == PHASE_TRAINING)) {
         // A restarted server: its old process is gone (or is declared gone
         // now, which fences it), and the new one comes back as a backup.
         s_node_t *old = &s->nodes[h->node_id - 1];
         if (old->dead || s_server_lost(s, old)) {
             s_server_back(s, old, msg);
             return;
+        }
+        if (s->stopping) {
+            return; // its ranges had no other copy: the job has ended
         }
     }
     if (h->node_id != 0 && h->role == DESCENT__ROLE__WORKER &&
@@ -1267,6 +1329,13 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__HEARTBEAT:
         break;
     case DESCENT__TYPE__READY:
+        if (n->role == DESCENT__ROLE__SERVER && h->seeded_epoch != 0 &&
+            h->seeded_epoch == s->map.epoch) {
+            // Its word on the backups it holds whole, under our map: only
+            // those may be promoted (a word on an older map is followed
+            // by one on this map once the server has installed it).
+            ds_shard_map_set_seeded(&s->map, n->id, h->seeded, h->n_seeded);
+        }
         if (n->role == DESCENT__ROLE__WORKER && n->rejoining &&
             s->phase == PHASE_TRAINING) {
             char why[256];
@@ -1322,46 +1391,173 @@ s_on_msg(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
-// s_server_lost fails over server n's ranges when the map has them
-// replicated: backups become primaries, new backups are chosen, and every
-// node gets the new map epoch. Returns false when the job cannot go on.
+// s_fail_lost ends the job after the k servers of `lost` were lost with
+// the only live seeded copies of the nlost ranges of `gone`, naming both.
+static void
+s_fail_lost(s_sched_t *s, s_node_t **lost, uint32_t k, const uint32_t *gone,
+            uint32_t nlost)
+{
+    char     why[900];
+    size_t   len = 0;
+    uint64_t now = uv_now(s->loop);
+    len += (size_t)snprintf(why, sizeof why,
+                            "%u range%s lost, no live server holds a seeded "
+                            "copy:",
+                            nlost, nlost == 1 ? "" : "s");
+    for (uint32_t i = 0; i < nlost && len < sizeof why; i++) {
+        const ds_range_t *r = &s->map.ranges[gone[i]];
+        char              backup[64] = "none";
+        if (r->backup) {
+            snprintf(backup, sizeof backup, "server %u%s", r->backup,
+                     r->seeded ? "" : ", not yet seeded");
+        }
+        len += (size_t)snprintf(why + len, sizeof why - len,
+                                "%s range %u (keys %" PRIu64 "-%" PRIu64
+                                ": primary server %u, backup %s)",
+                                i ? "," : "", r->id, r->begin, r->end - 1,
+                                r->primary, backup);
+    }
+    // The servers lost now, and those lost before and not back.
+    const char *sep = "; servers lost:";
+    for (uint32_t i = 0; i < s->nnodes && len < sizeof why; i++) {
+        const s_node_t *n = &s->nodes[i];
+        bool            now_lost = false;
+        for (uint32_t j = 0; j < k; j++) {
+            now_lost = now_lost || lost[j] == n;
+        }
+        if (n->role != DESCENT__ROLE__SERVER || (!now_lost && !n->dead)) {
+            continue;
+        }
+        len += (size_t)snprintf(why + len, sizeof why - len,
+                                "%s server %u at %s (nothing heard for %" PRIu64
+                                " ms)",
+                                sep, n->id, n->address, now - n->heard_ms);
+        sep = ",";
+    }
+    s_fail(s, "%s", why);
+}
+
+// s_servers_lost fails over the k servers of `lost` together (those found
+// silent in one tick: a second dead server never gets a new backup), when
+// the map has them replicated: seeded backups become primaries, new
+// backups go to servers heard lately, and every node gets the new map
+// epoch. Returns false when there is no failover: without replication or a
+// map (the caller ends the job), or when a range has no live seeded copy
+// left (the job is ended here, naming the ranges and servers lost).
 static bool
-s_server_lost(s_sched_t *s, s_node_t *n)
+s_servers_lost(s_sched_t *s, s_node_t **lost, uint32_t k)
 {
     if (s->cfg->replicas < 2 || s->map.nranges == 0 ||
         (s->phase != PHASE_PLACING && s->phase != PHASE_TRAINING)) {
         return false;
     }
     uint32_t *alive = calloc(s->nnodes, sizeof *alive);
-    if (!alive) {
+    uint32_t *dead = calloc(k, sizeof *dead);
+    uint32_t *gone = calloc(s->map.nranges, sizeof *gone);
+    if (!alive || !dead || !gone) {
+        free(alive);
+        free(dead);
+        free(gone);
         return false;
     }
-    n->dead = true;
-    uint32_t na = s_alive(s, alive);
-    int      rc = ds_shard_map_failover(&s->map, n->id, alive, na);
+    for (uint32_t i = 0; i < k; i++) {
+        dead[i] = lost[i]->id;
+        lost[i]->dead = true;
+    }
+    uint32_t na = s_alive(s, alive), nlost = 0;
+    int      rc =
+        ds_shard_map_fail_servers(&s->map, dead, k, alive, na, gone, &nlost);
     free(alive);
+    free(dead);
     if (rc != 0) {
-        n->dead = false;
+        for (uint32_t i = 0; i < k; i++) {
+            lost[i]->dead = false;
+        }
+        if (nlost > 0) {
+            s_fail_lost(s, lost, k, gone, nlost);
+        }
+        free(gone);
         return false;
     }
-    s->failovers++;
+    free(gone);
+    s->failovers += k;
     s->dirty = s->urgent = true;
-    // Fence it now: a paused process reads this first when it resumes.
-    s_fence(s, n, "this node was declared dead and replaced");
     uint32_t unbacked = 0;
     for (uint32_t i = 0; i < s->map.nranges; i++) {
         unbacked += s->map.ranges[i].backup == 0;
     }
-    ds_log(DS_WARN, "scheduler",
-           "server %u at %s is lost (nothing heard for %" PRIu64
-           " ms): its ranges fail over, map epoch %" PRIu64 "%s",
-           n->id, n->address, uv_now(s->loop) - n->heard_ms, s->map.epoch,
-           unbacked ? "; some ranges now have no backup" : "");
+    for (uint32_t i = 0; i < k; i++) {
+        s_node_t *n = lost[i];
+        // Fence it now: a paused process reads this first when it resumes.
+        s_fence(s, n, "this node was declared dead and replaced");
+        ds_log(DS_WARN, "scheduler",
+               "server %u at %s is lost (nothing heard for %" PRIu64
+               " ms): its ranges fail over, map epoch %" PRIu64 "%s",
+               n->id, n->address, uv_now(s->loop) - n->heard_ms, s->map.epoch,
+               unbacked ? "; some ranges now have no backup" : "");
+    }
     s_send_map(s, DESCENT__ROLE__SERVER);
     if (s->phase == PHASE_TRAINING) {
         s_send_map(s, DESCENT__ROLE__WORKER);
     }
     return true;
+}
+
+// s_refill gives a backup to the ranges that have none once a server other
+// than their primary has been heard lately (one that was slow when they
+// lost theirs was passed over). Each placement is a new map epoch.
+static void
+s_refill(s_sched_t *s)
+{
+    if (s->cfg->replicas < 2 || s->phase != PHASE_TRAINING ||
+        s->map.nranges == 0) {
+        return;
+    }
+    uint32_t *alive = calloc(s->nnodes, sizeof *alive);
+    if (!alive) {
+        return;
+    }
+    uint32_t na = s_alive(s, alive);
+    bool     room = false;
+    for (uint32_t i = 0; i < s->map.nranges && !room; i++) {
+        const ds_range_t *r = &s->map.ranges[i];
+        for (uint32_t a = 0; r->backup == 0 && a < na && !room; a++) {
+            room = alive[a] != r->primary;
+        }
+    }
+    uint32_t placed = room ? ds_shard_map_fill_backups(&s->map, alive, na) : 0;
+    free(alive);
+    if (placed == 0) {
+        return;
+    }
+    s->map.epoch++;
+    s->dirty = s->urgent = true;
+    ds_log(DS_INFO, "scheduler",
+           "%u ranges without a backup got one, map epoch %" PRIu64, placed,
+           s->map.epoch);
+    s_send_map(s, DESCENT__ROLE__SERVER);
+    s_send_map(s, DESCENT__ROLE__WORKER);
+}
+
+// s_check_servers fails over, in one new map, every server silent past the
+// failure timeout. Returns false when the job has ended.
+static bool
+s_check_servers(s_sched_t *s, uint64_t now)
+{
+    s_node_t **lost = calloc(s->nnodes + 1, sizeof *lost);
+    uint32_t   k = 0;
+    for (uint32_t i = 0; lost && i < s->nnodes; i++) {
+        s_node_t *n = &s->nodes[i];
+        if (n->role == DESCENT__ROLE__SERVER && !n->dead &&
+            s_silent_ms(s, n, now) > (uint64_t)s->cfg->timeout_ms) {
+            lost[k++] = n;
+        }
+    }
+    if (k > 0) {
+        s_servers_lost(s, lost, k);
+    }
+    free(lost);
+    return !s->stopping;
 }
 
 // ---- the scheduler's own state, for a restart (--job.recover) -------------
@@ -1644,12 +1840,31 @@ s_adopt(s_sched_t *s, s_node_t *n)
     return true;
 }
 
+// s_stall_check notices that our own loop stalled past the failure
+// timeout (the process was paused or starved): the timer runs every
+// heartbeat. The nodes' messages of that time are still unread in our
+// socket, so their silence is counted only from the stall (s_silent_ms),
+// as servers do after a stall of theirs.
+static void
+s_stall_check(s_sched_t *s, uint64_t now)
+{
+    if (s->tick_ms && now - s->tick_ms > (uint64_t)s->cfg->timeout_ms) {
+        s->paused_at = now;
+        ds_log(DS_WARN, "scheduler",
+               "the scheduler's loop stalled for %" PRIu64 " ms (paused?): "
+               "no node is judged until it could have been heard again",
+               now - s->tick_ms);
+    }
+    s->tick_ms = now;
+}
+
 static void
 s_on_timer(uv_timer_t *t)
 {
     s_sched_t *s = t->data;
     uint64_t   now = uv_now(s->loop);
     ds_log_suppressed(&s->peer_log, now, false, "scheduler");
+    s_stall_check(s, now);
     if (s->phase == PHASE_JOINING &&
         now - s->start_ms > (uint64_t)s->cfg->join_timeout_ms) {
         s_fail(s,
@@ -1673,6 +1888,10 @@ s_on_timer(uv_timer_t *t)
             }
         }
     }
+    if (!s_check_servers(s, now)) {
+        return;
+    }
+    s_refill(s);
     for (uint32_t i = 0; i < s->nnodes; i++) {
         s_node_t *n = &s->nodes[i];
         if (n->done) {
@@ -1681,17 +1900,14 @@ s_on_timer(uv_timer_t *t)
         if (n->dead) {
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
-            n->role == DESCENT__ROLE__SERVER && s_server_lost(s, n)) {
-            continue;
-        }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+        uint64_t silent = s_silent_ms(s, n, now);
+        if (silent > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__WORKER && s_adopt(s, n)) {
             continue;
         }
-        if (now - n->heard_ms > (uint64_t)s->cfg->timeout_ms &&
+        if (silent > (uint64_t)s->cfg->timeout_ms &&
             n->role == DESCENT__ROLE__WORKER && s->phase != PHASE_ENDED &&
-            now - n->heard_ms <= (uint64_t)s->cfg->join_timeout_ms) {
+            silent <= (uint64_t)s->cfg->join_timeout_ms) {
             // A worker holds nothing others need: a silent one (starved,
             // paused, restarting) is waited for up to join_timeout_ms, and
             // its requests stay exactly-once whenever they arrive.
@@ -1710,7 +1926,7 @@ s_on_timer(uv_timer_t *t)
         uint64_t limit = s->phase == PHASE_TRAINING
                              ? (uint64_t)s->cfg->timeout_ms
                              : (uint64_t)s->cfg->join_timeout_ms;
-        if (now - n->heard_ms > limit) {
+        if (silent > limit) {
             s_fail(s, "%s %u%s%s is lost: nothing heard for %" PRIu64 " ms",
                    s_role_name(n->role), n->id, n->address[0] ? " at " : "",
                    n->address, now - n->heard_ms);

@@ -158,9 +158,10 @@ typedef struct {
     uint64_t   paused_at;       // loop time a stall was noticed, 0 = none
     s_peer_t **peers;           // links to the other servers; owned
     uint32_t   npeers;          // entries in peers
-    uint64_t   newest;          // newest map epoch seen in any request
-    uint64_t   stale_accepted;  // pushes applied under an older epoch
-                                // than newest (must stay 0)
+    uint64_t   peer_epoch;      // newest map epoch a peer's message
+                                // claimed (logged, never trusted)
+    uint64_t stale_accepted;    // pushes applied while the scheduler had
+                                // announced a newer epoch (must stay 0)
     uint64_t fenced;            // requests refused: old epoch, expired lease
     uint64_t forwarded;         // operations forwarded to backups
     uint64_t replicated;        // operations applied as a backup
@@ -280,8 +281,9 @@ s_free_peers(s_server_t *s)
 // checkpoints. Not after its loop stalled past the failure timeout (a
 // paused process: the scheduler may have declared it dead and replaced
 // it) until the scheduler has been heard since, and not while the
-// scheduler's newest map epoch is one we do not hold. (The chain fences
-// a replaced primary anyway: its backup, promoted, refuses its forwards.)
+// scheduler's newest map epoch is one we do not hold. Only the scheduler
+// announces epochs (see s_peer_epoch). (The chain fences a replaced
+// primary anyway: its backup, promoted, refuses its forwards.)
 static bool
 s_lease_ok(s_server_t *s)
 {
@@ -297,9 +299,26 @@ s_lease_ok(s_server_t *s)
     if (s->paused_at && s->node.heard_ms <= s->paused_at) {
         return false;
     }
-    // A newer map exists (the scheduler said so, or a worker's request
-    // carried it): wait for it.
-    return s->node.epoch <= s->map.epoch && s->newest <= s->map.epoch;
+    // The scheduler has announced a newer map: wait for it.
+    return s->node.epoch <= s->map.epoch;
+}
+
+// s_peer_epoch notes the map epoch of a message from a worker or another
+// server. A newer epoch than ours is not believed: anyone can send one (a
+// stray process, another job), and a server that trusted it would refuse
+// every push for the rest of the job. The scheduler's own messages tell
+// us of a newer map; a peer's is logged, once per higher value.
+static void
+s_peer_epoch(s_server_t *s, const Descent__Header *h)
+{
+    if (!s->serving || h->epoch <= s->map.epoch || h->epoch <= s->peer_epoch) {
+        return;
+    }
+    s->peer_epoch = h->epoch;
+    ds_log(DS_WARN, "server",
+           "a %s from node %u claims map epoch %" PRIu64 "; ours is %" PRIu64
+           ": ignored (only the scheduler announces a newer map)",
+           ds_msg_type_name(h->type), h->sender, h->epoch, s->map.epoch);
 }
 
 // s_may_checkpoint says whether this server's checkpoint files can be
@@ -1232,7 +1251,7 @@ s_applied(s_server_t *s, s_range_t *r, uint32_t sender, uint64_t clock,
     if (r->primary) {
         s_count(s->stale_clk, r->max_clock - clock);
         s->pushes++;
-        if (s->map.epoch < s->newest) {
+        if (s->map.epoch < s->node.epoch) {
             s->stale_accepted++;
         }
     }
@@ -1464,6 +1483,31 @@ s_replay(s_server_t *s, s_range_t *r, const ds_msg_t *msg, char *why,
     }
 }
 
+// s_send_ready tells the scheduler that we serve our map (READY) and which
+// ranges we back up whole under it: only those may be promoted if their
+// primary is lost. Sent after every map, when a seed completes or a
+// re-seed begins, and to a restarted scheduler.
+static void
+s_send_ready(s_server_t *s)
+{
+    uint32_t *ids = calloc(s->map.nranges + 1, sizeof *ids);
+    size_t    k = 0;
+    for (uint32_t i = 0; ids && i < s->map.nranges; i++) {
+        const s_range_t *r = s->held[i];
+        if (r && !r->primary && r->seeded) {
+            ids[k++] = i;
+        }
+    }
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__READY);
+    h.address = s->advertised;
+    h.seeded_epoch = ids ? s->map.epoch : 0; // 0: no word on seeding
+    h.n_seeded = k;
+    h.seeded = ids;
+    ds_node_send(&s->node, &h);
+    free(ids);
+}
+
 // s_take_seed installs one array of a seed of backup range r. The first
 // message also sets the counts and the sequence and clock table; the last
 // completes the seed, and the chain continues from its number.
@@ -1504,9 +1548,13 @@ s_take_seed(s_server_t *s, s_range_t *r, ds_msg_t *msg)
                 return;
             }
         }
+        bool was = r->seeded;
         r->seeded = false;
         r->seed_at = h->seq;
         r->seed_part = 0;
+        if (was) {
+            s_send_ready(s);
+        }
         r->updates = h->clock;
         r->st.t = h->rule_t;
         r->applied = h->applied;
@@ -1543,6 +1591,7 @@ s_take_seed(s_server_t *s, s_range_t *r, ds_msg_t *msg)
                "range %u: seeded by server %u at chain %" PRIu64, r->r.id,
                h->sender, r->chain);
         s_ack_chain(s, msg, r);
+        s_send_ready(s);
     }
 }
 
@@ -1553,9 +1602,7 @@ s_replica(s_server_t *s, ds_msg_t *msg)
     const Descent__Header *h = msg->hdr;
     const Descent__Type    reply = DESCENT__TYPE__REPLICATE_ACK;
     char                   why[256];
-    if (h->epoch > s->newest) {
-        s->newest = h->epoch;
-    }
+    s_peer_epoch(s, h);
     if (!s->serving || h->epoch > s->map.epoch) {
         return; // our map is behind; the primary sends again
     }
@@ -1748,9 +1795,7 @@ s_handle(s_server_t *s, ds_msg_t *msg)
         : h->type == DESCENT__TYPE__PULL ? DESCENT__TYPE__PULL_REPLY
                                          : DESCENT__TYPE__ERROR;
     char why[256];
-    if (h->epoch > s->newest) {
-        s->newest = h->epoch;
-    }
+    s_peer_epoch(s, h);
     if (h->type == DESCENT__TYPE__CLOCK && s->serving &&
         strcmp(h->job, s->node.cfg->job) == 0 && h->sender <= s->max_id &&
         s->row[h->sender] >= 0) {
@@ -2075,10 +2120,18 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     }
     n->epoch = s->map.epoch;
     s->serving = true;
-    Descent__Header r;
-    ds_msg_header_init(&r, DESCENT__TYPE__READY);
-    r.address = s->advertised;
-    ds_node_send(n, &r);
+    s_send_ready(s);
+}
+
+// s_on_back tells a restarted scheduler which backups we hold whole: it
+// has the map, not what seeds completed.
+static void
+s_on_back(ds_node_t *n)
+{
+    s_server_t *s = n->role_data;
+    if (s->serving) {
+        s_send_ready(s);
+    }
 }
 
 static void
@@ -2190,6 +2243,7 @@ ds_server_main(const ds_config_t *cfg)
                          .role = DESCENT__ROLE__SERVER,
                          .on_msg = s_on_sched_msg,
                          .on_stop = s_on_stop,
+                         .on_back = s_on_back,
                          .role_data = &s};
     char oerr[256];
     if (ds_job_optim(&s.opt, cfg, oerr, sizeof oerr) != 0) {

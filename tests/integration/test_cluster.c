@@ -519,6 +519,88 @@ START_TEST(test_server_logs_refusals_limited)
 }
 END_TEST
 
+// A server learns of a newer map epoch only from the scheduler: requests
+// that claim epoch 1 + 5, from a stranger, from another job and from the
+// map's own worker, are refused and logged, and later pushes under the map
+// in force are still taken (they were refused NOT_READY for good before).
+START_TEST(test_server_ignores_peer_epochs)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    s_peer_t          t;
+    th_proc_t         srv;
+    const char *const extra[] = {"--optimizer.schedule=constant",
+                                 "--optimizer.lr=0.5", NULL};
+    s_fake_start(&t, &srv, dir, extra);
+    float g[100];
+    for (int i = 0; i < 100; i++) {
+        g[i] = 1.0f + (float)i / 100.0f;
+    }
+    // A raw peer of its own, not registered anywhere, then the worker's
+    // link: a stranger's, another job's and the worker's newer epoch.
+    void *raw = zmq_socket(t.ctx, ZMQ_DEALER);
+    int   zero = 0;
+    zmq_setsockopt(raw, ZMQ_LINGER, &zero, sizeof zero);
+    char *log = NULL;
+    for (int i = 0; i < 200 && !log; i++) {
+        log = th_slurp(srv.log);
+        if (log && !strstr(log, "advertised as ")) {
+            free(log);
+            log = NULL;
+            usleep(10000);
+        }
+    }
+    ck_assert_ptr_nonnull(log);
+    char  ep[128];
+    char *at = strstr(log, "advertised as ") + strlen("advertised as ");
+    snprintf(ep, sizeof ep, "%.*s", (int)strcspn(at, ")"), at);
+    free(log);
+    ck_assert_int_eq(zmq_connect(raw, ep), 0);
+    Descent__Header h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
+    h.value_count = 100;
+    h.dtype = DESCENT__DTYPE__F32;
+    h.epoch = 6;
+    h.sender = 77;
+    ck_assert_int_eq(ds_msg_send_f32(raw, NULL, &h, g, 100), 0);
+    ds_msg_t m;
+    s_recv(raw, false, &m);
+    ck_assert_int_eq(m.hdr->status, DESCENT__STATUS__STALE_EPOCH);
+    ds_msg_fini(&m);
+    zmq_close(raw);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 100);
+    h.epoch = 7;
+    h.job = "another-job";
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__REFUSED, NULL, 0);
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
+    h.value_count = 100;
+    h.dtype = DESCENT__DTYPE__F32;
+    h.epoch = 8;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 100), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__STALE_EPOCH, NULL,
+             0);
+
+    // Under the map in force (epoch 1) the worker's push is applied once.
+    h = s_req(&t, DESCENT__TYPE__PUSH, 0, 100);
+    h.value_count = 100;
+    h.dtype = DESCENT__DTYPE__F32;
+    ck_assert_int_eq(ds_msg_send_f32(t.data, NULL, &h, g, 100), 0);
+    s_expect(&t, DESCENT__TYPE__PUSH_ACK, DESCENT__STATUS__OK, NULL, 0);
+    h = s_req(&t, DESCENT__TYPE__PULL, 0, 100);
+    ck_assert_int_eq(ds_msg_send(t.data, NULL, &h, NULL, NULL), 0);
+    float w[100];
+    s_expect(&t, DESCENT__TYPE__PULL_REPLY, DESCENT__STATUS__OK, w, 100);
+    for (int i = 0; i < 100; i++) {
+        ck_assert_float_eq_tol(w[i], -0.5f * g[i], 1e-7f);
+    }
+    s_fake_stop(&t, &srv);
+    s_assert_log_has(&srv, "from node 77 claims map epoch 6; ours is 1: "
+                           "ignored");
+    s_assert_log_has(&srv, "from node 2 claims map epoch 8; ours is 1");
+    s_assert_log_has(&srv, "1 pushes applied");
+}
+END_TEST
+
 // Each update rule applied by a server through the protocol gives the same
 // parameters as the rule applied here with common/optim.h: same pushes, same
 // rate, same order.
@@ -1641,6 +1723,7 @@ s_suite(void)
     tcase_add_test(tc, test_cluster_trains);
     tcase_add_test(tc, test_server_survives_bad_requests);
     tcase_add_test(tc, test_server_logs_refusals_limited);
+    tcase_add_test(tc, test_server_ignores_peer_epochs);
     tcase_add_test(tc, test_server_rules_match_local);
     tcase_add_test(tc, test_consistency_bounds);
     tcase_add_test(tc, test_algorithms_train);
