@@ -322,6 +322,16 @@ s_ckpt_path(const s_server_t *s, uint32_t id, char *buf, size_t len)
     snprintf(buf, len, "%s/checkpoints/range-%u.ckpt", s->node.cfg->out, id);
 }
 
+// s_slow_disk is fault injection ([cluster] fault_disk_ms): a checkpoint
+// file takes this much longer to write or read, as on a slow disk.
+static void
+s_slow_disk(const ds_config_t *cfg)
+{
+    if (cfg->fault_disk_ms > 0) {
+        uv_sleep((unsigned)cfg->fault_disk_ms);
+    }
+}
+
 // s_checkpoint writes every range this server holds: parameters, the rule's
 // state, the update count and each worker's last applied sequence number,
 // each file atomically. Returns the number of ranges that failed.
@@ -369,6 +379,7 @@ s_checkpoint(s_server_t *s)
         }
         char path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
         s_ckpt_path(s, i, path, sizeof path);
+        s_slow_disk(s->node.cfg);
         if (ds_ckpt_write(path, &c, err, sizeof err) != 0) {
             ds_log(DS_ERROR, "server", "checkpoint: %s", err);
             bad++;
@@ -386,6 +397,7 @@ s_restore(s_server_t *s, s_range_t *r)
     char      path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
     ds_ckpt_t c;
     s_ckpt_path(s, r->r.id, path, sizeof path);
+    s_slow_disk(s->node.cfg);
     int rc = ds_ckpt_read(path, &c, err, sizeof err);
     int rule = s->dtada ? S_CKPT_DTADAGRAD : (int)s->opt.kind;
     int nstate = s->dtada ? 3 : r->st.nbuf;
