@@ -176,6 +176,38 @@ ds_ckpt_read(const char *path, ds_ckpt_t *c, char *err, size_t errlen)
     return 0;
 }
 
+// s_dup returns a malloc'd copy of n bytes of p (at least one byte).
+static void *
+s_dup(const void *p, size_t n)
+{
+    void *d = malloc(n ? n : 1);
+    if (d && n) {
+        memcpy(d, p, n);
+    }
+    return d;
+}
+
+int
+ds_ckpt_copy(ds_ckpt_t *dst, const ds_ckpt_t *src)
+{
+    *dst = *src;
+    for (int k = 0; k < DS_CKPT_MAX_STATE; k++) {
+        dst->state[k] = NULL;
+    }
+    size_t n = (size_t)(src->end - src->begin) * sizeof(float);
+    dst->w = s_dup(src->w, n);
+    dst->seq = s_dup(src->seq, (size_t)src->nseq * sizeof(uint64_t));
+    int rc = dst->w && dst->seq ? 0 : -ENOMEM;
+    for (int k = 0; rc == 0 && k < src->nstate && k < DS_CKPT_MAX_STATE; k++) {
+        dst->state[k] = s_dup(src->state[k], n);
+        rc = dst->state[k] ? 0 : -ENOMEM;
+    }
+    if (rc != 0) {
+        ds_ckpt_fini(dst);
+    }
+    return rc;
+}
+
 void
 ds_ckpt_fini(ds_ckpt_t *c)
 {

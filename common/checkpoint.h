@@ -40,6 +40,12 @@ int ds_ckpt_write(const char *path, const ds_ckpt_t *c, char *err,
 // -EPROTO, a missing file -ENOENT. err names the file and the problem.
 int ds_ckpt_read(const char *path, ds_ckpt_t *c, char *err, size_t errlen);
 
+// ds_ckpt_copy makes dst a snapshot of src: the same description with
+// copies of its arrays, owned by dst (free with ds_ckpt_fini), so that it
+// can be written later while src's arrays change. Returns 0 or -ENOMEM
+// (dst is then empty).
+int ds_ckpt_copy(ds_ckpt_t *dst, const ds_ckpt_t *src);
+
 // ds_ckpt_fini frees the arrays ds_ckpt_read allocated and zeroes c.
 void ds_ckpt_fini(ds_ckpt_t *c);
 

@@ -196,6 +196,9 @@ static const ds_opt_t s_opts[] = {
     N_INT("cluster", fault_delay_ms, 0, 10000, "0",
           "fault injection: workers hold each request back a random 0 to "
           "this many ms before sending it (so requests also reorder)"),
+    N_INT("cluster", fault_disk_ms, 0, 60000, "0",
+          "fault injection: servers take this many ms longer over every "
+          "checkpoint file they write or read (a slow disk)"),
     N_INT("cluster", request_timeout_ms, 10, 3600000, "30000",
           "deadline for a push or pull reply, ms"),
     N_INT("cluster", max_message_mb, 1, 2048, "256",

@@ -42,6 +42,7 @@ typedef struct ds_config {
     int    node_id;               // a restarted worker: the id it had
     double fault_drop;            // tests: share of worker sends dropped
     int    fault_delay_ms;        // tests: worker sends held back up to
+    int    fault_disk_ms;         // tests: extra ms per checkpoint file
     int    max_message_mb;        // largest message accepted, MiB
     // [data]
     char    data_dir[DS_STR_MAX]; // directory with the IDX files

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -168,6 +169,16 @@ typedef struct {
     uint64_t seeds;             // ranges seeded to a new backup
     uint64_t stale_upd[STALE_BUCKETS]; // pushes by staleness, updates
     uint64_t stale_clk[STALE_BUCKETS]; // pushes by staleness, clocks
+    uint64_t stall_ms;          // longest gap between chain-timer ticks, ms
+    struct s_build *build;      // ranges being built off the loop, or NULL
+    ds_msg_t        next_map;   // a SHARD_MAP that came during the build
+    bool            has_next;   // next_map holds one
+    struct s_ckpt_job *ckpt_job; // periodic checkpoint being written, or NULL
+    uint64_t    ckpt_gen;       // checkpoints taken so far (loop)
+    uv_mutex_t  ckpt_lock;      // one checkpoint writer at a time
+    uint64_t    ckpt_written;   // newest checkpoint written (ckpt_lock)
+    atomic_bool ckpt_ok;        // s_may_checkpoint as the loop last saw it;
+                                // a writer stops when it turns false
 } s_server_t;
 
 static void
@@ -341,24 +352,73 @@ s_ckpt_path(const s_server_t *s, uint32_t id, char *buf, size_t len)
     snprintf(buf, len, "%s/checkpoints/range-%u.ckpt", s->node.cfg->out, id);
 }
 
-// s_checkpoint writes every range this server holds: parameters, the rule's
-// state, the update count and each worker's last applied sequence number,
-// each file atomically. Returns the number of ranges that failed.
-static int
-s_checkpoint(s_server_t *s)
+// s_slow_disk is fault injection ([cluster] fault_disk_ms): a checkpoint
+// file takes this much longer to write or read, as on a slow disk.
+static void
+s_slow_disk(const ds_config_t *cfg)
 {
-    char dir[DS_STR_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/checkpoints", s->node.cfg->out);
-    int bad = ds_mkdirs(dir) == 0 ? 0 : 1;
-    for (uint32_t i = 0; !bad && s->held && i < s->map.nranges; i++) {
+    if (cfg->fault_disk_ms > 0) {
+        uv_sleep((unsigned)cfg->fault_disk_ms);
+    }
+}
+
+// s_ckpt_job_t is one checkpoint of the ranges this server is the primary
+// of (a backup's copy is the same state: one file), described in one loop
+// turn: a consistent cut of parameters, rule state, update counts and
+// sequence numbers. A periodic one holds copies of the arrays and is
+// written on the thread pool while the loop goes on; the one at stop
+// borrows the ranges' arrays and is written on the loop.
+typedef struct s_ckpt_job {
+    uv_work_t   req;     // the thread-pool request; req.data is this
+    s_server_t *s;       // the server
+    uint64_t    gen;     // which checkpoint; a later one is never overwritten
+    bool        copies;  // the arrays are copies owned by the job
+    uint32_t    n;       // ranges in c
+    ds_ckpt_t  *c;       // one per range; seq is always owned
+    bool        written; // not skipped for a later checkpoint
+    bool        fenced;  // stopped: the loop stopped trusting our files
+    int         bad;     // ranges that failed, as s_checkpoint counts them
+    double      secs;    // how long writing took, s
+} s_ckpt_job_t;
+
+static void
+s_ckpt_free(s_ckpt_job_t *j)
+{
+    for (uint32_t i = 0; i < j->n; i++) {
+        if (j->copies) {
+            ds_ckpt_fini(&j->c[i]);
+        } else {
+            free(j->c[i].seq);
+        }
+    }
+    free(j->c);
+    free(j);
+}
+
+// s_ckpt_take describes a checkpoint of every range this server is the
+// primary of, with copies of the arrays when `copies`. Returns NULL when
+// out of memory.
+static s_ckpt_job_t *
+s_ckpt_take(s_server_t *s, bool copies)
+{
+    s_ckpt_job_t *j = calloc(1, sizeof *j);
+    if (!j || !(j->c = calloc(s->map.nranges + 1, sizeof *j->c))) {
+        free(j);
+        return NULL;
+    }
+    j->req.data = j;
+    j->s = s;
+    j->gen = ++s->ckpt_gen;
+    j->copies = copies;
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
         if (!r || !r->primary) {
             continue; // a backup's copy is the same state: one file
         }
         uint64_t *seq = calloc(s->nworkers ? s->nworkers : 1, sizeof *seq);
         if (!seq) {
-            bad++;
-            continue;
+            s_ckpt_free(j);
+            return NULL;
         }
         for (uint32_t k = 0; k < s->nworkers; k++) {
             seq[k] = s->last_seq[(size_t)k * s->map.nranges + i];
@@ -386,14 +446,72 @@ s_checkpoint(s_server_t *s)
             c.state[1] = r->dt.z;
             c.state[2] = r->dt.zp;
         }
-        char path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
-        s_ckpt_path(s, i, path, sizeof path);
-        if (ds_ckpt_write(path, &c, err, sizeof err) != 0) {
-            ds_log(DS_ERROR, "server", "checkpoint: %s", err);
-            bad++;
+        if (!copies) {
+            j->c[j->n++] = c;
+            continue;
         }
+        int rc = ds_ckpt_copy(&j->c[j->n], &c);
         free(seq);
+        if (rc != 0) {
+            s_ckpt_free(j);
+            return NULL;
+        }
+        j->n++;
     }
+    return j;
+}
+
+// s_ckpt_write writes j's ranges, each file atomically, unless a later
+// checkpoint was written first, and stops early once the loop no longer
+// trusts this server's files (s->ckpt_ok). It runs on the loop or on the
+// thread pool, and touches only j, the server's settings, ckpt_lock,
+// ckpt_written and ckpt_ok.
+static void
+s_ckpt_write(s_ckpt_job_t *j)
+{
+    s_server_t        *s = j->s;
+    const ds_config_t *cfg = s->node.cfg;
+    uint64_t           t0 = uv_hrtime();
+    char               dir[DS_STR_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/checkpoints", cfg->out);
+    uv_mutex_lock(&s->ckpt_lock);
+    j->written = j->gen > s->ckpt_written;
+    if (j->written) {
+        s->ckpt_written = j->gen;
+        j->bad = ds_mkdirs(dir) == 0 ? 0 : 1;
+    }
+    for (uint32_t i = 0; j->written && !j->bad && i < j->n; i++) {
+        if (!atomic_load(&s->ckpt_ok)) {
+            j->fenced = true;
+            break;
+        }
+        char path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
+        s_ckpt_path(s, j->c[i].range, path, sizeof path);
+        s_slow_disk(cfg);
+        if (ds_ckpt_write(path, &j->c[i], err, sizeof err) != 0) {
+            ds_log(DS_ERROR, "server", "checkpoint: %s", err);
+            j->bad++;
+        }
+    }
+    uv_mutex_unlock(&s->ckpt_lock);
+    j->secs = (double)(uv_hrtime() - t0) / 1e9;
+}
+
+// s_checkpoint writes every range this server is the primary of: the
+// parameters, the rule's state, the update count and each worker's last
+// applied sequence number, each file atomically. It runs on the loop, at
+// stop (no heartbeats are due any more), after a periodic checkpoint
+// still being written. Returns the number of ranges that failed.
+static int
+s_checkpoint(s_server_t *s)
+{
+    s_ckpt_job_t *j = s_ckpt_take(s, false);
+    if (!j) {
+        return 1;
+    }
+    s_ckpt_write(j);
+    int bad = j->bad;
+    s_ckpt_free(j);
     return bad;
 }
 
@@ -405,6 +523,7 @@ s_restore(s_server_t *s, s_range_t *r)
     char      path[DS_STR_MAX + 64], err[DS_STR_MAX + 128];
     ds_ckpt_t c;
     s_ckpt_path(s, r->r.id, path, sizeof path);
+    s_slow_disk(s->node.cfg);
     int rc = ds_ckpt_read(path, &c, err, sizeof err);
     int rule = s->dtada ? S_CKPT_DTADAGRAD : (int)s->opt.kind;
     int nstate = s->dtada ? 3 : r->st.nbuf;
@@ -468,9 +587,29 @@ s_range_new(s_server_t *s, const ds_range_t *d, const float *init)
     return r;
 }
 
-// s_take_map installs the first shard map from the scheduler: allocates and
-// initializes every range we are the primary or the backup of (a server
-// back after a failover waits for its backups' seeds).
+// s_build_t is the part of taking a shard map that runs on the thread
+// pool: every range we hold, allocated, initialized and (on resume) read
+// back from its checkpoint.
+typedef struct s_build {
+    uv_work_t    req;     // the thread-pool request; req.data is this
+    s_server_t  *s;       // the server
+    uint64_t     dim;     // the map's input dimension
+    uint64_t     classes; // the map's classes
+    uint64_t     total;   // the map's total_updates
+    s_range_t  **held;    // by range id, as s->held; owned until installed
+    uint64_t     nkeys;   // keys held
+    uint32_t     nheld;   // ranges held
+    uint64_t     done;    // resume: updates the ranges had
+    int          rc;      // 0 or a negative errno (logged)
+} s_build_t;
+
+static void s_build_work(uv_work_t *req);
+static void s_on_built(uv_work_t *req, int status);
+
+// s_take_map installs the first shard map from the scheduler and starts
+// building every range we are the primary or the backup of (a server back
+// after a failover waits for its backups' seeds) off the loop: s_on_built
+// finishes. Returns 0 or a negative errno (logged).
 static int
 s_take_map(s_server_t *s, const Descent__ShardMap *pb)
 {
@@ -532,19 +671,62 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
     if (!s->held || !s->last_seq) {
         return -ENOMEM;
     }
-    const ds_config_t *cfg = s->node.cfg;
+    for (uint32_t i = 0; m.epoch > 1 && i < m.nranges; i++) {
+        if (m.ranges[i].primary == s->node.id) {
+            ds_log(DS_ERROR, "server",
+                   "map epoch %" PRIu64 " makes a restarted server the "
+                   "primary of range %u",
+                   m.epoch, i);
+            return -EPROTO;
+        }
+    }
+    // The ranges are built on the thread pool (the initial model of a
+    // large MLP, and on resume the checkpoint files, take seconds); the
+    // loop keeps heartbeating, and s_on_built says READY.
+    s_build_t *b = calloc(1, sizeof *b);
+    if (!b || !(b->held = calloc(m.nranges, sizeof *b->held))) {
+        free(b);
+        return -ENOMEM;
+    }
+    b->s = s;
+    b->dim = pb->dim;
+    b->classes = pb->classes;
+    b->total = pb->total_updates;
+    b->req.data = b;
+    rc = uv_queue_work(s->node.loop, &b->req, s_build_work, s_on_built);
+    if (rc != 0) {
+        free(b->held);
+        free(b);
+        return rc;
+    }
+    s->build = b;
+    return 0;
+}
+
+// s_build_work builds the ranges of s_take_map's map on the thread pool:
+// the initial model, each range we hold, and on resume each range's
+// checkpoint. It reads the server's settings and map, which the loop does
+// not change while s->build is set, and writes only into b.
+static void
+s_build_work(uv_work_t *req)
+{
+    s_build_t            *b = req->data;
+    s_server_t           *s = b->s;
+    const ds_config_t    *cfg = s->node.cfg;
+    const ds_shard_map_t *m = &s->map;
     // The initial model: every server builds the same seeded vector and
     // keeps its ranges, so the values do not depend on placement.
     float *init = NULL;
     if (ds_job_init(cfg) != DS_INIT_ZEROS) {
         ds_model_t model;
         char       merr[256] = "the model's size differs from the map's";
-        if (ds_job_model(&model, cfg, pb->dim, (int)pb->classes, merr,
+        if (ds_job_model(&model, cfg, b->dim, (int)b->classes, merr,
                          sizeof merr) != 0 ||
-            model.num_params != m.num_keys) {
+            model.num_params != m->num_keys) {
             ds_log(DS_ERROR, "server", "cannot build the initial model: %s",
                    merr);
-            return -EINVAL;
+            b->rc = -EINVAL;
+            return;
         }
         init = malloc(model.num_params * sizeof *init);
         if (init) {
@@ -553,64 +735,69 @@ s_take_map(s_server_t *s, const Descent__ShardMap *pb)
         }
         ds_model_fini(&model);
         if (!init) {
-            return -ENOMEM;
+            b->rc = -ENOMEM;
+            return;
         }
     }
-    uint64_t nkeys = 0;
-    uint32_t nheld = 0;
-    for (uint32_t i = 0; i < m.nranges; i++) {
-        if (m.ranges[i].primary != s->node.id &&
-            m.ranges[i].backup != s->node.id) {
+    for (uint32_t i = 0; i < m->nranges; i++) {
+        if (m->ranges[i].primary != s->node.id &&
+            m->ranges[i].backup != s->node.id) {
             continue;
         }
-        s->held[i] = s_range_new(s, &m.ranges[i], init);
-        if (!s->held[i]) {
+        b->held[i] = s_range_new(s, &m->ranges[i], init);
+        if (!b->held[i]) {
             free(init);
-            return -ENOMEM;
+            b->rc = -ENOMEM;
+            return;
         }
-        if (m.epoch > 1 && !s->held[i]->primary) {
+        if (m->epoch > 1) {
             // A server back after a failover: its backups wait for seeds.
-            s->held[i]->seeded = false;
-        } else if (m.epoch > 1) {
-            ds_log(DS_ERROR, "server",
-                   "map epoch %" PRIu64 " makes a restarted server the "
-                   "primary of range %u",
-                   m.epoch, i);
-            free(init);
-            return -EPROTO;
+            b->held[i]->seeded = false;
         }
-        nkeys += m.ranges[i].end - m.ranges[i].begin;
-        nheld++;
+        b->nkeys += m->ranges[i].end - m->ranges[i].begin;
+        b->nheld++;
     }
     free(init);
     // A resumed job continues every range from its checkpoint: the model,
     // the rule's state, the update count and the sequence table.
-    uint64_t done = 0;
-    for (uint32_t i = 0; cfg->resume && i < m.nranges; i++) {
-        if (s->held[i]) {
-            int rrc = s_restore(s, s->held[i]);
-            if (rrc != 0) {
-                return rrc;
+    for (uint32_t i = 0; cfg->resume && i < m->nranges; i++) {
+        if (b->held[i]) {
+            b->rc = s_restore(s, b->held[i]);
+            if (b->rc != 0) {
+                return;
             }
-            done = s->held[i]->updates;
+            b->done = b->held[i]->updates;
         }
+    }
+}
+
+// s_built installs the ranges b built: the server holds them from here.
+// Returns 0 or a negative errno (logged).
+static int
+s_built(s_server_t *s, s_build_t *b)
+{
+    const ds_config_t *cfg = s->node.cfg;
+    for (uint32_t i = 0; i < s->map.nranges; i++) {
+        s->held[i] = b->held[i];
+        b->held[i] = NULL;
     }
     // The schedule counts updates per range; total_updates is the number
     // of pushes every range will see in the rest of the job.
     char serr[256];
-    if (ds_schedule_from_config(&s->lr, cfg, done + pb->total_updates,
-                                cfg->epochs, serr, sizeof serr) != 0) {
+    if (ds_schedule_from_config(&s->lr, cfg, b->done + b->total, cfg->epochs,
+                                serr, sizeof serr) != 0) {
         ds_log(DS_ERROR, "server", "%s", serr);
         return -EINVAL;
     }
     if (cfg->resume) {
         ds_log(DS_INFO, "server", "resumed %u ranges at %" PRIu64 " updates",
-               nheld, done);
+               b->nheld, b->done);
     }
     ds_log(DS_INFO, "server",
            "node %u holds %" PRIu64 " of %" PRIu64 " keys in %u of %u "
            "ranges (map epoch %" PRIu64 ")",
-           s->node.id, nkeys, m.num_keys, nheld, m.nranges, m.epoch);
+           s->node.id, b->nkeys, s->map.num_keys, b->nheld, s->map.nranges,
+           s->map.epoch);
     return 0;
 }
 
@@ -1072,6 +1259,10 @@ s_on_chain_timer(uv_timer_t *t)
     s_server_t *s = t->data;
     uint64_t    now = uv_now(s->node.loop);
     s_lease_ok(s); // notices a stall
+    atomic_store(&s->ckpt_ok, s->serving && s_may_checkpoint(s));
+    if (now - s->tick_ms > s->stall_ms) {
+        s->stall_ms = now - s->tick_ms;
+    }
     s->tick_ms = now;
     for (uint32_t i = 0; s->serving && s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
@@ -2044,6 +2235,9 @@ s_remap(s_server_t *s, const Descent__ShardMap *pb)
     return rc;
 }
 
+static void s_on_map(s_server_t *s, const Descent__ShardMap *pb);
+static void s_ready(s_server_t *s);
+
 static void
 s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
 {
@@ -2101,24 +2295,54 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
                ds_msg_type_name(h->type));
         return;
     }
-    if (s->serving && h->map->epoch <= s->map.epoch) {
+    if (s->build) {
+        // The ranges of the first map are still being built: take this one
+        // after them. node.c only finis msg after this call, so its parts
+        // can move (the scheduler sends each map once).
+        if (!s->has_next || h->map->epoch > s->next_map.hdr->map->epoch) {
+            if (s->has_next) {
+                ds_msg_fini(&s->next_map);
+            }
+            ds_msg_move(&s->next_map, (ds_msg_t *)msg);
+            s->has_next = true;
+        }
+        return;
+    }
+    s_on_map(s, h->map);
+}
+
+// s_on_map takes a shard map from the scheduler: the first one, or a later
+// one (a failover, a server back). READY follows once the ranges are ours.
+static void
+s_on_map(s_server_t *s, const Descent__ShardMap *pb)
+{
+    if (s->serving && pb->epoch <= s->map.epoch) {
         return;
     }
     int rc;
     if (s->serving) {
-        rc = s_remap(s, h->map);
+        rc = s_remap(s, pb);
     } else {
-        rc = s_take_map(s, h->map);
+        rc = s_take_map(s, pb);
         if (rc == 0) {
-            rc = s_peers_update(s, h->map);
+            rc = s_peers_update(s, pb);
         }
     }
     if (rc != 0) {
         s->serving = false;
-        ds_node_stop(n, 1, "cannot take the shard map");
+        ds_node_stop(&s->node, 1, "cannot take the shard map");
         return;
     }
-    n->epoch = s->map.epoch;
+    if (!s->build) {
+        s_ready(s);
+    }
+}
+
+// s_ready starts serving the map in force and tells the scheduler.
+static void
+s_ready(s_server_t *s)
+{
+    s->node.epoch = s->map.epoch;
     s->serving = true;
     s_send_ready(s);
 }
@@ -2131,6 +2355,37 @@ s_on_back(ds_node_t *n)
     s_server_t *s = n->role_data;
     if (s->serving) {
         s_send_ready(s);
+    }
+}
+
+// s_on_built runs on the loop when the ranges of the first map are built:
+// the server holds them and is ready, then takes a map that came meanwhile.
+static void
+s_on_built(uv_work_t *req, int status)
+{
+    s_build_t  *b = req->data;
+    s_server_t *s = b->s;
+    s->build = NULL;
+    int rc = status != 0 ? status : b->rc;
+    if (rc == 0 && !s->node.stopping) {
+        rc = s_built(s, b);
+    }
+    for (uint32_t i = 0; i < s->map.nranges; i++) {
+        s_range_free(b->held[i]);
+    }
+    free(b->held);
+    free(b);
+    if (rc == 0 && !s->node.stopping) {
+        s_ready(s);
+    } else if (!s->node.stopping) {
+        ds_node_stop(&s->node, 1, "cannot take the shard map");
+    }
+    if (s->has_next) {
+        if (!s->node.stopping) {
+            s_on_map(s, s->next_map.hdr->map);
+        }
+        ds_msg_fini(&s->next_map);
+        s->has_next = false;
     }
 }
 
@@ -2172,22 +2427,85 @@ s_on_data(ds_zsock_t *z, void *arg)
     ds_msg_fini(&msg);
 }
 
-// s_on_ckpt_timer writes a periodic checkpoint. It runs on the loop: a
-// range's write is a few sequential MiB at most here; large models would
-// want a snapshot copy written on the thread pool instead.
+static void
+s_ckpt_work(uv_work_t *req)
+{
+    s_ckpt_write(req->data);
+}
+
+// s_ckpt_done runs on the loop once a periodic checkpoint is written (or
+// was cancelled at stop before it started).
+static void
+s_ckpt_done(uv_work_t *req, int status)
+{
+    s_ckpt_job_t *j = req->data;
+    j->s->ckpt_job = NULL;
+    if (status == 0 && j->fenced) {
+        ds_log(DS_WARN, "server",
+               "periodic checkpoint stopped: this server stalled, was "
+               "replaced or lost the scheduler meanwhile");
+    } else if (status == 0 && j->written) {
+        ds_log(j->bad ? DS_WARN : DS_INFO, "server",
+               "periodic checkpoint of %u ranges written%s (%.1f s, off the "
+               "loop)",
+               j->n, j->bad ? " with errors" : "", j->secs);
+    }
+    s_ckpt_free(j);
+}
+
+// s_on_ckpt_timer takes a periodic checkpoint: a snapshot copied in this
+// loop turn, written on the thread pool while the loop goes on serving and
+// heartbeating (a large model's files take seconds on a busy disk). One is
+// written at a time: a tick that finds the last one unfinished skips.
 static void
 s_on_ckpt_timer(uv_timer_t *t)
 {
     s_server_t *s = t->data;
-    if (s->serving && s_may_checkpoint(s)) {
-        s_checkpoint(s);
+    if (!s->serving || !s_may_checkpoint(s)) {
+        return;
     }
+    if (s->ckpt_job) {
+        ds_log(DS_DEBUG, "server",
+               "the last checkpoint is still being written: none this time");
+        return;
+    }
+    s_ckpt_job_t *j = s_ckpt_take(s, true);
+    if (!j) {
+        ds_log(DS_ERROR, "server", "checkpoint: out of memory for a snapshot");
+        return;
+    }
+    atomic_store(&s->ckpt_ok, true);
+    int rc = uv_queue_work(s->node.loop, &j->req, s_ckpt_work, s_ckpt_done);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "server", "checkpoint: %s", uv_strerror(rc));
+        s_ckpt_free(j);
+        return;
+    }
+    s->ckpt_job = j;
+}
+
+// s_tick_ms is the period of the chain timer, which also notices stalls.
+static uint64_t
+s_tick_ms(const ds_config_t *cfg)
+{
+    int ms = cfg->retry_ms < cfg->heartbeat_ms ? cfg->retry_ms
+                                               : cfg->heartbeat_ms;
+    return (uint64_t)ms / 4 + 1;
 }
 
 static void
 s_on_stop(ds_node_t *n)
 {
     s_server_t *s = n->role_data;
+    // Work not started yet is dropped; a periodic checkpoint being written
+    // stops if our files are no longer to be trusted, else finishes first.
+    atomic_store(&s->ckpt_ok, s->serving && s_may_checkpoint(s));
+    if (s->ckpt_job) {
+        uv_cancel((uv_req_t *)&s->ckpt_job->req);
+    }
+    if (s->build) {
+        uv_cancel((uv_req_t *)&s->build->req);
+    }
     if (s->serving && !s_may_checkpoint(s)) {
         // Another server may hold our ranges now: our state is not theirs,
         // and the checkpoint files are shared.
@@ -2228,6 +2546,10 @@ s_on_stop(ds_node_t *n)
            n->id, s->pushes, s->pulls, s->dups, s->refused, s->nonfinite,
            s->fenced, s->holds, s->faults, s->forwarded, s->replicated,
            s->seeds);
+    ds_log(DS_INFO, "server",
+           "node %u: the loop's longest pause was %" PRIu64 " ms (its timer "
+           "ticks every %" PRIu64 " ms)",
+           n->id, s->stall_ms, s_tick_ms(n->cfg));
 }
 
 int
@@ -2236,6 +2558,8 @@ ds_server_main(const ds_config_t *cfg)
     uv_loop_t  loop;
     s_server_t s;
     memset(&s, 0, sizeof s);
+    uv_mutex_init(&s.ckpt_lock);
+    atomic_init(&s.ckpt_ok, false);
     uv_loop_init(&loop);
     s.node = (ds_node_t){.cfg = cfg,
                          .loop = &loop,
@@ -2249,6 +2573,7 @@ ds_server_main(const ds_config_t *cfg)
     if (ds_job_optim(&s.opt, cfg, oerr, sizeof oerr) != 0) {
         ds_log(DS_ERROR, "server", "%s", oerr);
         uv_loop_close(&loop);
+        uv_mutex_destroy(&s.ckpt_lock);
         return 2;
     }
     ds_rng_seed(&s.frng, cfg->seed, 0xfa0175e7ull + (uint64_t)getpid());
@@ -2294,11 +2619,7 @@ ds_server_main(const ds_config_t *cfg)
     }
     uv_timer_init(&loop, &s.chain_timer);
     s.chain_timer.data = &s;
-    uint64_t tick =
-        (uint64_t)(cfg->retry_ms < cfg->heartbeat_ms ? cfg->retry_ms
-                                                     : cfg->heartbeat_ms) /
-            4 +
-        1;
+    uint64_t tick = s_tick_ms(cfg);
     s.tick_ms = uv_now(&loop);
     uv_timer_start(&s.chain_timer, s_on_chain_timer, tick, tick);
     s.chain_open = true;
@@ -2323,11 +2644,13 @@ ds_server_main(const ds_config_t *cfg)
     if (uv_loop_close(&loop) != 0) {
         ds_log(DS_WARN, "server", "loop closed with handles still open");
     }
+    uv_mutex_destroy(&s.ckpt_lock);
     return s.node.exit_code;
 fail:
     s_free_ranges(&s);
     s_free_peers(&s);
     ds_node_fini(&s.node);
     uv_loop_close(&loop);
+    uv_mutex_destroy(&s.ckpt_lock);
     return 1;
 }

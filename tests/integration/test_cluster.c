@@ -970,6 +970,73 @@ START_TEST(test_resume_from_checkpoints)
 }
 END_TEST
 
+// A slow disk ([cluster] fault_disk_ms: 2 s per checkpoint file) under
+// the fault suite's failure timeout of 1 s: the periodic checkpoints while
+// training (held to about 3 s by fault_delay_ms), and the checkpoints read
+// back on resume before the servers are ready, take longer than the
+// timeout, yet the servers keep answering heartbeats meanwhile: no server
+// is declared lost and the map stays at its first epoch. (With those
+// writes and reads on the servers' event loops, the scheduler failed the
+// servers over and the job failed.)
+START_TEST(test_slow_disk_keeps_servers_alive)
+{
+    char dir[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char        *first[] = {"run",
+                                  "--job.progress=off",
+                                  out,
+                                  "--data.limit=6000",
+                                  "--data.test_limit=1000",
+                                  "--train.epochs=2",
+                                  "--cluster.servers=2",
+                                  "--cluster.workers=2",
+                                  "--cluster.ranges_per_server=1",
+                                  "--cluster.heartbeat_ms=100",
+                                  "--cluster.timeout_ms=1000",
+                                  "--cluster.retry_ms=200",
+                                  "--job.checkpoint_s=1",
+                                  "--cluster.fault_delay_ms=20",
+                                  "--cluster.fault_disk_ms=2000",
+                                  NULL};
+    const char        *again[] = {"run",
+                                  "--job.progress=off",
+                                  out,
+                                  "--data.limit=6000",
+                                  "--data.test_limit=1000",
+                                  "--train.epochs=3",
+                                  "--cluster.servers=2",
+                                  "--cluster.workers=2",
+                                  "--cluster.ranges_per_server=1",
+                                  "--cluster.heartbeat_ms=100",
+                                  "--cluster.timeout_ms=1000",
+                                  "--cluster.retry_ms=200",
+                                  "--cluster.fault_disk_ms=2000",
+                                  "--job.resume=true",
+                                  NULL};
+    const char *const *runs[] = {first, again};
+    for (int i = 0; i < 2; i++) {
+        th_proc_t p;
+        th_spawn(&p, dir, i == 0 ? "first" : "again", runs[i]);
+        ck_assert(th_wait(&p, 90000));
+        char path[160];
+        snprintf(path, sizeof path, "%s/out/summary.json", dir);
+        char *summary = th_slurp(path);
+        ck_assert_ptr_nonnull(summary);
+        ck_assert_msg(th_json_number(summary, "failovers", NULL) == 0 &&
+                          th_json_number(summary, "map_epoch", NULL) == 1,
+                      "run %d: servers were declared lost: %s", i, summary);
+        ck_assert_ptr_nonnull(strstr(summary, "\"ok\":true"));
+        free(summary);
+        ck_assert_int_eq(p.status, 0);
+        // The path under test ran: a periodic checkpoint while training,
+        // the checkpoints read back on resume.
+        s_assert_log_has(&p, i == 0 ? "periodic checkpoint of 1 ranges written"
+                                    : "resumed 2 ranges");
+    }
+}
+END_TEST
+
 // Lost messages: with 10% of requests and of replies dropped (fault
 // injection), workers re-send what is unanswered and servers apply every
 // push exactly once: 2 workers x 48 steps = 96 pushes per range, 2 ranges
@@ -1731,6 +1798,7 @@ s_suite(void)
     tcase_add_test(tc, test_sparse_logreg_planted);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
     tcase_add_test(tc, test_resume_from_checkpoints);
+    tcase_add_test(tc, test_slow_disk_keeps_servers_alive);
     tcase_add_test(tc, test_lost_messages_exactly_once);
     tcase_add_test(tc, test_worker_rejoins);
     tcase_add_test(tc, test_elastic_workers);

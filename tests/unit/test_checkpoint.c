@@ -92,6 +92,41 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+// A snapshot keeps the values of the moment it was taken: the source's
+// arrays change afterwards (pushes go on while it is written), and the
+// file written from the copy holds the old values.
+START_TEST(test_copy_is_a_snapshot)
+{
+    float     w[4] = {1, 2, 3, 4}, m[4] = {5, 6, 7, 8};
+    uint64_t  seq[2] = {9, 10};
+    ds_ckpt_t src = {.range = 1,
+                     .begin = 10,
+                     .end = 14,
+                     .updates = 7,
+                     .nstate = 1,
+                     .w = w,
+                     .state = {m},
+                     .nseq = 2,
+                     .seq = seq};
+    ds_ckpt_t snap;
+    ck_assert_int_eq(ds_ckpt_copy(&snap, &src), 0);
+    w[0] = m[3] = -1;
+    seq[1] = 99;
+    char err[256];
+    ck_assert_int_eq(ds_ckpt_write(s_path, &snap, err, sizeof err), 0);
+    ds_ckpt_fini(&snap);
+    ds_ckpt_t c;
+    ck_assert_int_eq(ds_ckpt_read(s_path, &c, err, sizeof err), 0);
+    const float    w0[4] = {1, 2, 3, 4}, m0[4] = {5, 6, 7, 8};
+    const uint64_t s0[2] = {9, 10};
+    ck_assert_uint_eq(c.updates, 7);
+    ck_assert_mem_eq(c.w, w0, sizeof w0);
+    ck_assert_mem_eq(c.state[0], m0, sizeof m0);
+    ck_assert_mem_eq(c.seq, s0, sizeof s0);
+    ds_ckpt_fini(&c);
+}
+END_TEST
+
 // s_damage rewrites the byte at off (or truncates at off when truncate).
 static void
 s_damage(long off, int truncate_it)
@@ -148,6 +183,7 @@ ds_checkpoint_suite(void)
     TCase *tc = tcase_create("files");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_copy_is_a_snapshot);
     tcase_add_test(tc, test_damaged_files);
     suite_add_tcase(s, tc);
     return s;

@@ -888,7 +888,7 @@ START_TEST(test_unprefixed_keys_unambiguous)
         ck_assert_int_eq(ds_config_set(&c, NULL, key, def, err, sizeof err), 0);
         count++;
     }
-    ck_assert_int_eq(count, 86); // every field of ds_config_t
+    ck_assert_int_eq(count, 87); // every field of ds_config_t
 }
 END_TEST
 
