@@ -13,6 +13,7 @@ main(void)
         ds_shard_map_suite, ds_zsock_suite,       ds_optim_suite,
         ds_schedule_suite,  ds_surfaces_suite,    ds_dist_suite,
         ds_model_suite,     ds_sparse_suite,      ds_checkpoint_suite,
+        ds_util_suite,
     };
     SRunner *sr = srunner_create(NULL);
 

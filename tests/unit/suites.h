@@ -20,5 +20,6 @@ Suite *ds_dist_suite(void);
 Suite *ds_model_suite(void);
 Suite *ds_sparse_suite(void);
 Suite *ds_checkpoint_suite(void);
+Suite *ds_util_suite(void);
 
 #endif
