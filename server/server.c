@@ -151,6 +151,7 @@ typedef struct {
     uint64_t       faults;      // replies dropped by fault injection
     uv_timer_t     ckpt;        // periodic checkpoints
     bool           ckpt_open;   // ckpt is initialized and not closed
+    uint64_t       ckpt_mark;   // s_ckpt_mark when STATS came, 0 = none
     uv_timer_t     chain_timer; // re-sends forwards the backup has not
                                 // acknowledged
     bool       chain_open;      // chain_timer initialized and not closed
@@ -324,13 +325,19 @@ s_ckpt_path(const s_server_t *s, uint32_t id, char *buf, size_t len)
 
 // s_checkpoint writes every range this server holds: parameters, the rule's
 // state, the update count and each worker's last applied sequence number,
-// each file atomically. Returns the number of ranges that failed.
+// each file atomically. Returns the number of ranges that failed, with the
+// first failure (the file and the errno's text) in why.
 static int
-s_checkpoint(s_server_t *s)
+s_checkpoint(s_server_t *s, char *why, size_t whylen)
 {
     char dir[DS_STR_MAX + 32];
     snprintf(dir, sizeof dir, "%s/checkpoints", s->node.cfg->out);
-    int bad = ds_mkdirs(dir) == 0 ? 0 : 1;
+    int rc = ds_mkdirs(dir);
+    int bad = rc == 0 ? 0 : 1;
+    if (rc != 0) {
+        snprintf(why, whylen, "checkpoint: cannot create %s: %s", dir,
+                 strerror(-rc));
+    }
     for (uint32_t i = 0; !bad && s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
         if (!r || !r->primary) {
@@ -338,7 +345,9 @@ s_checkpoint(s_server_t *s)
         }
         uint64_t *seq = calloc(s->nworkers ? s->nworkers : 1, sizeof *seq);
         if (!seq) {
-            bad++;
+            if (!bad++) {
+                snprintf(why, whylen, "checkpoint: out of memory");
+            }
             continue;
         }
         for (uint32_t k = 0; k < s->nworkers; k++) {
@@ -371,11 +380,27 @@ s_checkpoint(s_server_t *s)
         s_ckpt_path(s, i, path, sizeof path);
         if (ds_ckpt_write(path, &c, err, sizeof err) != 0) {
             ds_log(DS_ERROR, "server", "checkpoint: %s", err);
-            bad++;
+            if (!bad++) {
+                snprintf(why, whylen, "checkpoint: %s", err);
+            }
         }
         free(seq);
     }
     return bad;
+}
+
+// s_ckpt_mark identifies the state a checkpoint holds: the map epoch and
+// the updates of the ranges this server is the primary of (never 0).
+static uint64_t
+s_ckpt_mark(const s_server_t *s)
+{
+    uint64_t u = 0;
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
+        if (s->held[i] && s->held[i]->primary) {
+            u += s->held[i]->updates;
+        }
+    }
+    return (s->map.epoch << 40) + u + 1;
 }
 
 // s_restore loads range r's checkpoint for a resumed job. Returns 0 or a
@@ -1996,6 +2021,17 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         return;
     }
     if (h->type == DESCENT__TYPE__STATS) {
+        // Every push has been acknowledged: the state is final. It is
+        // checkpointed now, so that a failure to write it fails the job
+        // before the scheduler writes the summary.
+        if (s->serving && s_may_checkpoint(s)) {
+            char why[DS_STR_MAX + 160];
+            if (s_checkpoint(s, why, sizeof why) != 0) {
+                ds_node_stop(n, 1, why);
+                return;
+            }
+            s->ckpt_mark = s_ckpt_mark(s);
+        }
         Descent__Header r;
         ds_msg_header_init(&r, DESCENT__TYPE__STATS);
         r.n_stale_updates = STALE_BUCKETS;
@@ -2109,8 +2145,10 @@ static void
 s_on_ckpt_timer(uv_timer_t *t)
 {
     s_server_t *s = t->data;
-    if (s->serving && s_may_checkpoint(s)) {
-        s_checkpoint(s);
+    char        why[DS_STR_MAX + 160];
+    if (s->serving && s_may_checkpoint(s) &&
+        s_checkpoint(s, why, sizeof why) != 0) {
+        ds_node_stop(&s->node, 1, why);
     }
 }
 
@@ -2125,11 +2163,18 @@ s_on_stop(ds_node_t *n)
                n->replaced ? "this server was replaced"
                            : "the scheduler is silent, this server stalled "
                              "or its map is old");
+    } else if (s->serving && s->ckpt_mark == s_ckpt_mark(s)) {
+        ds_log(DS_INFO, "server", "checkpoint of %u ranges in %s/checkpoints",
+               s_nheld(s, true), n->cfg->out);
     } else if (s->serving) {
-        int bad = s_checkpoint(s);
-        ds_log(bad ? DS_WARN : DS_INFO, "server",
+        char why[DS_STR_MAX + 160];
+        int  bad = s_checkpoint(s, why, sizeof why);
+        ds_log(bad ? DS_ERROR : DS_INFO, "server",
                "checkpoint of %u ranges written to %s/checkpoints%s",
                s_nheld(s, true), n->cfg->out, bad ? " with errors" : "");
+        if (bad && n->exit_code == 0) {
+            n->exit_code = 1; // a result that could not be written
+        }
     }
     if (s->ckpt_open) {
         uv_close((uv_handle_t *)&s->ckpt, NULL);
