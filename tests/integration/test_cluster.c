@@ -1054,7 +1054,17 @@ START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
     s_small(&c);
-    sleep(2);
+    // Killed in training, where the failure timeout applies (before it,
+    // a silent server fails the start-up only after join_timeout_ms, and
+    // loading the data can take seconds on a loaded machine).
+    bool training = false;
+    for (int i = 0; i < 600 && !training; i++) {
+        char *log = th_slurp(c.scheduler.log);
+        training = log && strstr(log, "training starts");
+        free(log);
+        usleep(50000);
+    }
+    ck_assert_msg(training, "training did not start");
     ck_assert_int_eq(c.scheduler.pid != 0 && c.worker.pid != 0, 1);
     th_kill(&c.server, SIGKILL);
     ck_assert_msg(th_wait(&c.scheduler, 8000),
