@@ -2,6 +2,7 @@
 // main - the descent binary: subcommand dispatch and --help.
 #include <cblas.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,9 @@ main(int argc, char **argv)
     // No role needs BLAS threads: workers compute on libuv's thread pool and
     // the others do no dense math. Idle OpenBLAS threads only spin.
     openblas_set_num_threads(1);
+    // A write past a file-size limit (ulimit -f) then fails with EFBIG, and
+    // the job fails naming the file, instead of the process dying silently.
+    signal(SIGXFSZ, SIG_IGN);
     if (strcmp(cmd->name, "scheduler") == 0) {
         return ds_scheduler_main(&cfg);
     }

@@ -48,11 +48,32 @@ typedef struct {
     int                nfwd;     // entries in fwd
     char             **nargs;    // the flags servers and workers get
     int                restarts; // workers started again
+    bool               termed;   // SIGTERM sent to every child
+    char cause[512]; // why the job is stopped: the first child that failed
 } s_run_t;
 
 static int s_spawn(s_run_t *r, const char *exe, const char *role, int index,
                    const char *jobfile, char **extra, int nextra, char **fwd,
                    int nfwd);
+
+// s_how writes how child c ended, by its exit status or signal.
+static void
+s_how(const s_child_t *c, char *buf, size_t len)
+{
+    if (c->signal != 0) {
+        snprintf(buf, len, "was killed by signal %d (%s)", c->signal,
+                 strsignal(c->signal));
+    } else if (c->status == DS_EXIT_REPLACED) {
+        snprintf(buf, len,
+                 "exited with status %d: the scheduler declared it dead and "
+                 "replaced it",
+                 DS_EXIT_REPLACED);
+    } else if (c->status == 2) {
+        snprintf(buf, len, "exited with status 2: its settings were refused");
+    } else {
+        snprintf(buf, len, "exited with status %lld", (long long)c->status);
+    }
+}
 
 // s_restart starts worker or server c again when it was killed by a
 // signal (not by us): it finds the node id the process wrote to
@@ -104,13 +125,15 @@ s_restart(s_run_t *r, s_child_t *c, int pid)
     static char flag[32];
     snprintf(flag, sizeof flag, "--cluster.node_id=%u", id);
     char *extra[4] = {r->nargs[0], r->nargs[1], r->nargs[2], flag};
+    char how[128];
+    s_how(c, how, sizeof how);
     if (id) {
-        ds_log(DS_WARN, "run", "%s %d (node %u) was killed; starting it again",
-               c->role, c->index, id);
+        ds_log(DS_WARN, "run", "%s %d (node %u) %s; starting it again",
+               c->role, c->index, id, how);
     } else {
         ds_log(DS_WARN, "run",
-               "%s %d was killed before it registered; starting it again",
-               c->role, c->index);
+               "%s %d %s before it registered; starting it again", c->role,
+               c->index, how);
     }
     if (s_spawn(r, r->exe, c->role, c->index, r->jobfile, extra, id ? 4 : 3,
                 r->fwd, r->nfwd) != 0) {
@@ -120,6 +143,8 @@ s_restart(s_run_t *r, s_child_t *c, int pid)
     r->restarts++;
     return 1;
 }
+
+static void s_on_grace(uv_timer_t *t);
 
 static void
 s_kill_all(s_run_t *r, int sig)
@@ -131,10 +156,33 @@ s_kill_all(s_run_t *r, int sig)
     }
 }
 
+// s_stop_all stops every child with SIGTERM, and with SIGKILL 5 s later.
+// The scheduler reads the cause from <out>/run.cause when SIGTERM arrives:
+// the summary gives it rather than the signal.
+static void
+s_stop_all(s_run_t *r)
+{
+    r->termed = true;
+    if (r->cause[0]) {
+        char      path[DS_STR_MAX + 32], err[DS_STR_MAX + 160];
+        ds_part_t part = {r->cause, strlen(r->cause)};
+        snprintf(path, sizeof path, "%s/run.cause", r->cfg->out);
+        if (ds_write_atomic(path, &part, 1, err, sizeof err) != 0) {
+            ds_log(DS_WARN, "run", "%s", err);
+        }
+    }
+    s_kill_all(r, SIGTERM);
+    uv_timer_start(&r->grace, s_on_grace, 5000, 0);
+}
+
 static void
 s_on_grace(uv_timer_t *t)
 {
     s_run_t *r = t->data;
+    if (!r->termed) {
+        s_stop_all(r);
+        return;
+    }
     for (int i = 0; i < r->nkids; i++) {
         if (r->kids[i].running) {
             ds_log(DS_WARN, "run", "%s %d did not stop; killing it",
@@ -185,17 +233,22 @@ s_on_exit(uv_process_t *p, int64_t status, int term_signal)
     }
     if (bad && !r->failed) {
         r->failed = true;
-        if (term_signal) {
-            ds_log(DS_ERROR, "run", "%s %d (pid %d) was killed by signal %d",
-                   c->role, c->index, p->pid, term_signal);
+        char how[128];
+        s_how(c, how, sizeof how);
+        snprintf(r->cause, sizeof r->cause, "%s %d (pid %d) %s", c->role,
+                 c->index, p->pid, how);
+        ds_log(DS_ERROR, "run", "%s", r->cause);
+        if (term_signal == 0 && c != &r->kids[r->sched] &&
+            r->kids[r->sched].running) {
+            // A node that fails tells the scheduler why before it exits
+            // (ds_node_stop), and the scheduler ends the job with that
+            // cause; the others are stopped only if it does not.
+            uv_timer_start(&r->grace, s_on_grace, 3000, 0);
         } else {
-            ds_log(DS_ERROR, "run", "%s %d (pid %d) exited with status %lld",
-                   c->role, c->index, p->pid, (long long)status);
+            // Without this node the job cannot finish: stop the others now
+            // rather than waiting for their failure detectors.
+            s_stop_all(r);
         }
-        // Without this node the job cannot finish: stop the others now
-        // rather than waiting for their failure detectors.
-        s_kill_all(r, SIGTERM);
-        uv_timer_start(&r->grace, s_on_grace, 5000, 0);
     } else if (c == &r->kids[r->sched] && r->running > 0) {
         uv_timer_start(&r->grace, s_on_grace, 5000, 0);
     }
@@ -210,8 +263,11 @@ s_on_signal(uv_signal_t *s, int signum)
     s_run_t *r = s->data;
     ds_log(DS_WARN, "run", "signal %d: stopping the cluster", signum);
     r->failed = true;
-    s_kill_all(r, SIGTERM);
-    uv_timer_start(&r->grace, s_on_grace, 5000, 0);
+    if (!r->cause[0]) {
+        snprintf(r->cause, sizeof r->cause, "descent run stopped by signal %d",
+                 signum);
+    }
+    s_stop_all(r);
 }
 
 // s_free_port asks the kernel for a free TCP port on loopback. Another
@@ -307,6 +363,80 @@ s_check_data(const ds_config_t *cfg)
     return 0;
 }
 
+// s_refuse_endpoints refuses [cluster] scheduler and bind, which descent
+// run would otherwise ignore: it picks the scheduler's address itself.
+static int
+s_refuse_endpoints(const ds_config_t *cfg)
+{
+    static ds_config_t def;
+    ds_config_defaults(&def);
+    const char *key = strcmp(cfg->scheduler, def.scheduler) != 0 ? "scheduler"
+                      : strcmp(cfg->bind, def.bind) != 0         ? "bind"
+                                                                 : NULL;
+    if (!key) {
+        return 0;
+    }
+    ds_log(DS_ERROR, "run",
+           "[cluster] %s = %s: descent run starts the scheduler on a free "
+           "port of 127.0.0.1 and sets cluster.scheduler and cluster.bind "
+           "itself; remove the setting, or start the scheduler, servers and "
+           "workers yourself (docs/deploy.md)",
+           key, key[0] == 's' ? cfg->scheduler : cfg->bind);
+    return -EINVAL;
+}
+
+// s_lock_out creates the output directory and locks it for this run:
+// two runs writing one directory would mix their files. Removes what a
+// killed run left there: temporary files and the cause of its stop.
+// Returns the lock's fd, or a negative errno (logged).
+static int
+s_lock_out(const ds_config_t *cfg, const char *jobfile, char **fwd, int nfwd)
+{
+    int rc = ds_mkdirs(cfg->out);
+    if (rc != 0) {
+        ds_log(DS_ERROR, "run", "cannot create the output directory %s: %s",
+               cfg->out, strerror(-rc));
+        return rc;
+    }
+    char host[256] = "?", holder[1024], path[DS_STR_MAX + 32];
+    char err[DS_STR_MAX + 1200];
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(holder, sizeof holder, "pid %d on host %s: descent run",
+                     (int)getpid(), host);
+    for (int i = -1; i < nfwd && n > 0 && (size_t)n < sizeof holder; i++) {
+        const char *a = i < 0 ? jobfile : fwd[i];
+        if (a) {
+            n += snprintf(holder + n, sizeof holder - (size_t)n, " %s", a);
+        }
+    }
+    snprintf(path, sizeof path, "%s/run.lock", cfg->out);
+    int fd = ds_lock_file(path, holder, err, sizeof err);
+    if (fd == -EBUSY) {
+        ds_log(DS_ERROR, "run",
+               "%s: another descent run writes to %s; wait for it to end or "
+               "choose another job.out",
+               err, cfg->out);
+        return fd;
+    }
+    if (fd < 0) {
+        ds_log(DS_ERROR, "run", "cannot lock the output directory: %s", err);
+        return fd;
+    }
+    char ck[DS_STR_MAX + 32];
+    snprintf(ck, sizeof ck, "%s/checkpoints", cfg->out);
+    int k = ds_remove_temps(cfg->out);
+    int kc = ds_remove_temps(ck);
+    k = (k > 0 ? k : 0) + (kc > 0 ? kc : 0);
+    if (k > 0) {
+        ds_log(DS_INFO, "run",
+               "removed %d temporary files a killed run left in %s", k,
+               cfg->out);
+    }
+    snprintf(path, sizeof path, "%s/run.cause", cfg->out);
+    unlink(path);
+    return fd;
+}
+
 int
 ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
             char **fwd, int nfwd)
@@ -325,10 +455,18 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
         ds_log(DS_ERROR, "run", "too many flags (at most 32)");
         return 2;
     }
+    if (s_refuse_endpoints(cfg) != 0) {
+        return 2;
+    }
+    int lock = s_lock_out(cfg, jobfile, fwd, nfwd);
+    if (lock < 0) {
+        return 1;
+    }
     int port = s_free_port();
     if (port < 0) {
         ds_log(DS_ERROR, "run", "no free port on loopback: %s",
                strerror(-port));
+        close(lock);
         return 1;
     }
     s_run_t r;
@@ -337,6 +475,7 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     r.cap = 1 + (cfg->servers + cfg->workers) * 32;
     r.kids = calloc((size_t)r.cap, sizeof *r.kids);
     if (!r.kids) {
+        close(lock);
         return 1;
     }
     uv_loop_init(&r.loop);
@@ -375,8 +514,7 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     }
     if (rc != 0) {
         r.failed = true;
-        s_kill_all(&r, SIGTERM);
-        uv_timer_start(&r.grace, s_on_grace, 5000, 0);
+        s_stop_all(&r);
     }
     if (r.running == 0) {
         s_close_handles(&r);
@@ -386,5 +524,9 @@ ds_run_main(const ds_config_t *cfg, const char *exe, const char *jobfile,
     bool ok = !r.failed && r.nkids > 0 && r.kids[r.sched].status == 0 &&
               r.kids[r.sched].signal == 0;
     free(r.kids);
+    char cause[DS_STR_MAX + 32];
+    snprintf(cause, sizeof cause, "%s/run.cause", cfg->out);
+    unlink(cause);
+    close(lock); // the lock lasts until here
     return ok ? 0 : 1;
 }

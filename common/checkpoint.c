@@ -115,6 +115,12 @@ ds_ckpt_read(const char *path, ds_ckpt_t *c, char *err, size_t errlen)
     s_head_t    h;
     uLong       crc = crc32(0L, Z_NULL, 0);
     int         rc = fstat(fileno(f), &st) == 0 ? 0 : -errno;
+    if (rc == 0 && (uint64_t)st.st_size < sizeof h) {
+        fclose(f);
+        return ds_err(err, errlen, -EPROTO,
+                      "%s: empty/truncated checkpoint (%lld bytes)", path,
+                      (long long)st.st_size);
+    }
     if (rc == 0) {
         rc = s_read_all(f, &h, sizeof h, &crc);
     }

@@ -28,6 +28,8 @@ s_note_id(const ds_node_t *n)
     }
 }
 
+static void s_stop(ds_node_t *n, int code, const char *why, bool tell);
+
 static void
 s_on_sched(ds_zsock_t *z, void *arg)
 {
@@ -75,17 +77,17 @@ s_on_sched(ds_zsock_t *z, void *arg)
         char why[512];
         snprintf(why, sizeof why, "the scheduler refused a message: %s (%s)",
                  h->error, ds_msg_status_name(h->status));
-        ds_node_stop(n, 1, why);
+        s_stop(n, 1, why, false);
         break;
     }
     case DESCENT__TYPE__SHUTDOWN:
         n->replaced = h->status == DESCENT__STATUS__STALE_EPOCH;
         if (n->replaced) {
-            ds_node_stop(n, DS_EXIT_REPLACED, h->error);
+            s_stop(n, DS_EXIT_REPLACED, h->error, false);
         } else if (h->status != DESCENT__STATUS__OK && h->error[0]) {
-            ds_node_stop(n, 1, h->error);
+            s_stop(n, 1, h->error, false);
         } else {
-            ds_node_stop(n, 0, "the scheduler ended the job");
+            s_stop(n, 0, "the scheduler ended the job", false);
         }
         break;
     case DESCENT__TYPE__REGISTER_ACK:
@@ -94,11 +96,10 @@ s_on_sched(ds_zsock_t *z, void *arg)
             snprintf(why, sizeof why, "the scheduler refused us: %s (%s)",
                      h->error, ds_msg_status_name(h->status));
             // STALE_EPOCH: our place was given to another node meanwhile.
-            ds_node_stop(n,
-                         h->status == DESCENT__STATUS__STALE_EPOCH
-                             ? DS_EXIT_REPLACED
-                             : 1,
-                         why);
+            s_stop(n,
+                   h->status == DESCENT__STATUS__STALE_EPOCH ? DS_EXIT_REPLACED
+                                                             : 1,
+                   why, false);
             break;
         }
         n->id = h->node_id;
@@ -131,7 +132,7 @@ s_on_timer(uv_timer_t *t)
             snprintf(why, sizeof why,
                      "the scheduler at %s did not answer within %d ms",
                      n->cfg->scheduler, n->cfg->join_timeout_ms);
-            ds_node_stop(n, 1, why);
+            s_stop(n, 1, why, false);
         }
         return;
     }
@@ -141,7 +142,7 @@ s_on_timer(uv_timer_t *t)
         snprintf(why, sizeof why,
                  "lost the scheduler at %s: nothing heard for %llu ms",
                  n->cfg->scheduler, (unsigned long long)silent);
-        ds_node_stop(n, 1, why);
+        s_stop(n, 1, why, false);
         return;
     }
     if (silent > (uint64_t)n->cfg->timeout_ms && !n->sched_away) {
@@ -163,7 +164,7 @@ s_on_signal(uv_signal_t *s, int signum)
     ds_node_t *n = s->data;
     char       why[64];
     snprintf(why, sizeof why, "stopping on signal %d", signum);
-    ds_node_stop(n, 1, why);
+    s_stop(n, 1, why, false);
 }
 
 int
@@ -247,8 +248,25 @@ ds_node_send(ds_node_t *n, Descent__Header *h)
 void
 ds_node_stop(ds_node_t *n, int code, const char *why)
 {
+    s_stop(n, code, why, code != 0 && code != DS_EXIT_REPLACED);
+}
+
+// s_stop stops the node (ds_node_stop). When tell is set, a registered
+// node first sends the scheduler an ERROR with why, so that the job's
+// summary gives the node and its reason rather than a lost connection or a
+// signal: the scheduler ends the job with it.
+static void
+s_stop(ds_node_t *n, int code, const char *why, bool tell)
+{
     if (n->stopping) {
         return;
+    }
+    if (tell && n->id != 0 && why) {
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__ERROR);
+        h.status = DESCENT__STATUS__REFUSED;
+        h.error = (char *)why;
+        ds_node_send(n, &h);
     }
     n->stopping = true;
     n->exit_code = code;

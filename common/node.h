@@ -78,7 +78,9 @@ int ds_node_send(ds_node_t *n, Descent__Header *h);
 
 // ds_node_stop stops the node with exit status code: it logs why (if not
 // NULL; at error level when code != 0), closes the scheduler link, timers
-// and signals, and calls on_stop. Idempotent.
+// and signals, and calls on_stop. A registered node that fails (code not 0
+// nor DS_EXIT_REPLACED) first sends the scheduler an ERROR with why: the
+// scheduler ends the job with that cause. Idempotent.
 void ds_node_stop(ds_node_t *n, int code, const char *why);
 
 // ds_node_fini logs what n->peer_log still holds back and terminates the

@@ -6,9 +6,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,6 +132,116 @@ ds_write_atomic(const char *path, const ds_part_t *parts, int nparts, char *err,
         close(dfd);
     }
     return 0;
+}
+
+int
+ds_append(const char *path, const void *p, size_t n, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        return ds_err(err, errlen, -e, "%s: open: %s", path, strerror(e));
+    }
+    const char *step = "seek";
+    off_t       end = lseek(fd, 0, SEEK_END);
+    int         rc = end < 0 ? -errno : 0;
+    if (rc == 0) {
+        step = "write";
+        rc = s_write_all(fd, p, n);
+    }
+    if (rc == 0 && fdatasync(fd) != 0) {
+        step = "fdatasync";
+        rc = -errno;
+    }
+    if (rc != 0 && end >= 0) {
+        // Best effort: the error reported is the write's.
+        (void)ftruncate(fd, end);
+    }
+    if (close(fd) != 0 && rc == 0) {
+        step = "close";
+        rc = -errno;
+    }
+    if (rc != 0) {
+        return ds_err(err, errlen, rc, "%s: %s: %s", path, step, strerror(-rc));
+    }
+    return 0;
+}
+
+int
+ds_lock_file(const char *path, const char *holder, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        return ds_err(err, errlen, -e, "%s: open: %s", path, strerror(e));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK) {
+            close(fd);
+            return ds_err(err, errlen, -e, "%s: flock: %s", path, strerror(e));
+        }
+        char    who[512];
+        ssize_t k = pread(fd, who, sizeof who - 1, 0);
+        close(fd);
+        who[k > 0 ? k : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        return ds_err(err, errlen, -EBUSY, "%s is held by %s", path,
+                      who[0] ? who : "a process that has not said who it is");
+    }
+    size_t len = strlen(holder);
+    int    rc = ftruncate(fd, 0) == 0 ? 0 : -errno;
+    if (rc == 0) {
+        rc = s_write_all(fd, holder, len);
+    }
+    if (rc == 0 && (len == 0 || holder[len - 1] != '\n')) {
+        rc = s_write_all(fd, "\n", 1);
+    }
+    if (rc != 0) {
+        close(fd);
+        return ds_err(err, errlen, rc, "%s: write: %s", path, strerror(-rc));
+    }
+    return fd;
+}
+
+// s_is_temp says whether name is one of ds_write_atomic's temporary files:
+// "<anything>.tmp.XXXXXX" with six characters of mkstemp's alphabet.
+static bool
+s_is_temp(const char *name)
+{
+    size_t n = strlen(name);
+    if (n <= 11 || memcmp(name + n - 11, ".tmp.", 5) != 0) {
+        return false;
+    }
+    for (size_t i = n - 6; i < n; i++) {
+        if (!isalnum((unsigned char)name[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+ds_remove_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return -errno;
+    }
+    int            removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!s_is_temp(e->d_name)) {
+            continue;
+        }
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            removed++;
+        }
+    }
+    closedir(d);
+    return removed;
 }
 
 int

@@ -32,6 +32,29 @@ typedef struct {
 int ds_write_atomic(const char *path, const ds_part_t *parts, int nparts,
                     char *err, size_t errlen);
 
+// ds_append appends n bytes of p to path (created 0644 when missing) and
+// flushes them to disk (fdatasync). A failed append is undone (the file is
+// cut back to its old length), so a reader never sees half a record.
+// Returns 0 or a negative errno with err naming the file, the failing step
+// and the errno's text.
+int ds_append(const char *path, const void *p, size_t n, char *err,
+              size_t errlen);
+
+// ds_lock_file takes an exclusive, non-blocking flock on path (created when
+// missing) and writes holder into it for whoever finds it taken. Returns
+// the locked fd (close-on-exec; the lock lasts until it is closed or the
+// process ends), -EBUSY with err naming the holder the file records, or
+// another negative errno with err naming the file.
+int ds_lock_file(const char *path, const char *holder, char *err,
+                 size_t errlen);
+
+// ds_remove_temps removes from dir the temporary files ds_write_atomic
+// leaves behind when its process is killed mid-write: names ending in
+// ".tmp." and six characters of mkstemp's alphabet. Nothing else is
+// touched. Returns how many it removed, or a negative errno (-ENOENT when
+// dir does not exist).
+int ds_remove_temps(const char *dir);
+
 // ds_read_file reads the whole of path (at most max bytes) into *buf
 // (malloc'd; the caller frees) and its size into *len. Returns 0, or a
 // negative errno (-EFBIG over max) with err naming the file.

@@ -99,7 +99,6 @@ typedef struct {
     uint64_t           train_start_ms; // loop time training began
     uint64_t           train_end_ms;   // loop time the barrier released
     s_epoch_t         *epochs;         // per epoch; owned
-    FILE              *metrics;        // metrics.jsonl; owned
     bool               use_bar;        // draw a progress bar (a terminal)
     bool               plateau;        // the schedule is reduce-on-plateau
     bool               all_done;       // every worker sent DONE
@@ -139,6 +138,7 @@ typedef struct {
     uint64_t instance;           // this process's id, in every message
     uint64_t tick_ms;            // loop time the timer last ran
     uint64_t paused_at;          // loop time our own stall was noticed
+    char     metrics[DS_STR_MAX + 32]; // metrics.jsonl's path
 } s_sched_t;
 
 static double
@@ -236,44 +236,99 @@ s_json_hist(FILE *f, const char *name, const uint64_t *hist)
     fprintf(f, "}},");
 }
 
-// s_json_audit writes the replication audit: pushes acknowledged to
-// workers against pushes applied on each range's final primary, and
-// whether every range's primary and backup hold byte-identical state.
+// s_audit_t is the replication audit summed over the ranges.
+typedef struct {
+    uint64_t acked;     // pushes acknowledged to workers
+    uint64_t applied;   // pushes the ranges' final primaries applied
+    uint64_t lost;      // acknowledged but not applied
+    uint32_t checked;   // ranges with a backup
+    uint32_t identical; // ... whose primary and backup digests agree
+    uint32_t reported;  // ranges whose primary sent its statistics
+    uint32_t breported; // ranges with a backup that sent its statistics
+    bool     complete;  // every range's primary reported: lost is known
+} s_audit_t;
+
+// s_audit sums the audit: pushes acknowledged to workers against pushes
+// applied on each range's final primary, and whether every range's
+// primary and backup hold byte-identical state.
 static void
-s_json_audit(s_sched_t *s, FILE *f)
+s_audit(const s_sched_t *s, s_audit_t *a)
 {
-    uint64_t acked = 0, applied = 0, lost = 0;
-    uint32_t checked = 0, identical = 0, reported = 0;
+    memset(a, 0, sizeof *a);
     for (uint32_t r = 0; s->aud_have && r < s->map.nranges; r++) {
-        uint64_t a = 0;
+        uint64_t k = 0;
         for (uint32_t i = 0; i < s->nnodes; i++) {
             const s_node_t *n = &s->nodes[i];
             if (n->role == DESCENT__ROLE__WORKER && n->acked) {
-                a += n->acked[r] + n->acked_base[r];
+                k += n->acked[r] + n->acked_base[r];
             }
         }
-        acked += a;
-        reported += s->aud_have[r] & 1;
-        applied += s->aud_applied[r];
-        lost += a > s->aud_applied[r] ? a - s->aud_applied[r] : 0;
+        a->acked += k;
+        a->reported += s->aud_have[r] & 1;
+        a->applied += s->aud_applied[r];
+        a->lost += k > s->aud_applied[r] ? k - s->aud_applied[r] : 0;
         if (s->map.ranges[r].backup != 0) {
-            checked++;
-            identical +=
+            a->checked++;
+            a->breported += (s->aud_have[r] & 2) != 0;
+            a->identical +=
                 s->aud_have[r] == 3 && s->aud_digest[r] == s->aud_bdigest[r];
         }
     }
+    a->complete = s->map.nranges > 0 && a->reported == s->map.nranges;
+}
+
+// s_audit_fails writes into why what the audit of a job that ended well
+// proves wrong (acknowledged pushes lost, replicas that differ). Returns
+// true if it does; an audit that could not be gathered proves nothing.
+static bool
+s_audit_fails(const s_sched_t *s, char *why, size_t len)
+{
+    s_audit_t a;
+    s_audit(s, &a);
+    if (a.complete && a.lost > 0) {
+        snprintf(why, len,
+                 "audit: %" PRIu64 " acknowledged pushes were not applied "
+                 "(%" PRIu64 " acknowledged, %" PRIu64 " applied)",
+                 a.lost, a.acked, a.applied);
+        return true;
+    }
+    if (a.complete && a.breported == a.checked && a.identical != a.checked) {
+        snprintf(why, len,
+                 "audit: primary and backup differ on %u of %u replicated "
+                 "ranges",
+                 a.checked - a.identical, a.checked);
+        return true;
+    }
+    return false;
+}
+
+// s_json_audit writes the audit. What was not gathered (a range's primary
+// or backup never sent its statistics) is null, not a guess: lost without
+// every primary's count, replicas_identical without every digest.
+static void
+s_json_audit(s_sched_t *s, FILE *f)
+{
+    s_audit_t a;
+    s_audit(s, &a);
+    char lost[32] = "null";
+    if (a.complete) {
+        snprintf(lost, sizeof lost, "%" PRIu64, a.lost);
+    }
+    const char *identical = !a.complete || a.breported != a.checked ? "null"
+                            : a.identical == a.checked              ? "true"
+                                                                    : "false";
     fprintf(f,
             "\"audit\":{\"ranges\":%u,\"ranges_reported\":%u,\"acked\":%" PRIu64
-            ",\"applied\":%" PRIu64 ",\"lost\":%" PRIu64
+            ",\"applied\":%" PRIu64 ",\"lost\":%s"
             ",\"acked_exact\":%s,\"replicated_ranges\":%u,"
             "\"replicas_identical\":%s,\"stale_accepted\":%" PRIu64
             ",\"fenced\":%" PRIu64 ",\"failovers\":%u,\"rejoins\":%u,"
             "\"adoptions\":%u,"
             "\"map_epoch\":%" PRIu64 "},",
-            s->map.nranges, reported, acked, applied, lost,
-            s->acked_exact ? "true" : "false", checked,
-            checked == identical ? "true" : "false", s->stale_accepted,
-            s->fenced, s->failovers, s->rejoins, s->adoptions, s->map.epoch);
+            s->map.nranges, a.reported, a.acked, a.applied, lost,
+            s->acked_exact ? "true" : "false", a.checked, identical,
+            s->stale_accepted, s->fenced, s->failovers, s->rejoins,
+            s->adoptions, s->map.epoch);
 }
 
 static double
@@ -288,16 +343,31 @@ s_examples_per_second(s_sched_t *s)
     return secs > 0 && s->train_start_ms ? (double)ex / secs : 0.0;
 }
 
-static void
-s_write_summary(s_sched_t *s, const char *error)
+// s_close_memstream closes f (may be NULL). Returns 0 if it and every write
+// to it succeeded, else -ENOMEM.
+static int
+s_close_memstream(FILE *f)
 {
-    char path[DS_STR_MAX + 32];
-    snprintf(path, sizeof path, "%s/summary.json", s->cfg->out);
-    FILE *f = fopen(path, "w");
     if (!f) {
-        ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
-               strerror(errno));
-        return;
+        return -ENOMEM;
+    }
+    bool bad = ferror(f) != 0;
+    return fclose(f) != 0 || bad ? -ENOMEM : 0;
+}
+
+// s_write_summary writes <out>/summary.json (atomically: it holds the
+// old summary or all of the new one). Returns 0 or a negative errno with
+// err naming the file, the failing step and the errno's text.
+static int
+s_write_summary(s_sched_t *s, const char *error, char *err, size_t errlen)
+{
+    char   path[DS_STR_MAX + 32];
+    char  *doc = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/summary.json", s->cfg->out);
+    FILE *f = open_memstream(&doc, &len);
+    if (!f) {
+        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
     uint64_t ex = 0;
     for (uint32_t i = 0; i < s->nnodes; i++) {
@@ -353,7 +423,14 @@ s_write_summary(s_sched_t *s, const char *error)
     } else {
         fprintf(f, "\"config\":null}\n");
     }
-    fclose(f);
+    if (s_close_memstream(f) != 0) {
+        free(doc);
+        return ds_err(err, errlen, -ENOMEM, "%s: out of memory", path);
+    }
+    ds_part_t part = {doc, len};
+    int       rc = ds_write_atomic(path, &part, 1, err, errlen);
+    free(doc);
+    return rc;
 }
 
 static void
@@ -369,7 +446,7 @@ s_close_all(s_sched_t *s)
     uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
 
-static void s_save_state(s_sched_t *s);
+static int s_save_state(s_sched_t *s, char *err, size_t errlen);
 
 // s_fence tells node n it was replaced (SHUTDOWN with STALE_EPOCH): it
 // stops, writes nothing, and exits with DS_EXIT_REPLACED.
@@ -383,8 +460,10 @@ s_fence(s_sched_t *s, s_node_t *n, const char *why)
     s_send(s, n, &off);
 }
 
-// s_stop ends the job: tells every node (with the error, if any), writes
-// the summary and closes our handles.
+// s_stop ends the job: writes the state and the summary, then tells every
+// node (with the error, if any) and closes our handles. A job that ended
+// well fails here when its audit proves a push lost or replicas apart, or
+// when a result file cannot be written; the summary names the cause.
 static void
 s_stop(s_sched_t *s, const char *error)
 {
@@ -392,18 +471,34 @@ s_stop(s_sched_t *s, const char *error)
         return;
     }
     s->stopping = true;
-    s->phase = PHASE_ENDED;
     if (s->use_bar) {
         printf("\n");
+    }
+    char audit[256], werr[DS_STR_MAX + 160];
+    if (!error && s_audit_fails(s, audit, sizeof audit)) {
+        error = audit;
+    }
+    s->phase = PHASE_ENDED;
+    s->dirty = s->urgent = true;
+    // Phase ENDED: nothing to recover.
+    if (s_save_state(s, werr, sizeof werr) != 0) {
+        ds_log(DS_ERROR, "scheduler", "%s", werr);
+        if (!error) {
+            error = werr;
+        }
+    }
+    char serr[DS_STR_MAX + 160];
+    if (s_write_summary(s, error, serr, sizeof serr) != 0) {
+        ds_log(DS_ERROR, "scheduler", "%s", serr);
+        if (!error) {
+            error = serr;
+        }
     }
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__SHUTDOWN);
     h.status = error ? DESCENT__STATUS__REFUSED : DESCENT__STATUS__OK;
     h.error = (char *)(error ? error : "");
     s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
-    s_write_summary(s, error);
-    s->dirty = s->urgent = true;
-    s_save_state(s); // phase ENDED: nothing to recover
     if (error) {
         ds_log(DS_ERROR, "scheduler", "job failed: %s", error);
         s->exit_code = 1;
@@ -985,48 +1080,37 @@ s_server_ready(s_sched_t *s, s_node_t *n)
 
 // s_write_progress records, atomically, that every worker has finished
 // epoch e: what `descent run --resume` continues from, with the servers'
-// checkpoints.
-static void
-s_write_progress(s_sched_t *s, uint32_t e)
+// checkpoints. Returns 0 or a negative errno with err naming the file.
+static int
+s_write_progress(s_sched_t *s, uint32_t e, char *err, size_t errlen)
 {
-    char path[DS_STR_MAX + 32], tmp[DS_STR_MAX + 48];
+    char path[DS_STR_MAX + 32], line[32];
     snprintf(path, sizeof path, "%s/progress", s->cfg->out);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        ds_log(DS_WARN, "scheduler", "cannot write %s: %s", tmp,
-               strerror(errno));
-        return;
-    }
-    fprintf(f, "epochs_done %u\n", e);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        ds_log(DS_WARN, "scheduler", "cannot write %s: %s", path,
-               strerror(errno));
-    }
+    int       n = snprintf(line, sizeof line, "epochs_done %u\n", e);
+    ds_part_t part = {line, (size_t)n};
+    return ds_write_atomic(path, &part, 1, err, errlen);
 }
 
-// s_read_progress reads the epochs a resumed job has done. Returns 0 or -1.
+// s_read_progress reads the epochs a resumed job has done. Returns 0 or -1
+// with the reason in why.
 static int
-s_read_progress(s_sched_t *s)
+s_read_progress(s_sched_t *s, char *why, size_t len)
 {
     char path[DS_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/progress", s->cfg->out);
     FILE *f = fopen(path, "r");
     if (!f) {
-        ds_log(DS_ERROR, "scheduler", "cannot resume: %s: %s", path,
-               strerror(errno));
-        return -1;
+        return ds_err(why, len, -1, "cannot resume: %s: %s", path,
+                      strerror(errno));
     }
     unsigned e = 0;
     int      n = fscanf(f, "epochs_done %u", &e);
     fclose(f);
     if (n != 1 || e > (unsigned)s->cfg->epochs) {
-        ds_log(DS_ERROR, "scheduler",
-               "cannot resume: %s does not name a number of epochs up to %d",
-               path, s->cfg->epochs);
-        return -1;
+        return ds_err(why, len, -1,
+                      "cannot resume: %s does not name a number of epochs "
+                      "up to %d",
+                      path, s->cfg->epochs);
     }
     s->start_epoch = e;
     ds_log(DS_INFO, "scheduler", "resuming after epoch %u of %d", e,
@@ -1078,19 +1162,30 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     if (!r->epoch_end && !r->final) {
         return;
     }
-    if (s->metrics) {
-        fprintf(s->metrics, "{\"time\":%.3f,\"node\":%u,\"rank\":%u,",
+    char  *line = NULL;
+    size_t len = 0;
+    FILE  *f = open_memstream(&line, &len);
+    if (f) {
+        fprintf(f, "{\"time\":%.3f,\"node\":%u,\"rank\":%u,",
                 s_secs(s, uv_now(s->loop)), n->id, n->rank);
-        fprintf(s->metrics, "\"epoch\":%u,\"step\":%" PRIu64 ",", r->epoch,
-                r->step);
-        s_json_num(s->metrics, "loss", r->train_loss, true);
-        s_json_num(s->metrics, "accuracy", r->train_accuracy, true);
-        s_json_num(s->metrics, "test_loss", r->test_loss, true);
-        s_json_num(s->metrics, "test_accuracy", r->test_accuracy, true);
-        s_json_num(s->metrics, "val_loss", r->val_loss, true);
-        s_json_num(s->metrics, "val_accuracy", r->val_accuracy, true);
-        fprintf(s->metrics, "\"final\":%s}\n", r->final ? "true" : "false");
-        fflush(s->metrics);
+        fprintf(f, "\"epoch\":%u,\"step\":%" PRIu64 ",", r->epoch, r->step);
+        s_json_num(f, "loss", r->train_loss, true);
+        s_json_num(f, "accuracy", r->train_accuracy, true);
+        s_json_num(f, "test_loss", r->test_loss, true);
+        s_json_num(f, "test_accuracy", r->test_accuracy, true);
+        s_json_num(f, "val_loss", r->val_loss, true);
+        s_json_num(f, "val_accuracy", r->val_accuracy, true);
+        fprintf(f, "\"final\":%s}\n", r->final ? "true" : "false");
+    }
+    char err[DS_STR_MAX + 160];
+    int  rc =
+        s_close_memstream(f) != 0
+             ? ds_err(err, sizeof err, -ENOMEM, "%s: out of memory", s->metrics)
+             : ds_append(s->metrics, line, len, err, sizeof err);
+    free(line);
+    if (rc != 0) {
+        s_fail(s, "%s", err);
+        return;
     }
     if (r->final) {
         s->have_final = true;
@@ -1117,7 +1212,10 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     if (ep->reports != s->want_workers) {
         return;
     }
-    s_write_progress(s, r->epoch);
+    if (s_write_progress(s, r->epoch, err, sizeof err) != 0) {
+        s_fail(s, "%s", err);
+        return;
+    }
     if (s->cfg->progress[0] != 'o') {
         s_print_epoch(s, r->epoch);
     }
@@ -1379,6 +1477,11 @@ s_on_msg(ds_zsock_t *z, void *arg)
     case DESCENT__TYPE__DONE:
         s_done(s, n, h);
         break;
+    case DESCENT__TYPE__ERROR:
+        // A node that fails says why before it exits (ds_node_stop).
+        s_fail(s, "%s %u failed: %s", s_role_name(n->role), n->id,
+               h->error[0] ? h->error : ds_msg_status_name(h->status));
+        break;
     default: {
         char peer[DS_RATELOG_PEER_MAX];
         ds_msg_peer(&msg, peer, sizeof peer);
@@ -1565,19 +1668,22 @@ s_check_servers(s_sched_t *s, uint64_t now)
 // s_save_state writes what a restarted scheduler needs to carry on (the
 // membership with each node's routing id, the map and its epoch, progress
 // and the audit's counts) to <out>/scheduler.state: a temporary file,
-// fsync, rename. Called from the timer when something changed.
-static void
-s_save_state(s_sched_t *s)
+// fsync, rename. Called from the timer when something changed. Returns 0,
+// or a negative errno with err naming the file (out of memory: tried again
+// on the next tick).
+static int
+s_save_state(s_sched_t *s, char *err, size_t errlen)
 {
     if (!s->dirty || s->phase < PHASE_TRAINING || s->map.nranges == 0) {
-        return; // nothing to carry on before training began
+        return 0; // nothing to carry on before training began
     }
     // Progress is written at most once a second (fsync on the loop); a new
     // map, a member replaced or the end at once.
     uint64_t t = uv_now(s->loop);
     if (!s->urgent && t - s->saved_ms < STATE_EVERY_MS) {
-        return;
+        return 0;
     }
+    int rc = 0;
     s->saved_ms = t;
     s->dirty = s->urgent = false;
     Descent__SchedState st;
@@ -1656,13 +1762,10 @@ s_save_state(s_sched_t *s)
     buf = malloc(len + 1);
     if (buf) {
         descent__sched_state__pack(&st, buf);
-        char path[DS_STR_MAX + 32], err[DS_STR_MAX + 96];
+        char path[DS_STR_MAX + 32];
         snprintf(path, sizeof path, "%s/scheduler.state", s->cfg->out);
         ds_part_t part = {buf, len};
-        if (ds_write_atomic(path, &part, 1, err, sizeof err) != 0) {
-            ds_log(DS_WARN, "scheduler", "%s", err);
-            s->dirty = true;
-        }
+        rc = ds_write_atomic(path, &part, 1, err, errlen);
     }
     ds_shard_map_pb_free(&mp);
 out:
@@ -1676,22 +1779,22 @@ out:
     free(nsp);
     free(es);
     free(esp);
+    return rc;
 }
 
 // s_recover loads <out>/scheduler.state written by a scheduler of the same
 // job that was killed mid-training. Nodes keep their ids, ranks and
 // routing ids, so they carry on without registering again. Returns 0 or
-// -1 (logged).
+// -1 with the reason in whyout.
 static int
-s_recover(s_sched_t *s)
+s_recover(s_sched_t *s, char *whyout, size_t whylen)
 {
     char     path[DS_STR_MAX + 32], err[DS_STR_MAX + 96];
     uint8_t *buf = NULL;
     size_t   len = 0;
     snprintf(path, sizeof path, "%s/scheduler.state", s->cfg->out);
     if (ds_read_file(path, 64u << 20, &buf, &len, err, sizeof err) != 0) {
-        ds_log(DS_ERROR, "scheduler", "cannot recover: %s", err);
-        return -1;
+        return ds_err(whyout, whylen, -1, "cannot recover: %s", err);
     }
     Descent__SchedState *st = descent__sched_state__unpack(NULL, len, buf);
     free(buf);
@@ -1719,7 +1822,7 @@ s_recover(s_sched_t *s)
         }
     }
     if (why) {
-        ds_log(DS_ERROR, "scheduler", "cannot recover from %s: %s", path, why);
+        ds_err(whyout, whylen, -1, "cannot recover from %s: %s", path, why);
         descent__sched_state__free_unpacked(st, NULL);
         return -1;
     }
@@ -1783,8 +1886,7 @@ s_recover(s_sched_t *s)
     descent__sched_state__free_unpacked(st, NULL);
     s->want_workers = s->nworkers;
     if (s_audit_alloc(s) != 0) {
-        ds_log(DS_ERROR, "scheduler", "out of memory");
-        return -1;
+        return ds_err(whyout, whylen, -1, "cannot recover: out of memory");
     }
     ds_log(DS_INFO, "scheduler",
            "recovered job \"%s\" from %s: %u nodes, map epoch %" PRIu64
@@ -1937,7 +2039,11 @@ s_on_timer(uv_timer_t *t)
     if (s->stopping) {
         return;
     }
-    s_save_state(s);
+    char err[DS_STR_MAX + 160];
+    if (s_save_state(s, err, sizeof err) != 0) {
+        s_fail(s, "%s", err);
+        return;
+    }
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__HEARTBEAT);
     s_broadcast(s, DESCENT__ROLE__ROLE_UNSPECIFIED, &h);
@@ -1976,10 +2082,25 @@ s_on_bar(uv_timer_t *t)
     fflush(stdout);
 }
 
+// s_on_signal ends the job. descent run writes why it stops the job to
+// <out>/run.cause before it signals us: that is the cause the summary
+// gives, not the signal.
 static void
 s_on_signal(uv_signal_t *sig, int signum)
 {
-    s_fail(sig->data, "stopped by signal %d", signum);
+    s_sched_t     *s = sig->data;
+    char           path[DS_STR_MAX + 32];
+    unsigned char *buf = NULL;
+    size_t         len = 0;
+    snprintf(path, sizeof path, "%s/run.cause", s->cfg->out);
+    if (ds_read_file(path, 4096, &buf, &len, NULL, 0) == 0 && len > 0) {
+        buf[len] = '\0';
+        buf[strcspn((char *)buf, "\n")] = '\0';
+        s_fail(s, "%s", (char *)buf);
+    } else {
+        s_fail(s, "stopped by signal %d", signum);
+    }
+    free(buf);
 }
 
 // s_bind_endpoint picks what the scheduler binds: cluster.bind when it names
@@ -2001,10 +2122,14 @@ ds_scheduler_main(const ds_config_t *cfg)
 {
     uv_loop_t loop;
     s_sched_t s;
+    // A job that cannot start says why in its summary too: an old summary
+    // in the same directory must not stand.
+    char why[DS_STR_MAX + 160] = "";
     memset(&s, 0, sizeof s);
     uv_loop_init(&loop);
     s.cfg = cfg;
     s.loop = &loop;
+    s.start_ms = uv_now(&loop);
     s.limits.max_values = 0;
     s.limits.max_keys = 0;
     ds_ratelog_init(&s.peer_log, DS_RATELOG_BURST, DS_RATELOG_GLOBAL_BURST,
@@ -2031,22 +2156,22 @@ ds_scheduler_main(const ds_config_t *cfg)
                cfg->out, strerror(-rc));
         goto fail;
     }
-    char path[DS_STR_MAX + 32];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out);
-    if (cfg->resume && s_read_progress(&s) != 0) {
+    snprintf(s.metrics, sizeof s.metrics, "%s/metrics.jsonl", cfg->out);
+    if (cfg->resume && s_read_progress(&s, why, sizeof why) != 0) {
         goto fail;
     }
     if (getrandom(&s.instance, sizeof s.instance, 0) != sizeof s.instance) {
         s.instance = (uint64_t)getpid() << 20;
     }
     s.instance |= 1;
-    if (cfg->recover && s_recover(&s) != 0) {
+    if (cfg->recover && s_recover(&s, why, sizeof why) != 0) {
         goto fail;
     }
-    s.metrics = fopen(path, cfg->resume || cfg->recover ? "a" : "w");
-    if (!s.metrics) {
-        ds_log(DS_ERROR, "scheduler", "cannot write %s: %s", path,
-               strerror(errno));
+    // A new job starts an empty log; a resumed one appends to its own.
+    rc = cfg->resume || cfg->recover
+             ? ds_append(s.metrics, "", 0, why, sizeof why)
+             : ds_write_atomic(s.metrics, NULL, 0, why, sizeof why);
+    if (rc != 0) {
         goto fail;
     }
     s.ctx = zmq_ctx_new();
@@ -2116,7 +2241,6 @@ ds_scheduler_main(const ds_config_t *cfg)
         free(s.nodes[i].acked_base);
     }
     zmq_ctx_term(s.ctx);
-    fclose(s.metrics);
     ds_shard_map_fini(&s.map);
     free(s.aud_applied);
     free(s.aud_digest);
@@ -2127,11 +2251,15 @@ ds_scheduler_main(const ds_config_t *cfg)
     uv_loop_close(&loop);
     return s.exit_code;
 fail:
+    if (why[0]) {
+        char serr[DS_STR_MAX + 160];
+        ds_log(DS_ERROR, "scheduler", "%s", why);
+        if (s_write_summary(&s, why, serr, sizeof serr) != 0) {
+            ds_log(DS_ERROR, "scheduler", "%s", serr);
+        }
+    }
     if (s.ctx) {
         zmq_ctx_term(s.ctx);
-    }
-    if (s.metrics) {
-        fclose(s.metrics);
     }
     free(s.nodes);
     free(s.epochs);

@@ -152,6 +152,7 @@ typedef struct {
     uint64_t       faults;      // replies dropped by fault injection
     uv_timer_t     ckpt;        // periodic checkpoints
     bool           ckpt_open;   // ckpt is initialized and not closed
+    uint64_t       ckpt_mark;   // s_ckpt_mark when STATS came, 0 = none
     uv_timer_t     chain_timer; // re-sends forwards the backup has not
                                 // acknowledged
     bool       chain_open;      // chain_timer initialized and not closed
@@ -378,6 +379,7 @@ typedef struct s_ckpt_job {
     bool        written; // not skipped for a later checkpoint
     bool        fenced;  // stopped: the loop stopped trusting our files
     int         bad;     // ranges that failed, as s_checkpoint counts them
+    char        why[DS_STR_MAX + 160]; // the first failure: file and errno
     double      secs;    // how long writing took, s
 } s_ckpt_job_t;
 
@@ -478,7 +480,12 @@ s_ckpt_write(s_ckpt_job_t *j)
     j->written = j->gen > s->ckpt_written;
     if (j->written) {
         s->ckpt_written = j->gen;
-        j->bad = ds_mkdirs(dir) == 0 ? 0 : 1;
+        int rc = ds_mkdirs(dir);
+        j->bad = rc == 0 ? 0 : 1;
+        if (rc != 0) {
+            snprintf(j->why, sizeof j->why, "checkpoint: cannot create %s: %s",
+                     dir, strerror(-rc));
+        }
     }
     for (uint32_t i = 0; j->written && !j->bad && i < j->n; i++) {
         if (!atomic_load(&s->ckpt_ok)) {
@@ -490,7 +497,9 @@ s_ckpt_write(s_ckpt_job_t *j)
         s_slow_disk(cfg);
         if (ds_ckpt_write(path, &j->c[i], err, sizeof err) != 0) {
             ds_log(DS_ERROR, "server", "checkpoint: %s", err);
-            j->bad++;
+            if (!j->bad++) {
+                snprintf(j->why, sizeof j->why, "checkpoint: %s", err);
+            }
         }
     }
     uv_mutex_unlock(&s->ckpt_lock);
@@ -501,18 +510,35 @@ s_ckpt_write(s_ckpt_job_t *j)
 // parameters, the rule's state, the update count and each worker's last
 // applied sequence number, each file atomically. It runs on the loop, at
 // stop (no heartbeats are due any more), after a periodic checkpoint
-// still being written. Returns the number of ranges that failed.
+// still being written. Returns the number of ranges that failed, with the
+// first failure (the file and the errno's text) in why.
 static int
-s_checkpoint(s_server_t *s)
+s_checkpoint(s_server_t *s, char *why, size_t whylen)
 {
     s_ckpt_job_t *j = s_ckpt_take(s, false);
     if (!j) {
+        snprintf(why, whylen, "checkpoint: out of memory");
         return 1;
     }
     s_ckpt_write(j);
     int bad = j->bad;
+    snprintf(why, whylen, "%s", j->why);
     s_ckpt_free(j);
     return bad;
+}
+
+// s_ckpt_mark identifies the state a checkpoint holds: the map epoch and
+// the updates of the ranges this server is the primary of (never 0).
+static uint64_t
+s_ckpt_mark(const s_server_t *s)
+{
+    uint64_t u = 0;
+    for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
+        if (s->held[i] && s->held[i]->primary) {
+            u += s->held[i]->updates;
+        }
+    }
+    return (s->map.epoch << 40) + u + 1;
 }
 
 // s_restore loads range r's checkpoint for a resumed job. Returns 0 or a
@@ -2247,6 +2273,17 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         return;
     }
     if (h->type == DESCENT__TYPE__STATS) {
+        // Every push has been acknowledged: the state is final. It is
+        // checkpointed now, so that a failure to write it fails the job
+        // before the scheduler writes the summary.
+        if (s->serving && s_may_checkpoint(s)) {
+            char why[DS_STR_MAX + 160];
+            if (s_checkpoint(s, why, sizeof why) != 0) {
+                ds_node_stop(n, 1, why);
+                return;
+            }
+            s->ckpt_mark = s_ckpt_mark(s);
+        }
         Descent__Header r;
         ds_msg_header_init(&r, DESCENT__TYPE__STATS);
         r.n_stale_updates = STALE_BUCKETS;
@@ -2450,6 +2487,15 @@ s_ckpt_done(uv_work_t *req, int status)
                "loop)",
                j->n, j->bad ? " with errors" : "", j->secs);
     }
+    s_server_t *s = j->s;
+    if (status == 0 && j->written && j->bad && !s->node.stopping) {
+        // A result that cannot be written fails the job, naming it.
+        char why[sizeof j->why];
+        snprintf(why, sizeof why, "%s", j->why);
+        s_ckpt_free(j);
+        ds_node_stop(&s->node, 1, why);
+        return;
+    }
     s_ckpt_free(j);
 }
 
@@ -2471,7 +2517,7 @@ s_on_ckpt_timer(uv_timer_t *t)
     }
     s_ckpt_job_t *j = s_ckpt_take(s, true);
     if (!j) {
-        ds_log(DS_ERROR, "server", "checkpoint: out of memory for a snapshot");
+        ds_node_stop(&s->node, 1, "checkpoint: out of memory for a snapshot");
         return;
     }
     atomic_store(&s->ckpt_ok, true);
@@ -2513,11 +2559,18 @@ s_on_stop(ds_node_t *n)
                n->replaced ? "this server was replaced"
                            : "the scheduler is silent, this server stalled "
                              "or its map is old");
+    } else if (s->serving && s->ckpt_mark == s_ckpt_mark(s)) {
+        ds_log(DS_INFO, "server", "checkpoint of %u ranges in %s/checkpoints",
+               s_nheld(s, true), n->cfg->out);
     } else if (s->serving) {
-        int bad = s_checkpoint(s);
-        ds_log(bad ? DS_WARN : DS_INFO, "server",
+        char why[DS_STR_MAX + 160];
+        int  bad = s_checkpoint(s, why, sizeof why);
+        ds_log(bad ? DS_ERROR : DS_INFO, "server",
                "checkpoint of %u ranges written to %s/checkpoints%s",
                s_nheld(s, true), n->cfg->out, bad ? " with errors" : "");
+        if (bad && n->exit_code == 0) {
+            n->exit_code = 1; // a result that could not be written
+        }
     }
     if (s->ckpt_open) {
         uv_close((uv_handle_t *)&s->ckpt, NULL);

@@ -1141,8 +1141,10 @@ s_finish(s_worker_t *w)
     s_report(w, false, false, DESCENT__TYPE__DONE, false);
 }
 
-static void
-s_write_model(s_worker_t *w, double acc)
+// s_write_model saves the model to <out>/model.safetensors. Returns 0 or a
+// negative errno with why naming the file and the errno's text.
+static int
+s_write_model(s_worker_t *w, double acc, char *why, size_t whylen)
 {
     const ds_config_t *cfg = w->node.cfg;
     char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
@@ -1203,10 +1205,10 @@ s_write_model(s_worker_t *w, double acc)
                  strerror(-rc));
     }
     if (rc != 0) {
-        ds_log(DS_ERROR, "worker", "model not saved: %s", err);
-    } else {
-        ds_log(DS_INFO, "worker", "model saved to %s", path);
+        return ds_err(why, whylen, rc, "model not saved: %s", err);
     }
+    ds_log(DS_INFO, "worker", "model saved to %s", path);
+    return 0;
 }
 
 static void
@@ -1235,7 +1237,11 @@ s_eval_done(uv_work_t *req, int status)
     }
     w->eval_center = false;
     if (w->final_eval) {
-        s_write_model(w, w->test_acc);
+        char why[1024];
+        if (s_write_model(w, w->test_acc, why, sizeof why) != 0) {
+            s_fail(w, why);
+            return;
+        }
         w->state = W_DONE;
         s_report(w, false, true, DESCENT__TYPE__DONE, true);
         return;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
@@ -1319,7 +1321,7 @@ START_TEST(test_run_restarts_killed_worker)
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
     ck_assert_msg(th_wait(&p, 60000), "descent run did not end");
     ck_assert_int_eq(p.status, 0);
-    s_assert_log_has(&p, "was killed; starting it again");
+    s_assert_log_has(&p, "was killed by signal 9 (Killed); starting it again");
     s_assert_log_has(&p, "test accuracy");
 }
 END_TEST
@@ -1328,17 +1330,17 @@ START_TEST(test_dead_server_ends_the_job)
 {
     s_small_t c;
     s_small(&c);
-    // Kill the server once training runs: a loaded machine may take longer
-    // than any fixed sleep to load the data.
-    for (int i = 0; i < 400; i++) {
+    // Killed in training, where the failure timeout applies (before it,
+    // a silent server fails the start-up only after join_timeout_ms, and
+    // loading the data can take seconds on a loaded machine).
+    bool training = false;
+    for (int i = 0; i < 600 && !training; i++) {
         char *log = th_slurp(c.scheduler.log);
-        bool  training = log && strstr(log, "training starts");
+        training = log && strstr(log, "training starts");
         free(log);
-        if (training) {
-            break;
-        }
         usleep(50000);
     }
+    ck_assert_msg(training, "training did not start");
     ck_assert_int_eq(c.scheduler.pid != 0 && c.worker.pid != 0, 1);
     th_kill(&c.server, SIGKILL);
     ck_assert_msg(th_wait(&c.scheduler, 8000),
@@ -1362,6 +1364,9 @@ START_TEST(test_dead_server_ends_the_job)
     char *summary = th_slurp(path);
     ck_assert_ptr_nonnull(summary);
     ck_assert_ptr_nonnull(strstr(summary, "\"ok\":false"));
+    // The audit was never gathered: unknown, not "every push lost".
+    ck_assert_ptr_nonnull(strstr(summary, "\"lost\":null"));
+    ck_assert_ptr_nonnull(strstr(summary, "\"replicas_identical\":null"));
     free(summary);
     s_small_reap(&c);
 }
@@ -1781,6 +1786,323 @@ START_TEST(test_help_and_unknown_command)
 }
 END_TEST
 
+// ---- a job that fails says so: results, causes, the audit, the lock ------
+
+// s_summary_of returns dir/out/summary.json (caller frees); fails if none.
+static char *
+s_summary_of(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *sum = th_slurp(path);
+    ck_assert_msg(sum != NULL, "no %s", path);
+    return sum;
+}
+
+static void
+s_assert_has(const char *text, const char *needle)
+{
+    ck_assert_msg(strstr(text, needle) != NULL, "lacks \"%s\":\n%s", needle,
+                  text);
+}
+
+// A model that cannot be written fails the job, and the summary names the
+// worker, the file and the errno. A file-size limit (ulimit -f, inherited
+// by every process of the job) of 16 KiB: the checkpoints (8 KiB each) and
+// the summary fit, the model (31 KiB) does not.
+START_TEST(test_unwritable_model_fails_the_job)
+{
+    char dir[64], out[128], want[256];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char   *args[] = {"run",
+                            "--data.limit=2000",
+                            "--train.epochs=2",
+                            "--job.progress=off",
+                            "--cluster.heartbeat_ms=100",
+                            out,
+                            NULL};
+    struct rlimit rl = {16384, 16384};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    th_proc_t p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert_msg(th_wait(&p, 60000), "descent run did not end");
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    char *sum = s_summary_of(dir);
+    s_assert_has(sum, "\"ok\":false");
+    s_assert_has(sum, "\"error\":\"worker ");
+    snprintf(want, sizeof want,
+             "failed: model not saved: %s/out/model.safetensors: write: %s",
+             dir, strerror(EFBIG));
+    s_assert_has(sum, want);
+    free(sum);
+}
+END_TEST
+
+// A checkpoint that cannot be written fails the job under descent run, and
+// the summary gives the server's own words, not the signal that stopped
+// the scheduler. One range per server (16 KiB checkpoints) and a 12,000
+// byte file-size limit: the periodic checkpoint fails in the first second
+// of training, long before metrics.jsonl could reach the limit (50
+// epochs keep scheduler.state, a record per epoch, small too).
+START_TEST(test_unwritable_checkpoint_fails_the_job)
+{
+    char dir[64], out[128], want[256];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char   *args[] = {"run",
+                            "--data.limit=10000",
+                            "--train.epochs=50",
+                            "--job.progress=off",
+                            "--job.checkpoint_s=1",
+                            "--cluster.ranges_per_server=1",
+                            "--cluster.heartbeat_ms=100",
+                            out,
+                            NULL};
+    struct rlimit rl = {12000, 12000};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    th_proc_t p;
+    th_spawn(&p, dir, "run", args);
+    ck_assert_msg(th_wait(&p, 60000), "descent run did not end");
+    ck_assert_int_eq(p.signal, 0);
+    ck_assert_int_eq(p.status, 1);
+    char *sum = s_summary_of(dir);
+    s_assert_has(sum, "\"ok\":false");
+    s_assert_has(sum, "\"error\":\"server ");
+    snprintf(want, sizeof want, "failed: checkpoint: %s/out/checkpoints/range-",
+             dir);
+    s_assert_has(sum, want);
+    snprintf(want, sizeof want, ".ckpt: write: %s", strerror(EFBIG));
+    s_assert_has(sum, want);
+    ck_assert_ptr_null(strstr(sum, "signal"));
+    free(sum);
+}
+END_TEST
+
+// A refused --resume leaves a summary that says so, not the last job's.
+START_TEST(test_refused_resume_rewrites_the_summary)
+{
+    char dir[64], out[128], path[160], bind[64];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d",
+             th_free_port());
+    snprintf(path, sizeof path, "%s/out", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    const char *files[][2] = {{"summary.json", "{\"ok\":true}\n"},
+                              {"progress", "garbage\n"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    const char *args[] = {"scheduler", out, bind, "--job.resume=true", NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "scheduler", args);
+    ck_assert(th_wait(&p, 10000));
+    ck_assert_int_eq(p.status, 1);
+    char *sum = s_summary_of(dir);
+    s_assert_has(sum, "\"ok\":false");
+    s_assert_has(sum, "cannot resume: ");
+    s_assert_has(sum, "/out/progress does not name a number of epochs");
+    free(sum);
+}
+END_TEST
+
+// s_fake_msg waits for a message of type on the fake worker's link,
+// skipping heartbeats and others.
+static void
+s_fake_msg(void *sock, Descent__Type type, ds_msg_t *m)
+{
+    for (int i = 0; i < 1000; i++) {
+        s_recv(sock, false, m);
+        if (m->hdr->type == type) {
+            return;
+        }
+        ds_msg_fini(m);
+    }
+    ck_abort_msg("no %s", ds_msg_type_name(type));
+}
+
+// The audit is enforced: a worker acknowledged pushes that no server
+// applied, so the job fails though every node said it was done. The worker
+// is the test, reporting 5 acknowledged pushes per range and making none.
+START_TEST(test_audit_fails_the_job)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *sa[] = {"scheduler",
+                        sched,
+                        bind,
+                        out,
+                        "--cluster.servers=1",
+                        "--cluster.workers=1",
+                        "--cluster.heartbeat_ms=100",
+                        "--job.progress=off",
+                        NULL};
+    const char *na[] = {"server",
+                        sched,
+                        "--cluster.bind=tcp://127.0.0.1:*",
+                        "--cluster.advertise=127.0.0.1",
+                        out,
+                        "--cluster.heartbeat_ms=100",
+                        NULL};
+    th_proc_t   s, v;
+    th_spawn(&s, dir, "scheduler", sa);
+    th_spawn(&v, dir, "server", na);
+    void *ctx = zmq_ctx_new();
+    void *w = zmq_socket(ctx, ZMQ_DEALER);
+    int   zero = 0;
+    zmq_setsockopt(w, ZMQ_LINGER, &zero, sizeof zero);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    ck_assert_int_eq(zmq_connect(w, ep), 0);
+    Descent__Header h;
+    ds_msg_header_init(&h, DESCENT__TYPE__REGISTER);
+    h.job = "descent";
+    h.role = DESCENT__ROLE__WORKER;
+    h.seq = 1;
+    ck_assert_int_eq(ds_msg_send(w, NULL, &h, NULL, NULL), 0);
+    ds_msg_t m;
+    s_fake_msg(w, DESCENT__TYPE__REGISTER_ACK, &m);
+    uint32_t id = m.hdr->node_id;
+    ds_msg_fini(&m);
+    ds_msg_header_init(&h, DESCENT__TYPE__READY);
+    h.job = "descent";
+    h.sender = id;
+    h.seq = 2;
+    h.num_keys = 100;
+    h.dim = 99;
+    h.classes = 1;
+    h.planned = 5;
+    ck_assert_int_eq(ds_msg_send(w, NULL, &h, NULL, NULL), 0);
+    s_fake_msg(w, DESCENT__TYPE__SHARD_MAP, &m);
+    size_t nranges = m.hdr->map->n_ranges;
+    ds_msg_fini(&m);
+    ck_assert_uint_gt(nranges, 0);
+    uint64_t acked[64];
+    ck_assert_uint_le(nranges, 64);
+    for (size_t i = 0; i < nranges; i++) {
+        acked[i] = 5;
+    }
+    Descent__Report r = DESCENT__REPORT__INIT;
+    r.n_acked = nranges;
+    r.acked = acked;
+    ds_msg_header_init(&h, DESCENT__TYPE__DONE);
+    h.job = "descent";
+    h.sender = id;
+    h.seq = 3;
+    h.status = DESCENT__STATUS__OK;
+    h.report = &r;
+    ck_assert_int_eq(ds_msg_send(w, NULL, &h, NULL, NULL), 0);
+    ck_assert_msg(th_wait(&s, 20000), "the scheduler did not end");
+    ck_assert_int_eq(s.status, 1);
+    char *sum = s_summary_of(dir);
+    s_assert_has(sum, "\"ok\":false");
+    char want[160];
+    snprintf(want, sizeof want,
+             "audit: %zu acknowledged pushes were not applied", 5 * nranges);
+    s_assert_has(sum, want);
+    snprintf(want, sizeof want, "\"lost\":%zu,", 5 * nranges);
+    s_assert_has(sum, want);
+    free(sum);
+    zmq_close(w);
+    zmq_ctx_term(ctx);
+    th_wait(&v, 10000);
+    th_kill(&v, SIGKILL);
+    th_wait(&v, 1000);
+}
+END_TEST
+
+// Two runs on one output directory: the second is refused and names the
+// first, which holds the lock for its whole life. The first also removes
+// the temporary files a killed run left (and nothing else), and when it is
+// stopped its summary gives the cause, not "stopped by signal 15".
+START_TEST(test_run_locks_its_output)
+{
+    char dir[64], out[128], path[192];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    snprintf(path, sizeof path, "%s/out", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/out/checkpoints", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    const char *files[] = {"summary.json.tmp.Ab12Cd",
+                           "checkpoints/range-0.ckpt.tmp.xY34zW",
+                           "notes.tmp.txt"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[i]);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+    }
+    const char *args[] = {"run",
+                          "--data.limit=6000",
+                          "--train.epochs=1000",
+                          "--job.progress=off",
+                          out,
+                          NULL};
+    th_proc_t   a, b;
+    th_spawn(&a, dir, "a", args);
+    bool training = false;
+    for (int i = 0; i < 600 && !training; i++) {
+        char *log = th_slurp(a.log);
+        training = log && strstr(log, "training starts");
+        free(log);
+        usleep(50000);
+    }
+    ck_assert_msg(training, "the first run did not start training");
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/out/%s", dir, files[i]);
+        ck_assert_msg((access(path, F_OK) == 0) == (i == 2), "%s", path);
+    }
+    th_spawn(&b, dir, "b", args);
+    ck_assert(th_wait(&b, 10000));
+    ck_assert_int_eq(b.status, 1);
+    char holder[64];
+    snprintf(holder, sizeof holder, "held by pid %d on host ", (int)a.pid);
+    s_assert_log_has(&b, holder);
+    s_assert_log_has(&b, "another descent run writes to");
+    th_kill(&a, SIGTERM);
+    ck_assert_msg(th_wait(&a, 30000), "the first run did not stop");
+    ck_assert_int_eq(a.status, 1);
+    char *sum = s_summary_of(dir);
+    s_assert_has(sum, "\"ok\":false");
+    s_assert_has(sum, "\"error\":\"descent run stopped by signal 15\"");
+    free(sum);
+}
+END_TEST
+
+// descent run picks the scheduler's address: [cluster] scheduler and bind
+// are refused, not silently ignored.
+START_TEST(test_run_refuses_endpoints)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const char *flags[] = {"--cluster.bind=tcp://127.0.0.1:7999",
+                           "--cluster.scheduler=tcp://10.0.0.1:7070"};
+    const char *keys[] = {"[cluster] bind = tcp://127.0.0.1:7999",
+                          "[cluster] scheduler = tcp://10.0.0.1:7070"};
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = {"run", flags[i], NULL};
+        th_proc_t   p;
+        th_spawn(&p, dir, "run", args);
+        ck_assert(th_wait(&p, 10000));
+        ck_assert_int_eq(p.status, 2);
+        s_assert_log_has(&p, keys[i]);
+        s_assert_log_has(&p, "descent run starts the scheduler");
+    }
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -1815,6 +2137,12 @@ s_suite(void)
     tcase_add_test(tc, test_bad_optimizer_settings);
     tcase_add_test(tc, test_port_in_use);
     tcase_add_test(tc, test_help_and_unknown_command);
+    tcase_add_test(tc, test_unwritable_model_fails_the_job);
+    tcase_add_test(tc, test_unwritable_checkpoint_fails_the_job);
+    tcase_add_test(tc, test_refused_resume_rewrites_the_summary);
+    tcase_add_test(tc, test_audit_fails_the_job);
+    tcase_add_test(tc, test_run_locks_its_output);
+    tcase_add_test(tc, test_run_refuses_endpoints);
     suite_add_tcase(s, tc);
     return s;
 }

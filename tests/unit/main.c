@@ -14,6 +14,7 @@ main(void)
         ds_schedule_suite,  ds_surfaces_suite,    ds_dist_suite,
         ds_model_suite,     ds_sparse_suite,      ds_checkpoint_suite,
         ds_ratelog_suite,
+        ds_util_suite,
     };
     SRunner *sr = srunner_create(NULL);
 

@@ -21,5 +21,6 @@ Suite *ds_model_suite(void);
 Suite *ds_sparse_suite(void);
 Suite *ds_checkpoint_suite(void);
 Suite *ds_ratelog_suite(void);
+Suite *ds_util_suite(void);
 
 #endif

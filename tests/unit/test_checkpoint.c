@@ -170,6 +170,16 @@ START_TEST(test_damaged_files)
     s_damage(0, 0);
     ck_assert_int_eq(ds_ckpt_read(s_path, &c, err, sizeof err), -EPROTO);
     ck_assert_ptr_nonnull(strstr(err, "not a descent checkpoint"));
+    // Empty, and cut inside the header (a write killed early): said so.
+    FILE *f = fopen(s_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(ds_ckpt_read(s_path, &c, err, sizeof err), -EPROTO);
+    ck_assert_ptr_nonnull(strstr(err, "empty/truncated checkpoint (0 bytes)"));
+    s_write(w, a, b, seq);
+    ck_assert_int_eq(truncate(s_path, 10), 0);
+    ck_assert_int_eq(ds_ckpt_read(s_path, &c, err, sizeof err), -EPROTO);
+    ck_assert_ptr_nonnull(strstr(err, "empty/truncated checkpoint (10 bytes)"));
     unlink(s_path);
     ck_assert_int_eq(ds_ckpt_read(s_path, &c, err, sizeof err), -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, s_path));
