@@ -117,7 +117,7 @@ typedef struct {
     bool           eval_center;    // easgd: the pending eval is of the center
     ds_schedule_t  sched;          // easgd: the local steps' schedule
     uint32_t      *order;          // visiting order of the partition; owned
-    ds_rng_t       rng;            // shuffling
+    ds_rng_t       rng;            // curriculum: the uniformly drawn share
     ds_model_t     model;          // the model's description and BN statistics
     ds_model_ws_t *ws;             // gradient scratch (pool thread); owned
     ds_model_ws_t *ews;            // evaluation scratch (pool thread); owned
@@ -1262,7 +1262,27 @@ s_eval_done(uv_work_t *req, int status)
     s_next(w);
 }
 
-// s_end_epoch reports the epoch (rank 0 evaluates first) and reshuffles.
+// s_order_epoch sets the visiting order of epoch e: the file order, or
+// with shuffle its own seeded permutation, the first epoch's included. The
+// curriculum orders its epochs itself (s_order_work).
+static void
+s_order_epoch(s_worker_t *w, uint32_t e)
+{
+    if (w->losses) {
+        return;
+    }
+    if (w->node.cfg->shuffle) {
+        ds_rng_epoch_order(w->node.cfg->seed, 1000 + w->part, e, w->order,
+                           w->train.n);
+        return;
+    }
+    for (size_t i = 0; i < w->train.n; i++) {
+        w->order[i] = (uint32_t)i;
+    }
+}
+
+// s_end_epoch reports the epoch (rank 0 evaluates first) and orders the
+// next one.
 static void
 s_end_epoch(s_worker_t *w)
 {
@@ -1270,9 +1290,8 @@ s_end_epoch(s_worker_t *w)
     w->epoch_step = 0;
     if (w->losses) {
         w->order_due = true;
-    } else if (w->node.cfg->shuffle) {
-        ds_rng_shuffle(&w->rng, w->order, w->train.n);
     }
+    s_order_epoch(w, w->epoch + 1);
     if (w->node.rank == 0) {
         w->final_eval = false;
         if (w->easgd || w->sparse) {
@@ -1571,12 +1590,9 @@ s_resume_at(s_worker_t *w, uint64_t step)
     }
     uint64_t spe = w->steps_per_epoch ? w->steps_per_epoch : 1;
     uint64_t done_epochs = step / spe;
-    for (uint64_t e = 0; e < done_epochs && w->node.cfg->shuffle && !w->losses;
-         e++) {
-        ds_rng_shuffle(&w->rng, w->order, w->train.n);
-    }
     w->step = step;
     w->epoch = (uint32_t)done_epochs + 1;
+    s_order_epoch(w, w->epoch);
     w->epoch_step = step % spe;
     size_t n = w->train.n, t = (size_t)w->nthreads;
     size_t bs = (size_t)w->node.cfg->batch_size;
@@ -1754,6 +1770,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         // A resumed job skips the epochs already done.
         uint32_t start = h->map->start_epoch;
         w->epoch = start + 1;
+        s_order_epoch(w, w->epoch);
         w->step_base = (uint64_t)start * w->steps_per_epoch;
         w->steps_total =
             start < (uint32_t)w->node.cfg->epochs

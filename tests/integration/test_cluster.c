@@ -644,6 +644,69 @@ START_TEST(test_sparse_logreg_planted)
 }
 END_TEST
 
+// s_sort_by_label rewrites the LIBSVM file src as dst with every "-1" row
+// first, then the rest: the file order is as bad as it gets.
+static void
+s_sort_by_label(const char *src, const char *dst)
+{
+    FILE *out = fopen(dst, "w");
+    ck_assert_ptr_nonnull(out);
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *in = fopen(src, "r");
+        ck_assert_ptr_nonnull(in);
+        char line[4096];
+        while (fgets(line, sizeof line, in)) {
+            if ((strncmp(line, "-1", 2) == 0) == (pass == 0)) {
+                fputs(line, out);
+            }
+        }
+        fclose(in);
+    }
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+// shuffle = true shuffles the first epoch too. On a training file sorted by
+// label, one epoch in file order ends on a run of positives and predicts
+// about half the test set wrong; the shuffled epoch learns the model.
+START_TEST(test_shuffle_first_epoch)
+{
+    char dir[64], train[128], sorted[128], test[128], tr[160], te[160];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(train, sizeof train, "%s/train.svm", dir);
+    snprintf(sorted, sizeof sorted, "%s/sorted.svm", dir);
+    snprintf(test, sizeof test, "%s/test.svm", dir);
+    const char *gen[] = {"datagen", "--out",  train,   "--test-out",
+                         test,      "--n",    "20000", "--features",
+                         "200",     "--seed", "3",     NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "datagen", gen);
+    ck_assert(th_wait(&p, 30000));
+    ck_assert_int_eq(p.status, 0);
+    s_sort_by_label(train, sorted);
+    snprintf(tr, sizeof tr, "--data.train_file=%s", sorted);
+    snprintf(te, sizeof te, "--data.test_file=%s", test);
+    double acc[2];
+    for (int sh = 0; sh < 2; sh++) {
+        const char *flags[] = {"--model.model=logreg",
+                               "--data.format=libsvm",
+                               tr,
+                               te,
+                               "--data.hash_bits=12",
+                               "--cluster.workers=1",
+                               "--cluster.servers=1",
+                               "--train.epochs=1",
+                               sh ? "--data.shuffle=true"
+                                  : "--data.shuffle=false",
+                               NULL};
+        char       *summary = s_run_job(flags);
+        acc[sh] = th_json_number(summary, "test_accuracy", NULL);
+        free(summary);
+    }
+    ck_assert_msg(acc[0] < 0.6, "file order: accuracy %g", acc[0]);
+    ck_assert_msg(acc[1] > 0.75, "shuffled: accuracy %g", acc[1]);
+}
+END_TEST
+
 // Early stopping keeps the best validation epoch's model: the final test
 // accuracy is the one rank 0 reported for that epoch. A curriculum (easy
 // first, mixed) trains too.
@@ -1306,6 +1369,7 @@ s_suite(void)
     tcase_add_test(tc, test_algorithms_train);
     tcase_add_test(tc, test_delay_tolerance);
     tcase_add_test(tc, test_sparse_logreg_planted);
+    tcase_add_test(tc, test_shuffle_first_epoch);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_lost_messages_exactly_once);
