@@ -91,6 +91,8 @@ typedef struct {
     float           *best_running; // rank 0: BN statistics of the best epoch
     ds_early_t       early;        // rank 0: tracks the best validation epoch
     float           *best;         // rank 0: the model of that epoch; owned
+    uint32_t         best_epoch;   // rank 0: the epoch of best, 0 = none
+    bool             early_stop;   // rank 0: early stopping ended training
     bool             order_due;    // curriculum: order the next epoch first
     float           *losses;       // curriculum: per-example difficulty; owned
     int              nthreads;     // Hogwild! threads per step
@@ -225,6 +227,10 @@ s_report(s_worker_t *w, bool epoch_end, bool evaluated, Descent__Type type,
     r.n_acked = w->acked ? w->map.nranges : 0;
     r.acked = w->acked;
     r.final = final;
+    // Rank 0 alone decides early stopping, on the model it keeps: the
+    // scheduler relays STOP and reports this epoch as the best.
+    r.best_epoch = w->best ? w->best_epoch : 0;
+    r.stop_early = w->early_stop;
     Descent__Header h;
     ds_msg_header_init(&h, type);
     h.status = DESCENT__STATUS__OK;
@@ -1148,10 +1154,14 @@ static void
 s_write_model(s_worker_t *w, double acc)
 {
     const ds_config_t *cfg = w->node.cfg;
-    char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
+    char path[DS_STR_MAX + 32], err[512], accs[32], eps[16], ep[16];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
     snprintf(accs, sizeof accs, "%.6f", acc);
     snprintf(eps, sizeof eps, "%d", cfg->epochs);
+    // The epoch these parameters are from: early stopping's best, or the
+    // last one trained (w->epoch has moved past it).
+    snprintf(ep, sizeof ep, "%u",
+             w->best && w->best_epoch > 0 ? w->best_epoch : w->epoch - 1);
     // The layout of model.h, one tensor per block, PyTorch's names.
     const ds_model_t *m = &w->model;
     ds_tensor_t       t[DS_MODEL_MAX_LAYERS * 6];
@@ -1195,10 +1205,11 @@ s_write_model(s_worker_t *w, double acc)
             }
         }
     }
-    const char *meta[] = {
-        "format",        "pt", "model",  cfg->model, "job", cfg->job,
-        "test_accuracy", accs, "epochs", eps,        NULL};
-    int rc = ds_mkdirs(cfg->out);
+    const char *meta[] = {"format", "pt",     "model",         cfg->model,
+                          "job",    cfg->job, "test_accuracy", accs,
+                          "epochs", eps,      "epoch",         ep,
+                          NULL};
+    int         rc = ds_mkdirs(cfg->out);
     if (rc == 0) {
         rc = ds_safetensors_write(path, t, nt, meta, err, sizeof err);
     } else {
@@ -1244,11 +1255,18 @@ s_eval_done(uv_work_t *req, int status)
         return;
     }
     bool improved = false;
-    if (w->node.cfg->patience > 0 && isfinite(w->val_loss)) {
-        ds_early_observe(&w->early, w->val_loss, &improved);
+    if (w->node.cfg->patience > 0 && isfinite(w->val_loss) && w->best &&
+        ds_early_observe(&w->early, w->val_loss, &improved)) {
+        w->early_stop = true;
+        w->stop_asked = true;
+        ds_log(DS_INFO, "worker",
+               "validation loss has not improved for %d epochs: stopping "
+               "early; the model of epoch %u is kept",
+               w->node.cfg->patience, w->best_epoch);
     }
     if (improved && w->best) {
         const float *m = w->easgd ? w->center : w->w;
+        w->best_epoch = w->epoch;
         memcpy(w->best, m, w->num_keys * sizeof(float));
         if (w->best_running) {
             memcpy(w->best_running, w->model.running,
@@ -1483,7 +1501,7 @@ s_next(s_worker_t *w)
         return;
     }
     if (w->state == W_FINAL) {
-        if (w->best && w->early.best_epoch > 0) {
+        if (w->best && w->best_epoch > 0) {
             // Early stopping's result is the best epoch's model, with its
             // batch-norm statistics.
             memcpy(w->w, w->best, w->num_keys * sizeof(float));

@@ -707,9 +707,38 @@ START_TEST(test_shuffle_first_epoch)
 }
 END_TEST
 
+// s_model_epoch returns the "epoch" metadata of the model.safetensors
+// under dir/out: the epoch the saved parameters are from.
+static int
+s_model_epoch(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/model.safetensors", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char len8[8];
+    ck_assert_uint_eq(fread(len8, 1, 8, f), 8);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) {
+        len = len << 8 | len8[i];
+    }
+    ck_assert(len > 0 && len < 65536);
+    char *hdr = calloc(1, len + 1);
+    ck_assert_ptr_nonnull(hdr);
+    ck_assert_uint_eq(fread(hdr, 1, len, f), len);
+    fclose(f);
+    const char *at = strstr(hdr, "\"epoch\":\"");
+    ck_assert_msg(at != NULL, "no epoch in the metadata: %s", hdr);
+    int epoch = atoi(at + strlen("\"epoch\":\""));
+    free(hdr);
+    return epoch;
+}
+
 // Early stopping keeps the best validation epoch's model: the final test
-// accuracy is the one rank 0 reported for that epoch. A curriculum (easy
-// first, mixed) trains too.
+// accuracy is the one rank 0 reported for that epoch, and the saved model
+// records that epoch. Rank 0 decides, on the epochs it evaluated, so the
+// scheduler's best_epoch is the saved model's even when the other workers
+// lag. A curriculum (easy first, mixed) trains too.
 START_TEST(test_early_stopping_and_curriculum)
 {
     char dir[64], out[128];
@@ -738,6 +767,7 @@ START_TEST(test_early_stopping_and_curriculum)
     double acc = th_json_number(summary, "test_accuracy", NULL);
     free(summary);
     ck_assert(best >= 1 && best <= 8);
+    ck_assert_int_eq(s_model_epoch(dir), (int)best);
     snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
     char *metrics = th_slurp(path);
     ck_assert_ptr_nonnull(metrics);
@@ -751,6 +781,93 @@ START_TEST(test_early_stopping_and_curriculum)
                   "final accuracy %g, epoch %g reported %g", acc, best,
                   at_best);
     ck_assert(acc > 0.4); // chance is 0.1
+}
+END_TEST
+
+// s_wait_log_has waits up to 10 s for needle to appear in p's log.
+static void
+s_wait_log_has(const th_proc_t *p, const char *needle)
+{
+    for (int i = 0; i < 200; i++) {
+        char *log = th_slurp(p->log);
+        bool  found = log != NULL && strstr(log, needle) != NULL;
+        free(log);
+        if (found) {
+            return;
+        }
+        usleep(50 * 1000);
+    }
+    s_assert_log_has(p, needle);
+}
+
+// Early stopping with a worker far behind rank 0 (its requests held back
+// up to 20 ms each): the scheduler used to decide on the epochs every
+// worker had reported, long after rank 0 had trained, evaluated and kept a
+// later epoch, so best_epoch named another model than the one saved. Rank 0
+// decides now; whatever the timing, the summary's best_epoch is the saved
+// model's epoch and the final accuracy is the one reported for it.
+START_TEST(test_early_stopping_lagging_worker)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *job[] = {"--cluster.servers=1",
+                         "--cluster.workers=2",
+                         "--data.limit=8000",
+                         "--data.validation=2000",
+                         "--train.patience=1",
+                         "--optimizer.lr=0.2",
+                         "--optimizer.schedule=constant",
+                         "--train.epochs=8",
+                         "--train.curriculum=mixed",
+                         "--job.progress=off",
+                         sched,
+                         out};
+    enum { NJOB = sizeof job / sizeof job[0] };
+    const char *sa[NJOB + 3] = {"scheduler", bind};
+    const char *na[NJOB + 3] = {"server", "--cluster.bind=tcp://127.0.0.1:*"};
+    const char *fa[NJOB + 3] = {"worker", "--cluster.fault_delay_ms=0"};
+    const char *la[NJOB + 3] = {"worker", "--cluster.fault_delay_ms=20"};
+    for (int i = 0; i < NJOB; i++) {
+        sa[i + 2] = na[i + 2] = fa[i + 2] = la[i + 2] = job[i];
+    }
+    th_proc_t s, n, fast, slow;
+    th_spawn(&s, dir, "scheduler", sa);
+    th_spawn(&n, dir, "server", na);
+    th_spawn(&fast, dir, "fast", fa);
+    // Ranks follow the order of joining: the fast worker is rank 0.
+    s_wait_log_has(&s, "1/2 workers");
+    th_spawn(&slow, dir, "slow", la);
+    ck_assert(th_wait(&s, 60000));
+    ck_assert(th_wait(&fast, 10000));
+    ck_assert(th_wait(&slow, 10000));
+    ck_assert(th_wait(&n, 10000));
+    ck_assert_int_eq(s.status, 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    double best = th_json_number(summary, "best_epoch", NULL);
+    double acc = th_json_number(summary, "test_accuracy", NULL);
+    free(summary);
+    ck_assert(best >= 1 && best <= 8);
+    ck_assert_int_eq(s_model_epoch(dir), (int)best);
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *metrics = th_slurp(path);
+    ck_assert_ptr_nonnull(metrics);
+    char want[64];
+    snprintf(want, sizeof want, "\"rank\":0,\"epoch\":%d,", (int)best);
+    const char *line = strstr(metrics, want);
+    ck_assert_msg(line != NULL, "no report of epoch %g", best);
+    double at_best = th_json_number(line, "test_accuracy", NULL);
+    free(metrics);
+    ck_assert_msg(fabs(acc - at_best) < 1e-6,
+                  "final accuracy %g, epoch %g reported %g", acc, best,
+                  at_best);
 }
 END_TEST
 
@@ -1371,6 +1488,7 @@ s_suite(void)
     tcase_add_test(tc, test_sparse_logreg_planted);
     tcase_add_test(tc, test_shuffle_first_epoch);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
+    tcase_add_test(tc, test_early_stopping_lagging_worker);
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_lost_messages_exactly_once);
     tcase_add_test(tc, test_worker_rejoins);
