@@ -441,10 +441,20 @@ s_load_done(uv_work_t *req, int status)
         }
     }
     ds_rng_seed(&w->rng, cfg->seed, 1000 + w->part);
-    ds_log(DS_INFO, "worker",
-           "rank %u: %zu training examples, %zu features, %d classes, "
-           "%" PRIu64 " steps",
-           w->node.rank, w->train.n, w->train.dim, classes, w->steps_total);
+    if (w->sparse) {
+        // Sparse rows have no dense width; their features are hashed keys.
+        ds_log(DS_INFO, "worker",
+               "rank %u: %zu training examples, %.1f features a row, "
+               "hashed into %" PRIu64 " keys, %" PRIu64 " steps",
+               w->node.rank, w->train.n,
+               w->strain.n ? (double)w->strain.nnz / (double)w->strain.n : 0.0,
+               w->num_keys, w->steps_total);
+    } else {
+        ds_log(DS_INFO, "worker",
+               "rank %u: %zu training examples, %zu features, %d classes, "
+               "%" PRIu64 " steps",
+               w->node.rank, w->train.n, w->train.dim, classes, w->steps_total);
+    }
     w->state = W_WAIT_MAP;
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__READY);

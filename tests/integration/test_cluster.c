@@ -687,23 +687,37 @@ START_TEST(test_shuffle_first_epoch)
     snprintf(te, sizeof te, "--data.test_file=%s", test);
     double acc[2];
     for (int sh = 0; sh < 2; sh++) {
-        const char *flags[] = {"--model.model=logreg",
-                               "--data.format=libsvm",
-                               tr,
-                               te,
-                               "--data.hash_bits=12",
-                               "--cluster.workers=1",
-                               "--cluster.servers=1",
-                               "--train.epochs=1",
-                               sh ? "--data.shuffle=true"
-                                  : "--data.shuffle=false",
-                               NULL};
-        char       *summary = s_run_job(flags);
+        char out[128], path[160];
+        snprintf(out, sizeof out, "--job.out=%s/out%d", dir, sh);
+        const char *args[] = {"run",
+                              "--job.progress=off",
+                              out,
+                              "--model.model=logreg",
+                              "--data.format=libsvm",
+                              tr,
+                              te,
+                              "--data.hash_bits=12",
+                              "--cluster.workers=1",
+                              "--cluster.servers=1",
+                              "--train.epochs=1",
+                              sh ? "--data.shuffle=true"
+                                 : "--data.shuffle=false",
+                              NULL};
+        th_spawn(&p, dir, sh ? "shuffled" : "file-order", args);
+        ck_assert(th_wait(&p, 60000));
+        ck_assert_int_eq(p.status, 0);
+        snprintf(path, sizeof path, "%s/out%d/summary.json", dir, sh);
+        char *summary = th_slurp(path);
+        ck_assert_ptr_nonnull(summary);
         acc[sh] = th_json_number(summary, "test_accuracy", NULL);
         free(summary);
     }
     ck_assert_msg(acc[0] < 0.6, "file order: accuracy %g", acc[0]);
     ck_assert_msg(acc[1] > 0.75, "shuffled: accuracy %g", acc[1]);
+    // The sparse worker describes its rows (datagen's 20 features a row,
+    // a few merged by hashing), not a dense width of 0.
+    s_assert_log_has(&p, "20000 training examples, 19.8 features a row, "
+                         "hashed into 4096 keys");
 }
 END_TEST
 
