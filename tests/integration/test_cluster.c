@@ -1487,6 +1487,30 @@ START_TEST(test_help_and_unknown_command)
 }
 END_TEST
 
+// descent config prints the settings in effect, the defaults that depend
+// on the algorithm and the model included; a given value wins.
+START_TEST(test_config_defaults_by_job)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const char *easgd[] = {"config", "--algorithm", "easgd", NULL};
+    const char *mlp[] = {"config", "--model=mlp", "--tau=3", NULL};
+    th_proc_t   p, q;
+    th_spawn(&p, dir, "easgd", easgd);
+    th_spawn(&q, dir, "mlp", mlp);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert(th_wait(&q, 5000));
+    ck_assert_int_eq(p.status, 0);
+    ck_assert_int_eq(q.status, 0);
+    s_assert_log_has(&p, "\"algorithm\":\"easgd\"");
+    s_assert_log_has(&p, "\"tau\":4,");
+    s_assert_log_has(&p, "\"easgd_delta\":0.90000000000000002");
+    s_assert_log_has(&p, "\"name\":\"sgd\",\"lr\":0.10000000000000001,");
+    s_assert_log_has(&q, "\"tau\":3,");
+    s_assert_log_has(&q, "\"name\":\"adam\",\"lr\":0.001,");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -1517,6 +1541,7 @@ s_suite(void)
     tcase_add_test(tc, test_bad_optimizer_settings);
     tcase_add_test(tc, test_port_in_use);
     tcase_add_test(tc, test_help_and_unknown_command);
+    tcase_add_test(tc, test_config_defaults_by_job);
     suite_add_tcase(s, tc);
     return s;
 }
