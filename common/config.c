@@ -236,7 +236,7 @@ static const ds_opt_t s_opts[] = {
           "hold each push back by this many pushes (delay experiments)"),
     S_INT("train", tau, 1, 1000000, "4",
           "easgd: steps between elastic exchanges with the center",
-          .by = "model=mlp:2"),
+          .by = "model=mlp:1"),
     S_DBL("train", easgd_alpha, 0.0, false, 1.0, "0",
           "easgd: moving rate alpha; 0 = 0.9 / workers (the paper's beta "
           "= 0.9)"),
@@ -255,14 +255,15 @@ static const ds_opt_t s_opts[] = {
           "updates the shared local parameters without locks"),
     S_DBL("train", easgd_delta, 0.0, false, 1.0, "0.9",
           "easgd: Nesterov momentum of the workers (EAMSGD, paper 0.99); "
-          "0 = plain EASGD"),
+          "0 = plain EASGD",
+          .by = "model=mlp:0.95"),
 
     S_ENUM("optimizer", name, "sgd|momentum|nag|adagrad|adadelta|rmsprop|adam",
            "sgd", "update rule the servers apply",
            .by = "algorithm=downpour,model=mlp:adam;model=logreg:adagrad"),
     S_DBL("optimizer", lr, 0.0, true, DBL_MAX, "0.2", "base learning rate",
           .by = "algorithm=easgd:0.1;algorithm=dtadagrad,model=softmax:0.5;"
-                "name=adam:0.001;name=adagrad,model=logreg:0.5"),
+                "name=adam:0.001;name=adagrad,model=logreg:0.2"),
     S_DBL("optimizer", momentum, 0.0, false, 1.0, "0",
           "momentum; 0 = the rule's default (0.9 for momentum and nag, "
           "none for rmsprop)"),

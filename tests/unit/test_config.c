@@ -913,7 +913,8 @@ START_TEST(test_defaults_by_job)
                                    sizeof err),
                      0);
     ck_assert_double_eq(c.lr, 0.1);
-    ck_assert_int_eq(c.tau, 2);
+    ck_assert_int_eq(c.tau, 1);
+    ck_assert_double_eq(c.easgd_delta, 0.95);
     ck_assert_str_eq(c.name, "sgd"); // easgd's servers apply no rule
     ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "downpour", err,
                                    sizeof err),
@@ -967,12 +968,12 @@ START_TEST(test_defaults_by_job)
     unlink(path);
     ck_assert_double_eq(c.lr, 0.05);
     ck_assert_int_eq(c.batch_size, 32);
-    ck_assert_int_eq(c.tau, 2);
+    ck_assert_int_eq(c.tau, 1);
     // descent config prints the values in effect.
     char js[8192];
     ds_config_write_json(&c, js, sizeof js);
     ck_assert_ptr_nonnull(strstr(js, "\"batch_size\":32,"));
-    ck_assert_ptr_nonnull(strstr(js, "\"tau\":2,"));
+    ck_assert_ptr_nonnull(strstr(js, "\"tau\":1,"));
 }
 END_TEST
 
