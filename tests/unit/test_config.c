@@ -905,36 +905,33 @@ START_TEST(test_defaults_by_job)
     ck_assert_int_eq(c.tau, 4);
     ck_assert_double_eq(c.easgd_delta, 0.9);
 
-    ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "easgd", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "easgd", err, sizeof err), 0);
     ck_assert_double_eq(c.lr, 0.1);
-    ck_assert_int_eq(ds_config_set(&c, "model", "model", "mlp", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "model", "model", "mlp", err, sizeof err), 0);
     ck_assert_double_eq(c.lr, 0.1);
     ck_assert_int_eq(c.tau, 1);
     ck_assert_double_eq(c.easgd_delta, 0.95);
     ck_assert_str_eq(c.name, "sgd"); // easgd's servers apply no rule
-    ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "downpour", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "downpour", err, sizeof err),
+        0);
     ck_assert_str_eq(c.name, "adam");
     ck_assert_double_eq(c.lr, 0.001);
     ck_assert_int_eq(c.batch_size, 64);
-    ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "dtadagrad", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "dtadagrad", err, sizeof err),
+        0);
     ck_assert_str_eq(c.name, "sgd");
     ck_assert_double_eq(c.lr, 0.2);
     ck_assert_int_eq(c.batch_size, 32);
     // Back to the default job: every default is the plain one again.
-    ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "downpour", err,
-                                   sizeof err),
-                     0);
-    ck_assert_int_eq(ds_config_set(&c, "model", "model", "softmax", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "downpour", err, sizeof err),
+        0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "model", "model", "softmax", err, sizeof err), 0);
     ck_assert_str_eq(c.name, "sgd");
     ck_assert_double_eq(c.lr, 0.2);
     ck_assert_int_eq(c.batch_size, 64);
@@ -943,16 +940,13 @@ START_TEST(test_defaults_by_job)
     // A given rule picks its own rate; a given rate stays, before or after
     // the algorithm changes.
     ds_config_defaults(&c);
-    ck_assert_int_eq(ds_config_set(&c, "optimizer", "name", "adam", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "optimizer", "name", "adam", err, sizeof err), 0);
     ck_assert_double_eq(c.lr, 0.001);
-    ck_assert_int_eq(ds_config_set(&c, "optimizer", "lr", "0.3", err,
-                                   sizeof err),
-                     0);
-    ck_assert_int_eq(ds_config_set(&c, "train", "algorithm", "easgd", err,
-                                   sizeof err),
-                     0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "optimizer", "lr", "0.3", err, sizeof err), 0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "easgd", err, sizeof err), 0);
     ck_assert_double_eq(c.lr, 0.3);
 
     // Across sources: the file picks the algorithm, a flag the model, the
