@@ -52,6 +52,7 @@ typedef struct {
     const char      *def;       // default, as it would be written in a file
     const char      *help;      // one line for --help and the docs
     bool             per_node;  // may differ between the nodes of a job
+    const char      *by;        // defaults by job, or NULL (s_job_default)
 } ds_opt_t;
 
 // S_OFF is offsetof(ds_config_t, f), but it only compiles when field f has
@@ -64,48 +65,48 @@ typedef struct {
                               : -1)]))
 #define S_SIZE(f) sizeof(((ds_config_t *)0)->f)
 
-#define S_STR_(local, sec, f, def_, help_)                                     \
+#define S_STR_(local, sec, f, def_, help_, ...)                                \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_STRING,                      \
         .offset = S_OFF(f, char *), .size = S_SIZE(f), .min = 1, .def = def_,  \
-        .help = help_, .per_node = local                                       \
+        .help = help_, .per_node = local, __VA_ARGS__                          \
     }
-#define S_ENUM_(local, sec, f, choices_, def_, help_)                          \
+#define S_ENUM_(local, sec, f, choices_, def_, help_, ...)                     \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_ENUM,                        \
         .offset = S_OFF(f, char *), .size = S_SIZE(f), .choices = choices_,    \
-        .def = def_, .help = help_, .per_node = local                          \
+        .def = def_, .help = help_, .per_node = local, __VA_ARGS__             \
     }
-#define S_INT_(local, sec, f, lo, hi, def_, help_)                             \
+#define S_INT_(local, sec, f, lo, hi, def_, help_, ...)                        \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_INT,                         \
         .offset = S_OFF(f, int), .size = S_SIZE(f), .min = lo, .max = hi,      \
-        .def = def_, .help = help_, .per_node = local                          \
+        .def = def_, .help = help_, .per_node = local, __VA_ARGS__             \
     }
-#define S_I64_(local, sec, f, lo, hi, def_, help_)                             \
+#define S_I64_(local, sec, f, lo, hi, def_, help_, ...)                        \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_INT64,                       \
         .offset = S_OFF(f, int64_t), .size = S_SIZE(f), .min = lo, .max = hi,  \
-        .def = def_, .help = help_, .per_node = local                          \
+        .def = def_, .help = help_, .per_node = local, __VA_ARGS__             \
     }
-#define S_U64_(local, sec, f, def_, help_)                                     \
+#define S_U64_(local, sec, f, def_, help_, ...)                                \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_UINT64,                      \
         .offset = S_OFF(f, uint64_t), .size = S_SIZE(f), .def = def_,          \
-        .help = help_, .per_node = local                                       \
+        .help = help_, .per_node = local, __VA_ARGS__                          \
     }
-#define S_DBL_(local, sec, f, lo, open, hi, def_, help_)                       \
+#define S_DBL_(local, sec, f, lo, open, hi, def_, help_, ...)                  \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_DOUBLE,                      \
         .offset = S_OFF(f, double), .size = S_SIZE(f), .dmin = lo,             \
         .dmin_open = open, .dmax = hi, .def = def_, .help = help_,             \
-        .per_node = local                                                      \
+        .per_node = local, __VA_ARGS__                                         \
     }
-#define S_BOOL_(local, sec, f, def_, help_)                                    \
+#define S_BOOL_(local, sec, f, def_, help_, ...)                               \
     {                                                                          \
         .section = sec, .key = #f, .type = DS_OPT_BOOL,                        \
         .offset = S_OFF(f, bool), .size = S_SIZE(f), .def = def_,              \
-        .help = help_, .per_node = local                                       \
+        .help = help_, .per_node = local, __VA_ARGS__                          \
     }
 
 // A row is job-wide unless wrapped in S_NODE: S_INT(...) must match on
@@ -128,6 +129,13 @@ typedef struct {
 // The option table. Rows of one section must be contiguous: the JSON and
 // usage writers open a new group whenever the section changes.
 // docs/configuration.md mirrors this table; keep the two in step.
+//
+// A row's optional .by gives defaults that depend on the job, because what
+// trains well depends on the algorithm and the model: entries "when:value"
+// separated by ';', where when is one or more "key=value" on [train]
+// algorithm or [model] model, comma-separated. An option that no source
+// sets takes the value of the first entry whose conditions all hold, or
+// def; a value given by any source always wins.
 static const ds_opt_t s_opts[] = {
     S_STR("job", job, "descent", "job name; nodes of other jobs are refused"),
     S_U64("job", seed, "42", "seed for init, shuffling and the rest"),
@@ -217,7 +225,9 @@ static const ds_opt_t s_opts[] = {
     N_STR("data", test_file, "test.svm", "libsvm: the test data"),
     S_INT("data", hash_bits, 1, 28, "20",
           "libsvm: feature ids are hashed into 2^hash_bits keys"),
-    S_BOOL("data", shuffle, "true", "reshuffle the partition every epoch"),
+    S_BOOL("data", shuffle, "true",
+           "visit the partition in a new seeded order every epoch, the "
+           "first included"),
 
     S_ENUM("model", model, "softmax|mlp|logreg", "softmax",
            "model to train; logreg: sparse logistic regression on libsvm "
@@ -235,7 +245,8 @@ static const ds_opt_t s_opts[] = {
            "downpour (servers apply [optimizer] name), dtadagrad "
            "(AdaptiveRevision), easgd (elastic averaging)"),
     S_INT("train", epochs, 1, 100000, "10", "passes over the training set"),
-    S_INT("train", batch_size, 1, 1048576, "64", "examples per mini-batch"),
+    S_INT("train", batch_size, 1, 1048576, "64", "examples per mini-batch",
+          .by = "algorithm=dtadagrad,model=mlp:32"),
     S_INT("train", n_fetch, 1, 1000000, "1", "pull every n_fetch steps"),
     S_INT("train", n_push, 1, 1000000, "1", "push every n_push steps"),
     S_ENUM("train", consistency, "async|bsp|ssp", "async",
@@ -245,8 +256,9 @@ static const ds_opt_t s_opts[] = {
           "ssp: clocks the fastest worker may lead the slowest"),
     S_INT("train", delay, 0, 1000000, "0",
           "hold each push back by this many pushes (delay experiments)"),
-    S_INT("train", tau, 1, 1000000, "10",
-          "easgd: steps between elastic exchanges with the center"),
+    S_INT("train", tau, 1, 1000000, "4",
+          "easgd: steps between elastic exchanges with the center",
+          .by = "model=mlp:1"),
     S_DBL("train", easgd_alpha, 0.0, false, 1.0, "0",
           "easgd: moving rate alpha; 0 = 0.9 / workers (the paper's beta "
           "= 0.9)"),
@@ -263,13 +275,17 @@ static const ds_opt_t s_opts[] = {
     S_INT("train", threads, 1, 64, "1",
           "Hogwild! threads per worker: each takes its own mini-batch and "
           "updates the shared local parameters without locks"),
-    S_DBL("train", easgd_delta, 0.0, false, 1.0, "0",
+    S_DBL("train", easgd_delta, 0.0, false, 1.0, "0.9",
           "easgd: Nesterov momentum of the workers (EAMSGD, paper 0.99); "
-          "0 = plain EASGD"),
+          "0 = plain EASGD",
+          .by = "model=mlp:0.95"),
 
     S_ENUM("optimizer", name, "sgd|momentum|nag|adagrad|adadelta|rmsprop|adam",
-           "sgd", "update rule the servers apply"),
-    S_DBL("optimizer", lr, 0.0, true, DBL_MAX, "0.2", "base learning rate"),
+           "sgd", "update rule the servers apply",
+           .by = "algorithm=downpour,model=mlp:adam;model=logreg:adagrad"),
+    S_DBL("optimizer", lr, 0.0, true, DBL_MAX, "0.2", "base learning rate",
+          .by = "algorithm=easgd:0.1;algorithm=dtadagrad,model=softmax:0.5;"
+                "name=adam:0.001;name=adagrad,model=logreg:0.2"),
     S_DBL("optimizer", momentum, 0.0, false, 1.0, "0",
           "momentum; 0 = the rule's default (0.9 for momentum and nag, "
           "none for rmsprop)"),
@@ -393,6 +409,43 @@ s_section_known(const char *section, size_t len)
         }
     }
     return false;
+}
+
+// s_job_default writes to buf (len bytes) the default of row o for the job
+// in c: the value of the first entry of o->by that holds, or o->def.
+static void
+s_job_default(const ds_config_t *c, const ds_opt_t *o, char *buf, size_t len)
+{
+    for (const char *e = o->by; e != NULL && *e != '\0';) {
+        size_t      n = strcspn(e, ";");
+        const char *colon = memchr(e, ':', n);
+        assert(colon != NULL && "a .by entry is when:value");
+        bool holds = true;
+        for (const char *k = e; k < colon;) {
+            size_t      kn = strcspn(k, ",:");
+            const char *eq = memchr(k, '=', kn);
+            assert(eq != NULL && "a condition is key=value");
+            const char *field = NULL;
+            for (size_t i = 0; i < S_NOPTS && field == NULL; i++) {
+                if (s_opts[i].type == DS_OPT_ENUM &&
+                    strlen(s_opts[i].key) == (size_t)(eq - k) &&
+                    memcmp(s_opts[i].key, k, (size_t)(eq - k)) == 0) {
+                    field = (const char *)c + s_opts[i].offset;
+                }
+            }
+            assert(field != NULL && "conditions name enum options");
+            size_t vn = kn - (size_t)(eq + 1 - k);
+            holds = holds && field != NULL && strlen(field) == vn &&
+                    memcmp(field, eq + 1, vn) == 0;
+            k += kn + (k[kn] == ',');
+        }
+        if (holds) {
+            ds_err(buf, len, 0, "%.*s", (int)(e + n - colon - 1), colon + 1);
+            return;
+        }
+        e += n + (e[n] == ';');
+    }
+    ds_err(buf, len, 0, "%s", o->def);
 }
 
 // s_lookup finds the row of section and key; a NULL section matches key in
@@ -644,11 +697,11 @@ s_set_double(const ds_opt_t *o, double *field, const char *value, char *err,
     return 0;
 }
 
-// s_set parses value for row o and stores it in c. The field is written
+// s_store parses value for row o and stores it in c. The field is written
 // only after every check has passed, so c is unchanged on error.
 static int
-s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
-      size_t errlen)
+s_store(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
+        size_t errlen)
 {
     void *field = (char *)c + o->offset;
     switch (o->type) {
@@ -711,15 +764,47 @@ s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
     return -EINVAL;
 }
 
+// s_set is s_store for a value a source gives: the option is then set
+// explicitly and keeps its value whatever the job.
+static int
+s_set(ds_config_t *c, const ds_opt_t *o, const char *value, char *err,
+      size_t errlen)
+{
+    int rc = s_store(c, o, value, err, errlen);
+    if (rc == 0) {
+        c->given[o - s_opts] = true;
+    }
+    return rc;
+}
+
+// s_job_defaults gives every option that no source has set its default for
+// the job in c (s_job_default).
+static void
+s_job_defaults(ds_config_t *c)
+{
+    for (size_t i = 0; i < S_NOPTS; i++) {
+        if (s_opts[i].by == NULL || c->given[i]) {
+            continue;
+        }
+        char value[S_NAME_MAX];
+        s_job_default(c, &s_opts[i], value, sizeof value);
+        int rc = s_store(c, &s_opts[i], value, NULL, 0);
+        assert(rc == 0 && "every default by job passes its row's checks");
+        (void)rc;
+    }
+}
+
 void
 ds_config_defaults(ds_config_t *c)
 {
+    _Static_assert(S_NOPTS <= DS_CONFIG_MAX_OPTS, "raise DS_CONFIG_MAX_OPTS");
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < S_NOPTS; i++) {
-        int rc = s_set(c, &s_opts[i], s_opts[i].def, NULL, 0);
+        int rc = s_store(c, &s_opts[i], s_opts[i].def, NULL, 0);
         assert(rc == 0 && "every default passes its own checks");
         (void)rc;
     }
+    s_job_defaults(c);
 }
 
 int
@@ -738,7 +823,9 @@ ds_config_set(ds_config_t *c, const char *section, const char *key,
         }
         return i;
     }
-    return s_set(c, &s_opts[i], value, err, errlen);
+    int rc = s_set(c, &s_opts[i], value, err, errlen);
+    s_job_defaults(c);
+    return rc;
 }
 
 // s_file is the state shared by the line reader and the value handler
@@ -973,6 +1060,7 @@ ds_config_load_env(ds_config_t *c, char *const *envp, char *err, size_t errlen)
             return -EINVAL;
         }
     }
+    s_job_defaults(&tmp);
     *c = tmp;
     return 0;
 }
@@ -1183,6 +1271,7 @@ ds_config_from_args(ds_config_t *c, int argc, char **argv, char *const *envp,
             return -EINVAL;
         }
     }
+    s_job_defaults(c);
     return 0;
 }
 
@@ -1337,6 +1426,28 @@ ds_config_compare(const ds_config_t *c, char *const *items, size_t n, char *err,
     return 0;
 }
 
+// s_by_text writes the defaults by job of row o for people, as
+// "easgd: `0.1`; downpour + mlp: `0.001`" (quote "`" or "").
+static void
+s_by_text(const ds_opt_t *o, const char *quote, struct s_out *out)
+{
+    for (const char *e = o->by; e != NULL && *e != '\0';) {
+        size_t      n = strcspn(e, ";");
+        const char *colon = memchr(e, ':', n);
+        s_out_str(out, e == o->by ? "" : "; ");
+        for (const char *k = e; k < colon;) {
+            size_t      kn = strcspn(k, ",:");
+            const char *eq = memchr(k, '=', kn);
+            s_out_printf(out, "%s%.*s", k == e ? "" : " + ",
+                         (int)(k + kn - eq - 1), eq + 1);
+            k += kn + (k[kn] == ',');
+        }
+        s_out_printf(out, ": %s%.*s%s", quote, (int)(e + n - colon - 1),
+                     colon + 1, quote);
+        e += n + (e[n] == ';');
+    }
+}
+
 // s_allowed writes the "allowed" column of the reference for row o.
 static void
 s_allowed(const ds_opt_t *o, struct s_out *out)
@@ -1401,8 +1512,13 @@ ds_config_markdown(char *buf, size_t len)
         }
         char env[S_NAME_MAX];
         s_env_name(opt, env, sizeof env);
-        s_out_printf(&o, "| `%s` | %s | `%s` | ", opt->key, types[opt->type],
+        s_out_printf(&o, "| `%s` | %s | `%s`", opt->key, types[opt->type],
                      opt->def);
+        if (opt->by != NULL) {
+            s_out_str(&o, "; ");
+            s_by_text(opt, "`", &o);
+        }
+        s_out_str(&o, " | ");
         s_allowed(opt, &o);
         s_out_printf(&o, " | %s | %s | `%s` |\n", opt->help,
                      opt->per_node ? "may differ" : "must match", env);
@@ -1443,8 +1559,14 @@ ds_config_usage(char *buf, size_t len)
         } else {
             s_out_printf(&o, "  %-*s  ", S_USAGE_COL, flag);
         }
-        s_out_printf(&o, "%s%s%s%s\n", opt->help, bounds[0] ? " (" : "", bounds,
+        s_out_printf(&o, "%s%s%s%s", opt->help, bounds[0] ? " (" : "", bounds,
                      bounds[0] ? ")" : "");
+        if (opt->by != NULL) {
+            s_out_str(&o, " [");
+            s_by_text(opt, "", &o);
+            s_out_str(&o, "]");
+        }
+        s_out_str(&o, "\n");
     }
     return o.need;
 }

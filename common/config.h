@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define DS_STR_MAX 256
+#define DS_CONFIG_MAX_OPTS 192 // rows the option table may have
 
 // ds_config_t holds every setting of a job and of the node reading it.
 // Sections of the job file are in the comments; see docs/configuration.md.
@@ -108,10 +109,17 @@ typedef struct ds_config {
     int    plateau_cooldown;    // plateau: epochs to wait after a cut
     double dt_beta;             // dtadagrad: lr / (dt_beta + sqrt(z'))
     double dt_z0;               // dtadagrad: starting z and z-prime
+    // Which options a source (job file, environment, flag, ds_config_set)
+    // has set, by option table row. An option no source set keeps its
+    // default, which for some depends on [train] algorithm and [model]
+    // model (docs/configuration.md).
+    bool given[DS_CONFIG_MAX_OPTS];
 } ds_config_t;
 
 // ds_config_defaults fills c with the embedded default job: softmax
 // regression on Fashion-MNIST with Downpour SGD and a cosine schedule.
+// Every function below that changes c also re-applies the defaults that
+// depend on the algorithm and the model to the options no source has set.
 void ds_config_defaults(ds_config_t *c);
 
 // ds_config_set sets one option from its text form, checking type and

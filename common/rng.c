@@ -135,6 +135,18 @@ ds_rng_shuffle(ds_rng_t *r, uint32_t *idx, size_t n)
     }
 }
 
+void
+ds_rng_epoch_order(uint64_t seed, uint64_t stream, uint32_t epoch,
+                   uint32_t *idx, size_t n)
+{
+    ds_rng_t r;
+    ds_rng_seed(&r, seed, stream ^ ((uint64_t)epoch << 32));
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = (uint32_t)i;
+    }
+    ds_rng_shuffle(&r, idx, n);
+}
+
 double
 ds_rng_key_normal(uint64_t seed, uint64_t key)
 {

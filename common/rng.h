@@ -30,6 +30,14 @@ double ds_rng_normal(ds_rng_t *r);
 // ds_rng_shuffle permutes idx[0..n) uniformly (Fisher-Yates).
 void ds_rng_shuffle(ds_rng_t *r, uint32_t *idx, size_t n);
 
+// ds_rng_epoch_order writes the visiting order of epoch `epoch` (1-based)
+// of n examples to idx: the identity permuted by ds_rng_shuffle with a
+// generator seeded ds_rng_seed(seed, stream ^ (epoch << 32)). Every epoch,
+// the first included, gets its own order, and it depends only on (seed,
+// stream, epoch), so a restarted worker recomputes it without replaying.
+void ds_rng_epoch_order(uint64_t seed, uint64_t stream, uint32_t epoch,
+                        uint32_t *idx, size_t n);
+
 // ds_rng_key_normal returns a standard normal deviate that depends only on
 // (seed, key): the same key gets the same value whichever server holds it.
 double ds_rng_key_normal(uint64_t seed, uint64_t key);

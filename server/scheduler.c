@@ -107,7 +107,7 @@ typedef struct {
                                                  // updates, all servers
     uint64_t     stale_clk[STALE_BUCKETS];       // ... in clocks
     ds_plateau_t pl;             // its state, fed one loss per epoch
-    ds_early_t   early;          // early stopping on validation loss
+    uint32_t     best_epoch;     // rank 0's kept model's epoch, reported
     bool         stopped_early;  // STOP was sent
     uint32_t     start_epoch;    // resume: epochs already done
     bool         have_final;     // final evaluation received
@@ -399,7 +399,7 @@ s_write_summary(s_sched_t *s, const char *error, char *err, size_t errlen)
     fprintf(f, "\"ok\":%s,", error ? "false" : "true");
     if (s->cfg->patience > 0) {
         fprintf(f, "\"stopped_early\":%s,\"best_epoch\":%d,",
-                s->stopped_early ? "true" : "false", s->early.best_epoch);
+                s->stopped_early ? "true" : "false", s->best_epoch);
     }
     s_json_hist(f, "staleness_updates", s->stale_upd);
     s_json_hist(f, "staleness_clocks", s->stale_clk);
@@ -1187,6 +1187,22 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
         s_fail(s, "%s", err);
         return;
     }
+    // Rank 0 decides early stopping on its own epochs, as it evaluates
+    // them, and keeps that model; waiting here for the other workers'
+    // reports of an epoch would decide on stale epochs.
+    if (r->best_epoch > 0) {
+        s->best_epoch = r->best_epoch;
+    }
+    if (r->stop_early && !s->stopped_early) {
+        s->stopped_early = true;
+        ds_log(DS_INFO, "scheduler",
+               "validation loss has not improved for %d epochs: stopping "
+               "early; the model of epoch %u is kept",
+               s->cfg->patience, r->best_epoch);
+        Descent__Header h;
+        ds_msg_header_init(&h, DESCENT__TYPE__STOP);
+        s_broadcast(s, DESCENT__ROLE__WORKER, &h);
+    }
     if (r->final) {
         s->have_final = true;
         s->final_loss = r->test_loss;
@@ -1218,18 +1234,6 @@ s_report(s_sched_t *s, s_node_t *n, const Descent__Report *r)
     }
     if (s->cfg->progress[0] != 'o') {
         s_print_epoch(s, r->epoch);
-    }
-    bool improved = false;
-    if (s->cfg->patience > 0 && isfinite(ep->val_loss) && !s->stopped_early &&
-        ds_early_observe(&s->early, ep->val_loss, &improved)) {
-        s->stopped_early = true;
-        ds_log(DS_INFO, "scheduler",
-               "validation loss has not improved for %d epochs: stopping "
-               "early; the model of epoch %d (validation loss %.4f) is kept",
-               s->cfg->patience, s->early.best_epoch, s->early.best);
-        Descent__Header h;
-        ds_msg_header_init(&h, DESCENT__TYPE__STOP);
-        s_broadcast(s, DESCENT__ROLE__WORKER, &h);
     }
     if (s->plateau && isfinite(ep->val_loss) &&
         ds_plateau_observe(&s->pl, ep->val_loss)) {
@@ -2209,7 +2213,6 @@ ds_scheduler_main(const ds_config_t *cfg)
     uv_timer_start(&s.timer, s_on_timer, (uint64_t)cfg->heartbeat_ms,
                    (uint64_t)cfg->heartbeat_ms);
     s.plateau = strcmp(cfg->schedule, "plateau") == 0;
-    ds_early_init(&s.early, cfg->patience, cfg->min_delta);
     ds_plateau_init(&s.pl, cfg->lr_gamma, cfg->plateau_patience,
                     cfg->plateau_threshold, cfg->plateau_cooldown,
                     cfg->lr_min / cfg->lr);

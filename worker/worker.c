@@ -91,6 +91,8 @@ typedef struct {
     float           *best_running; // rank 0: BN statistics of the best epoch
     ds_early_t       early;        // rank 0: tracks the best validation epoch
     float           *best;         // rank 0: the model of that epoch; owned
+    uint32_t         best_epoch;   // rank 0: the epoch of best, 0 = none
+    bool             early_stop;   // rank 0: early stopping ended training
     bool             order_due;    // curriculum: order the next epoch first
     float           *losses;       // curriculum: per-example difficulty; owned
     int              nthreads;     // Hogwild! threads per step
@@ -117,7 +119,7 @@ typedef struct {
     bool           eval_center;    // easgd: the pending eval is of the center
     ds_schedule_t  sched;          // easgd: the local steps' schedule
     uint32_t      *order;          // visiting order of the partition; owned
-    ds_rng_t       rng;            // shuffling
+    ds_rng_t       rng;            // curriculum: the uniformly drawn share
     ds_model_t     model;          // the model's description and BN statistics
     ds_model_ws_t *ws;             // gradient scratch (pool thread); owned
     ds_model_ws_t *ews;            // evaluation scratch (pool thread); owned
@@ -225,6 +227,10 @@ s_report(s_worker_t *w, bool epoch_end, bool evaluated, Descent__Type type,
     r.n_acked = w->acked ? w->map.nranges : 0;
     r.acked = w->acked;
     r.final = final;
+    // Rank 0 alone decides early stopping, on the model it keeps: the
+    // scheduler relays STOP and reports this epoch as the best.
+    r.best_epoch = w->best ? w->best_epoch : 0;
+    r.stop_early = w->early_stop;
     Descent__Header h;
     ds_msg_header_init(&h, type);
     h.status = DESCENT__STATUS__OK;
@@ -432,10 +438,20 @@ s_load_done(uv_work_t *req, int status)
         }
     }
     ds_rng_seed(&w->rng, cfg->seed, 1000 + w->part);
-    ds_log(DS_INFO, "worker",
-           "rank %u: %zu training examples, %zu features, %d classes, "
-           "%" PRIu64 " steps",
-           w->node.rank, w->train.n, w->train.dim, classes, w->steps_total);
+    if (w->sparse) {
+        // Sparse rows have no dense width; their features are hashed keys.
+        ds_log(DS_INFO, "worker",
+               "rank %u: %zu training examples, %.1f features a row, "
+               "hashed into %" PRIu64 " keys, %" PRIu64 " steps",
+               w->node.rank, w->train.n,
+               w->strain.n ? (double)w->strain.nnz / (double)w->strain.n : 0.0,
+               w->num_keys, w->steps_total);
+    } else {
+        ds_log(DS_INFO, "worker",
+               "rank %u: %zu training examples, %zu features, %d classes, "
+               "%" PRIu64 " steps",
+               w->node.rank, w->train.n, w->train.dim, classes, w->steps_total);
+    }
     w->state = W_WAIT_MAP;
     Descent__Header h;
     ds_msg_header_init(&h, DESCENT__TYPE__READY);
@@ -1147,10 +1163,14 @@ static int
 s_write_model(s_worker_t *w, double acc, char *why, size_t whylen)
 {
     const ds_config_t *cfg = w->node.cfg;
-    char               path[DS_STR_MAX + 32], err[512], accs[32], eps[16];
+    char path[DS_STR_MAX + 32], err[512], accs[32], eps[16], ep[16];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out);
     snprintf(accs, sizeof accs, "%.6f", acc);
     snprintf(eps, sizeof eps, "%d", cfg->epochs);
+    // The epoch these parameters are from: early stopping's best, or the
+    // last one trained (w->epoch has moved past it).
+    snprintf(ep, sizeof ep, "%u",
+             w->best && w->best_epoch > 0 ? w->best_epoch : w->epoch - 1);
     // The layout of model.h, one tensor per block, PyTorch's names.
     const ds_model_t *m = &w->model;
     ds_tensor_t       t[DS_MODEL_MAX_LAYERS * 6];
@@ -1194,10 +1214,11 @@ s_write_model(s_worker_t *w, double acc, char *why, size_t whylen)
             }
         }
     }
-    const char *meta[] = {
-        "format",        "pt", "model",  cfg->model, "job", cfg->job,
-        "test_accuracy", accs, "epochs", eps,        NULL};
-    int rc = ds_mkdirs(cfg->out);
+    const char *meta[] = {"format", "pt",     "model",         cfg->model,
+                          "job",    cfg->job, "test_accuracy", accs,
+                          "epochs", eps,      "epoch",         ep,
+                          NULL};
+    int         rc = ds_mkdirs(cfg->out);
     if (rc == 0) {
         rc = ds_safetensors_write(path, t, nt, meta, err, sizeof err);
     } else {
@@ -1247,11 +1268,18 @@ s_eval_done(uv_work_t *req, int status)
         return;
     }
     bool improved = false;
-    if (w->node.cfg->patience > 0 && isfinite(w->val_loss)) {
-        ds_early_observe(&w->early, w->val_loss, &improved);
+    if (w->node.cfg->patience > 0 && isfinite(w->val_loss) && w->best &&
+        ds_early_observe(&w->early, w->val_loss, &improved)) {
+        w->early_stop = true;
+        w->stop_asked = true;
+        ds_log(DS_INFO, "worker",
+               "validation loss has not improved for %d epochs: stopping "
+               "early; the model of epoch %u is kept",
+               w->node.cfg->patience, w->best_epoch);
     }
     if (improved && w->best) {
         const float *m = w->easgd ? w->center : w->w;
+        w->best_epoch = w->epoch;
         memcpy(w->best, m, w->num_keys * sizeof(float));
         if (w->best_running) {
             memcpy(w->best_running, w->model.running,
@@ -1265,7 +1293,27 @@ s_eval_done(uv_work_t *req, int status)
     s_next(w);
 }
 
-// s_end_epoch reports the epoch (rank 0 evaluates first) and reshuffles.
+// s_order_epoch sets the visiting order of epoch e: the file order, or
+// with shuffle its own seeded permutation, the first epoch's included. The
+// curriculum orders its epochs itself (s_order_work).
+static void
+s_order_epoch(s_worker_t *w, uint32_t e)
+{
+    if (w->losses) {
+        return;
+    }
+    if (w->node.cfg->shuffle) {
+        ds_rng_epoch_order(w->node.cfg->seed, 1000 + w->part, e, w->order,
+                           w->train.n);
+        return;
+    }
+    for (size_t i = 0; i < w->train.n; i++) {
+        w->order[i] = (uint32_t)i;
+    }
+}
+
+// s_end_epoch reports the epoch (rank 0 evaluates first) and orders the
+// next one.
 static void
 s_end_epoch(s_worker_t *w)
 {
@@ -1273,9 +1321,8 @@ s_end_epoch(s_worker_t *w)
     w->epoch_step = 0;
     if (w->losses) {
         w->order_due = true;
-    } else if (w->node.cfg->shuffle) {
-        ds_rng_shuffle(&w->rng, w->order, w->train.n);
     }
+    s_order_epoch(w, w->epoch + 1);
     if (w->node.rank == 0) {
         w->final_eval = false;
         if (w->easgd || w->sparse) {
@@ -1467,7 +1514,7 @@ s_next(s_worker_t *w)
         return;
     }
     if (w->state == W_FINAL) {
-        if (w->best && w->early.best_epoch > 0) {
+        if (w->best && w->best_epoch > 0) {
             // Early stopping's result is the best epoch's model, with its
             // batch-norm statistics.
             memcpy(w->w, w->best, w->num_keys * sizeof(float));
@@ -1574,12 +1621,9 @@ s_resume_at(s_worker_t *w, uint64_t step)
     }
     uint64_t spe = w->steps_per_epoch ? w->steps_per_epoch : 1;
     uint64_t done_epochs = step / spe;
-    for (uint64_t e = 0; e < done_epochs && w->node.cfg->shuffle && !w->losses;
-         e++) {
-        ds_rng_shuffle(&w->rng, w->order, w->train.n);
-    }
     w->step = step;
     w->epoch = (uint32_t)done_epochs + 1;
+    s_order_epoch(w, w->epoch);
     w->epoch_step = step % spe;
     size_t n = w->train.n, t = (size_t)w->nthreads;
     size_t bs = (size_t)w->node.cfg->batch_size;
@@ -1757,6 +1801,7 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
         // A resumed job skips the epochs already done.
         uint32_t start = h->map->start_epoch;
         w->epoch = start + 1;
+        s_order_epoch(w, w->epoch);
         w->step_base = (uint64_t)start * w->steps_per_epoch;
         w->steps_total =
             start < (uint32_t)w->node.cfg->epochs

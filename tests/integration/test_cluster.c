@@ -850,9 +850,115 @@ START_TEST(test_sparse_logreg_planted)
 }
 END_TEST
 
+// s_sort_by_label rewrites the LIBSVM file src as dst with every "-1" row
+// first, then the rest: the file order is as bad as it gets.
+static void
+s_sort_by_label(const char *src, const char *dst)
+{
+    FILE *out = fopen(dst, "w");
+    ck_assert_ptr_nonnull(out);
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *in = fopen(src, "r");
+        ck_assert_ptr_nonnull(in);
+        char line[4096];
+        while (fgets(line, sizeof line, in)) {
+            if ((strncmp(line, "-1", 2) == 0) == (pass == 0)) {
+                fputs(line, out);
+            }
+        }
+        fclose(in);
+    }
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+// shuffle = true shuffles the first epoch too. On a training file sorted by
+// label, one epoch in file order ends on a run of positives and predicts
+// about half the test set wrong; the shuffled epoch learns the model.
+START_TEST(test_shuffle_first_epoch)
+{
+    char dir[64], train[128], sorted[128], test[128], tr[160], te[160];
+    th_tmpdir(dir, sizeof dir);
+    snprintf(train, sizeof train, "%s/train.svm", dir);
+    snprintf(sorted, sizeof sorted, "%s/sorted.svm", dir);
+    snprintf(test, sizeof test, "%s/test.svm", dir);
+    const char *gen[] = {"datagen", "--out",  train,   "--test-out",
+                         test,      "--n",    "20000", "--features",
+                         "200",     "--seed", "3",     NULL};
+    th_proc_t   p;
+    th_spawn(&p, dir, "datagen", gen);
+    ck_assert(th_wait(&p, 30000));
+    ck_assert_int_eq(p.status, 0);
+    s_sort_by_label(train, sorted);
+    snprintf(tr, sizeof tr, "--data.train_file=%s", sorted);
+    snprintf(te, sizeof te, "--data.test_file=%s", test);
+    double acc[2];
+    for (int sh = 0; sh < 2; sh++) {
+        char out[128], path[160];
+        snprintf(out, sizeof out, "--job.out=%s/out%d", dir, sh);
+        const char *args[] = {"run",
+                              "--job.progress=off",
+                              out,
+                              "--model.model=logreg",
+                              "--data.format=libsvm",
+                              tr,
+                              te,
+                              "--data.hash_bits=12",
+                              "--cluster.workers=1",
+                              "--cluster.servers=1",
+                              "--train.epochs=1",
+                              sh ? "--data.shuffle=true"
+                                 : "--data.shuffle=false",
+                              NULL};
+        th_spawn(&p, dir, sh ? "shuffled" : "file-order", args);
+        ck_assert(th_wait(&p, 60000));
+        ck_assert_int_eq(p.status, 0);
+        snprintf(path, sizeof path, "%s/out%d/summary.json", dir, sh);
+        char *summary = th_slurp(path);
+        ck_assert_ptr_nonnull(summary);
+        acc[sh] = th_json_number(summary, "test_accuracy", NULL);
+        free(summary);
+    }
+    ck_assert_msg(acc[0] < 0.6, "file order: accuracy %g", acc[0]);
+    ck_assert_msg(acc[1] > 0.75, "shuffled: accuracy %g", acc[1]);
+    // The sparse worker describes its rows (datagen's 20 features a row,
+    // a few merged by hashing), not a dense width of 0.
+    s_assert_log_has(&p, "20000 training examples, 19.8 features a row, "
+                         "hashed into 4096 keys");
+}
+END_TEST
+
+// s_model_epoch returns the "epoch" metadata of the model.safetensors
+// under dir/out: the epoch the saved parameters are from.
+static int
+s_model_epoch(const char *dir)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/model.safetensors", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char len8[8];
+    ck_assert_uint_eq(fread(len8, 1, 8, f), 8);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) {
+        len = len << 8 | len8[i];
+    }
+    ck_assert(len > 0 && len < 65536);
+    char *hdr = calloc(1, len + 1);
+    ck_assert_ptr_nonnull(hdr);
+    ck_assert_uint_eq(fread(hdr, 1, len, f), len);
+    fclose(f);
+    const char *at = strstr(hdr, "\"epoch\":\"");
+    ck_assert_msg(at != NULL, "no epoch in the metadata: %s", hdr);
+    int epoch = atoi(at + strlen("\"epoch\":\""));
+    free(hdr);
+    return epoch;
+}
+
 // Early stopping keeps the best validation epoch's model: the final test
-// accuracy is the one rank 0 reported for that epoch. A curriculum (easy
-// first, mixed) trains too.
+// accuracy is the one rank 0 reported for that epoch, and the saved model
+// records that epoch. Rank 0 decides, on the epochs it evaluated, so the
+// scheduler's best_epoch is the saved model's even when the other workers
+// lag. A curriculum (easy first, mixed) trains too.
 START_TEST(test_early_stopping_and_curriculum)
 {
     char dir[64], out[128];
@@ -881,6 +987,7 @@ START_TEST(test_early_stopping_and_curriculum)
     double acc = th_json_number(summary, "test_accuracy", NULL);
     free(summary);
     ck_assert(best >= 1 && best <= 8);
+    ck_assert_int_eq(s_model_epoch(dir), (int)best);
     snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
     char *metrics = th_slurp(path);
     ck_assert_ptr_nonnull(metrics);
@@ -894,6 +1001,93 @@ START_TEST(test_early_stopping_and_curriculum)
                   "final accuracy %g, epoch %g reported %g", acc, best,
                   at_best);
     ck_assert(acc > 0.4); // chance is 0.1
+}
+END_TEST
+
+// s_wait_log_has waits up to 10 s for needle to appear in p's log.
+static void
+s_wait_log_has(const th_proc_t *p, const char *needle)
+{
+    for (int i = 0; i < 200; i++) {
+        char *log = th_slurp(p->log);
+        bool  found = log != NULL && strstr(log, needle) != NULL;
+        free(log);
+        if (found) {
+            return;
+        }
+        usleep(50 * 1000);
+    }
+    s_assert_log_has(p, needle);
+}
+
+// Early stopping with a worker far behind rank 0 (its requests held back
+// up to 20 ms each): the scheduler used to decide on the epochs every
+// worker had reported, long after rank 0 had trained, evaluated and kept a
+// later epoch, so best_epoch named another model than the one saved. Rank 0
+// decides now; whatever the timing, the summary's best_epoch is the saved
+// model's epoch and the final accuracy is the one reported for it.
+START_TEST(test_early_stopping_lagging_worker)
+{
+    char dir[64], sched[64], bind[64], out[128];
+    th_tmpdir(dir, sizeof dir);
+    int port = th_free_port();
+    snprintf(sched, sizeof sched, "--cluster.scheduler=tcp://127.0.0.1:%d",
+             port);
+    snprintf(bind, sizeof bind, "--cluster.bind=tcp://127.0.0.1:%d", port);
+    snprintf(out, sizeof out, "--job.out=%s/out", dir);
+    const char *job[] = {"--cluster.servers=1",
+                         "--cluster.workers=2",
+                         "--data.limit=8000",
+                         "--data.validation=2000",
+                         "--train.patience=1",
+                         "--optimizer.lr=0.2",
+                         "--optimizer.schedule=constant",
+                         "--train.epochs=8",
+                         "--train.curriculum=mixed",
+                         "--job.progress=off",
+                         sched,
+                         out};
+    enum { NJOB = sizeof job / sizeof job[0] };
+    const char *sa[NJOB + 3] = {"scheduler", bind};
+    const char *na[NJOB + 3] = {"server", "--cluster.bind=tcp://127.0.0.1:*"};
+    const char *fa[NJOB + 3] = {"worker", "--cluster.fault_delay_ms=0"};
+    const char *la[NJOB + 3] = {"worker", "--cluster.fault_delay_ms=20"};
+    for (int i = 0; i < NJOB; i++) {
+        sa[i + 2] = na[i + 2] = fa[i + 2] = la[i + 2] = job[i];
+    }
+    th_proc_t s, n, fast, slow;
+    th_spawn(&s, dir, "scheduler", sa);
+    th_spawn(&n, dir, "server", na);
+    th_spawn(&fast, dir, "fast", fa);
+    // Ranks follow the order of joining: the fast worker is rank 0.
+    s_wait_log_has(&s, "1/2 workers");
+    th_spawn(&slow, dir, "slow", la);
+    ck_assert(th_wait(&s, 60000));
+    ck_assert(th_wait(&fast, 10000));
+    ck_assert(th_wait(&slow, 10000));
+    ck_assert(th_wait(&n, 10000));
+    ck_assert_int_eq(s.status, 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/out/summary.json", dir);
+    char *summary = th_slurp(path);
+    ck_assert_ptr_nonnull(summary);
+    double best = th_json_number(summary, "best_epoch", NULL);
+    double acc = th_json_number(summary, "test_accuracy", NULL);
+    free(summary);
+    ck_assert(best >= 1 && best <= 8);
+    ck_assert_int_eq(s_model_epoch(dir), (int)best);
+    snprintf(path, sizeof path, "%s/out/metrics.jsonl", dir);
+    char *metrics = th_slurp(path);
+    ck_assert_ptr_nonnull(metrics);
+    char want[64];
+    snprintf(want, sizeof want, "\"rank\":0,\"epoch\":%d,", (int)best);
+    const char *line = strstr(metrics, want);
+    ck_assert_msg(line != NULL, "no report of epoch %g", best);
+    double at_best = th_json_number(line, "test_accuracy", NULL);
+    free(metrics);
+    ck_assert_msg(fabs(acc - at_best) < 1e-6,
+                  "final accuracy %g, epoch %g reported %g", acc, best,
+                  at_best);
 }
 END_TEST
 
@@ -2103,6 +2297,30 @@ START_TEST(test_run_refuses_endpoints)
 }
 END_TEST
 
+// descent config prints the settings in effect, the defaults that depend
+// on the algorithm and the model included; a given value wins.
+START_TEST(test_config_defaults_by_job)
+{
+    char dir[64];
+    th_tmpdir(dir, sizeof dir);
+    const char *easgd[] = {"config", "--algorithm", "easgd", NULL};
+    const char *mlp[] = {"config", "--model=mlp", "--tau=3", NULL};
+    th_proc_t   p, q;
+    th_spawn(&p, dir, "easgd", easgd);
+    th_spawn(&q, dir, "mlp", mlp);
+    ck_assert(th_wait(&p, 5000));
+    ck_assert(th_wait(&q, 5000));
+    ck_assert_int_eq(p.status, 0);
+    ck_assert_int_eq(q.status, 0);
+    s_assert_log_has(&p, "\"algorithm\":\"easgd\"");
+    s_assert_log_has(&p, "\"tau\":4,");
+    s_assert_log_has(&p, "\"easgd_delta\":0.90000000000000002");
+    s_assert_log_has(&p, "\"name\":\"sgd\",\"lr\":0.10000000000000001,");
+    s_assert_log_has(&q, "\"tau\":3,");
+    s_assert_log_has(&q, "\"name\":\"adam\",\"lr\":0.001,");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -2118,7 +2336,9 @@ s_suite(void)
     tcase_add_test(tc, test_algorithms_train);
     tcase_add_test(tc, test_delay_tolerance);
     tcase_add_test(tc, test_sparse_logreg_planted);
+    tcase_add_test(tc, test_shuffle_first_epoch);
     tcase_add_test(tc, test_early_stopping_and_curriculum);
+    tcase_add_test(tc, test_early_stopping_lagging_worker);
     tcase_add_test(tc, test_resume_from_checkpoints);
     tcase_add_test(tc, test_slow_disk_keeps_servers_alive);
     tcase_add_test(tc, test_lost_messages_exactly_once);
@@ -2143,6 +2363,7 @@ s_suite(void)
     tcase_add_test(tc, test_audit_fails_the_job);
     tcase_add_test(tc, test_run_locks_its_output);
     tcase_add_test(tc, test_run_refuses_endpoints);
+    tcase_add_test(tc, test_config_defaults_by_job);
     suite_add_tcase(s, tc);
     return s;
 }

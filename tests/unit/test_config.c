@@ -892,6 +892,86 @@ START_TEST(test_unprefixed_keys_unambiguous)
 }
 END_TEST
 
+// Some defaults depend on the job ([train] algorithm, [model] model, and
+// for lr the rule): an option no source sets follows them whatever the
+// order of the sources, and a value any source gives always wins.
+START_TEST(test_defaults_by_job)
+{
+    char        err[S_ERR_MAX];
+    ds_config_t c;
+    ds_config_defaults(&c);
+    ck_assert_str_eq(c.name, "sgd");
+    ck_assert_double_eq(c.lr, 0.2);
+    ck_assert_int_eq(c.batch_size, 64);
+    ck_assert_int_eq(c.tau, 4);
+    ck_assert_double_eq(c.easgd_delta, 0.9);
+
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "easgd", err, sizeof err), 0);
+    ck_assert_double_eq(c.lr, 0.1);
+    ck_assert_int_eq(
+        ds_config_set(&c, "model", "model", "mlp", err, sizeof err), 0);
+    ck_assert_double_eq(c.lr, 0.1);
+    ck_assert_int_eq(c.tau, 1);
+    ck_assert_double_eq(c.easgd_delta, 0.95);
+    ck_assert_str_eq(c.name, "sgd"); // easgd's servers apply no rule
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "downpour", err, sizeof err),
+        0);
+    ck_assert_str_eq(c.name, "adam");
+    ck_assert_double_eq(c.lr, 0.001);
+    ck_assert_int_eq(c.batch_size, 64);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "dtadagrad", err, sizeof err),
+        0);
+    ck_assert_str_eq(c.name, "sgd");
+    ck_assert_double_eq(c.lr, 0.2);
+    ck_assert_int_eq(c.batch_size, 32);
+    // Back to the default job: every default is the plain one again.
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "downpour", err, sizeof err),
+        0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "model", "model", "softmax", err, sizeof err), 0);
+    ck_assert_str_eq(c.name, "sgd");
+    ck_assert_double_eq(c.lr, 0.2);
+    ck_assert_int_eq(c.batch_size, 64);
+    ck_assert_int_eq(c.tau, 4);
+
+    // A given rule picks its own rate; a given rate stays, before or after
+    // the algorithm changes.
+    ds_config_defaults(&c);
+    ck_assert_int_eq(
+        ds_config_set(&c, "optimizer", "name", "adam", err, sizeof err), 0);
+    ck_assert_double_eq(c.lr, 0.001);
+    ck_assert_int_eq(
+        ds_config_set(&c, "optimizer", "lr", "0.3", err, sizeof err), 0);
+    ck_assert_int_eq(
+        ds_config_set(&c, "train", "algorithm", "easgd", err, sizeof err), 0);
+    ck_assert_double_eq(c.lr, 0.3);
+
+    // Across sources: the file picks the algorithm, a flag the model, the
+    // environment the rate; the batch size follows the job.
+    char path[32];
+    s_write_file(path, "[train]\nalgorithm = dtadagrad\n");
+    char *argv[] = {"run", "--config", path, "--model.model=mlp", NULL};
+    char *envp[] = {"DESCENT_OPTIMIZER_LR=0.05", NULL};
+    bool  help = false;
+    ck_assert_int_eq(ds_config_from_args(&c, S_ARGC(argv), argv, envp, false,
+                                         &help, err, sizeof err),
+                     0);
+    unlink(path);
+    ck_assert_double_eq(c.lr, 0.05);
+    ck_assert_int_eq(c.batch_size, 32);
+    ck_assert_int_eq(c.tau, 1);
+    // descent config prints the values in effect.
+    char js[8192];
+    ds_config_write_json(&c, js, sizeof js);
+    ck_assert_ptr_nonnull(strstr(js, "\"batch_size\":32,"));
+    ck_assert_ptr_nonnull(strstr(js, "\"tau\":1,"));
+}
+END_TEST
+
 START_TEST(test_usage)
 {
     char   buf[16384];
@@ -906,7 +986,7 @@ START_TEST(test_usage)
     ck_assert_ptr_nonnull(lr);
     ck_assert_ptr_nonnull(ep);
     // The help texts start in the same column.
-    const char *lr_help = strstr(lr, "base learning rate (> 0)\n");
+    const char *lr_help = strstr(lr, "base learning rate (> 0) [easgd: 0.1; ");
     const char *ep_help =
         strstr(ep, "passes over the training set (1..100000)");
     ck_assert_ptr_nonnull(lr_help);
@@ -1158,7 +1238,9 @@ START_TEST(test_docs_match_table)
     ck_assert_msg(strstr(doc, ref) != NULL,
                   "docs/configuration.md differs from the option table; "
                   "regenerate its reference with descent config --markdown");
-    ck_assert_ptr_nonnull(strstr(ref, "| `lr` | double | `0.2` | > 0 |"));
+    ck_assert_ptr_nonnull(
+        strstr(ref, "| `lr` | double | `0.2`; easgd: `0.1`; dtadagrad + "
+                    "softmax: `0.5`; "));
     free(ref);
 }
 END_TEST
@@ -1359,6 +1441,7 @@ ds_config_suite(void)
     Suite *s = suite_create("config");
     TCase *values = tcase_create("values");
     tcase_add_test(values, test_defaults);
+    tcase_add_test(values, test_defaults_by_job);
     tcase_add_test(values, test_int_parsing);
     tcase_add_test(values, test_int64_parsing);
     tcase_add_test(values, test_uint64_parsing);

@@ -277,6 +277,35 @@ END_TEST
 
 // Shuffling 4 elements 48000 times: each of the 24 permutations should
 // appear about 2000 times (chi-square with 23 degrees of freedom).
+// The order of epoch 1 is shuffled like every other epoch: the shuffle of
+// the identity by the generator seeded (42, 1000 ^ (epoch << 32)). The
+// expected orders were computed by an independent Python version of
+// splitmix64, xoshiro256**, Lemire's bound and Fisher-Yates.
+START_TEST(test_epoch_order_shuffles_every_epoch)
+{
+    enum { N = 10 };
+    const uint32_t want1[N] = {8, 7, 4, 6, 5, 9, 2, 3, 0, 1};
+    const uint32_t want2[N] = {3, 9, 2, 6, 8, 7, 4, 0, 1, 5};
+    const uint32_t other[N] = {3, 5, 1, 6, 2, 7, 8, 4, 9, 0};
+    uint32_t       idx[N], again[N];
+    ds_rng_epoch_order(42, 1000, 1, idx, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(idx[i], want1[i]);
+    }
+    ds_rng_epoch_order(42, 1000, 1, again, N);
+    ck_assert_mem_eq(idx, again, sizeof idx);
+    ds_rng_epoch_order(42, 1000, 2, idx, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(idx[i], want2[i]);
+    }
+    // Another partition (stream) gets another order.
+    ds_rng_epoch_order(42, 1001, 1, idx, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(idx[i], other[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_shuffle_all_permutations_equally_likely)
 {
     enum { TRIALS = 48000 };
@@ -400,6 +429,7 @@ ds_rng_suite(void)
     tcase_add_test(tc, test_below_large_is_unbiased);
     tcase_add_test(tc, test_normal_moments);
     tcase_add_test(tc, test_shuffle_is_permutation);
+    tcase_add_test(tc, test_epoch_order_shuffles_every_epoch);
     tcase_add_test(tc, test_shuffle_all_permutations_equally_likely);
     tcase_add_test(tc, test_shuffle_positions_uniform);
     tcase_add_test(tc, test_key_normal_deterministic_and_order_free);
