@@ -174,7 +174,8 @@ typedef struct {
     struct s_build *build;      // ranges being built off the loop, or NULL
     ds_msg_t        next_map;   // a SHARD_MAP that came during the build
     bool            has_next;   // next_map holds one
-    struct s_ckpt_job *ckpt_job; // periodic checkpoint being written, or NULL
+    struct s_ckpt_job *ckpt_job; // checkpoint being written, or NULL
+    bool        stats_wanted;   // STATS came: reply once the final one is written
     uint64_t    ckpt_gen;       // checkpoints taken so far (loop)
     uv_mutex_t  ckpt_lock;      // one checkpoint writer at a time
     uint64_t    ckpt_written;   // newest checkpoint written (ckpt_lock)
@@ -363,6 +364,8 @@ s_slow_disk(const ds_config_t *cfg)
     }
 }
 
+static uint64_t s_ckpt_mark(const s_server_t *s);
+
 // s_ckpt_job_t is one checkpoint of the ranges this server is the primary
 // of (a backup's copy is the same state: one file), described in one loop
 // turn: a consistent cut of parameters, rule state, update counts and
@@ -380,6 +383,8 @@ typedef struct s_ckpt_job {
     bool        fenced;  // stopped: the loop stopped trusting our files
     int         bad;     // ranges that failed, as s_checkpoint counts them
     char        why[DS_STR_MAX + 160]; // the first failure: file and errno
+    bool        final;   // the one asked for by STATS: the state is final
+    uint64_t    mark;    // s_ckpt_mark of the state it holds
     double      secs;    // how long writing took, s
 } s_ckpt_job_t;
 
@@ -412,6 +417,7 @@ s_ckpt_take(s_server_t *s, bool copies)
     j->s = s;
     j->gen = ++s->ckpt_gen;
     j->copies = copies;
+    j->mark = s_ckpt_mark(s);
     for (uint32_t i = 0; s->held && i < s->map.nranges; i++) {
         s_range_t *r = s->held[i];
         if (!r || !r->primary) {
@@ -2263,6 +2269,45 @@ s_remap(s_server_t *s, const Descent__ShardMap *pb)
 
 static void s_on_map(s_server_t *s, const Descent__ShardMap *pb);
 static void s_ready(s_server_t *s);
+static void s_send_stats(s_server_t *s);
+static void s_final_checkpoint(s_server_t *s);
+
+// s_send_stats answers the scheduler's STATS: staleness, fencing and the
+// audit of every range held.
+static void
+s_send_stats(s_server_t *s)
+{
+    Descent__Header r;
+    ds_msg_header_init(&r, DESCENT__TYPE__STATS);
+    r.n_stale_updates = STALE_BUCKETS;
+    r.stale_updates = s->stale_upd;
+    r.n_stale_clocks = STALE_BUCKETS;
+    r.stale_clocks = s->stale_clk;
+    r.stale_accepted = s->stale_accepted;
+    r.fenced = s->fenced;
+    uint32_t              nh = s_nheld(s, false), k = 0;
+    Descent__RangeAudit  *au = calloc(nh + 1, sizeof *au);
+    Descent__RangeAudit **ap = calloc(nh + 1, sizeof *ap);
+    for (uint32_t i = 0; au && ap && i < s->map.nranges; i++) {
+        const s_range_t *g = s->held[i];
+        if (!g) {
+            continue;
+        }
+        descent__range_audit__init(&au[k]);
+        au[k].range = i;
+        au[k].primary = g->primary;
+        au[k].applied = g->applied;
+        au[k].updates = g->updates;
+        au[k].digest = s_digest(s, g);
+        ap[k] = &au[k];
+        k++;
+    }
+    r.n_audit = ap ? k : 0;
+    r.audit = ap;
+    ds_node_send(&s->node, &r);
+    free(au);
+    free(ap);
+}
 
 static void
 s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
@@ -2274,46 +2319,15 @@ s_on_sched_msg(ds_node_t *n, const ds_msg_t *msg)
     }
     if (h->type == DESCENT__TYPE__STATS) {
         // Every push has been acknowledged: the state is final. It is
-        // checkpointed now, so that a failure to write it fails the job
-        // before the scheduler writes the summary.
+        // checkpointed now, off the loop, so that a failure to write it
+        // fails the job before the scheduler writes the summary; the reply
+        // follows the checkpoint (s_ckpt_done).
         if (s->serving && s_may_checkpoint(s)) {
-            char why[DS_STR_MAX + 160];
-            if (s_checkpoint(s, why, sizeof why) != 0) {
-                ds_node_stop(n, 1, why);
-                return;
-            }
-            s->ckpt_mark = s_ckpt_mark(s);
+            s->stats_wanted = true;
+            s_final_checkpoint(s);
+            return;
         }
-        Descent__Header r;
-        ds_msg_header_init(&r, DESCENT__TYPE__STATS);
-        r.n_stale_updates = STALE_BUCKETS;
-        r.stale_updates = s->stale_upd;
-        r.n_stale_clocks = STALE_BUCKETS;
-        r.stale_clocks = s->stale_clk;
-        r.stale_accepted = s->stale_accepted;
-        r.fenced = s->fenced;
-        uint32_t              nh = s_nheld(s, false), k = 0;
-        Descent__RangeAudit  *au = calloc(nh + 1, sizeof *au);
-        Descent__RangeAudit **ap = calloc(nh + 1, sizeof *ap);
-        for (uint32_t i = 0; au && ap && i < s->map.nranges; i++) {
-            const s_range_t *g = s->held[i];
-            if (!g) {
-                continue;
-            }
-            descent__range_audit__init(&au[k]);
-            au[k].range = i;
-            au[k].primary = g->primary;
-            au[k].applied = g->applied;
-            au[k].updates = g->updates;
-            au[k].digest = s_digest(s, g);
-            ap[k] = &au[k];
-            k++;
-        }
-        r.n_audit = ap ? k : 0;
-        r.audit = ap;
-        ds_node_send(n, &r);
-        free(au);
-        free(ap);
+        s_send_stats(s);
         return;
     }
     if (h->type == DESCENT__TYPE__SET_LR) {
@@ -2483,9 +2497,8 @@ s_ckpt_done(uv_work_t *req, int status)
                "replaced or lost the scheduler meanwhile");
     } else if (status == 0 && j->written) {
         ds_log(j->bad ? DS_WARN : DS_INFO, "server",
-               "periodic checkpoint of %u ranges written%s (%.1f s, off the "
-               "loop)",
-               j->n, j->bad ? " with errors" : "", j->secs);
+               "%s checkpoint of %u ranges written%s (%.1f s, off the loop)",
+               j->final ? "final" : "periodic", j->n, j->bad ? " with errors" : "", j->secs);
     }
     s_server_t *s = j->s;
     if (status == 0 && j->written && j->bad && !s->node.stopping) {
@@ -2496,7 +2509,47 @@ s_ckpt_done(uv_work_t *req, int status)
         ds_node_stop(&s->node, 1, why);
         return;
     }
+    bool final = status == 0 && j->final && j->written && !j->fenced;
+    if (final) {
+        s->ckpt_mark = j->mark;
+    }
     s_ckpt_free(j);
+    if (s->node.stopping || !s->stats_wanted) {
+        return;
+    }
+    if (final || !s->serving || !s_may_checkpoint(s)) {
+        s->stats_wanted = false;
+        s_send_stats(s);
+    } else {
+        s_final_checkpoint(s); // a periodic one was being written
+    }
+}
+
+// s_final_checkpoint writes the final state, as STATS asks, on the thread
+// pool; s_ckpt_done replies to STATS when it is written. A periodic
+// checkpoint still being written finishes first.
+static void
+s_final_checkpoint(s_server_t *s)
+{
+    if (s->ckpt_job) {
+        return;
+    }
+    s_ckpt_job_t *j = s_ckpt_take(s, true);
+    if (!j) {
+        ds_node_stop(&s->node, 1, "checkpoint: out of memory for a snapshot");
+        return;
+    }
+    j->final = true;
+    atomic_store(&s->ckpt_ok, true);
+    int rc = uv_queue_work(s->node.loop, &j->req, s_ckpt_work, s_ckpt_done);
+    if (rc != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "checkpoint: %s", uv_strerror(rc));
+        s_ckpt_free(j);
+        ds_node_stop(&s->node, 1, why);
+        return;
+    }
+    s->ckpt_job = j;
 }
 
 // s_on_ckpt_timer takes a periodic checkpoint: a snapshot copied in this
@@ -2509,6 +2562,9 @@ s_on_ckpt_timer(uv_timer_t *t)
     s_server_t *s = t->data;
     if (!s->serving || !s_may_checkpoint(s)) {
         return;
+    }
+    if (s->stats_wanted) {
+        return; // the final checkpoint is due
     }
     if (s->ckpt_job) {
         ds_log(DS_DEBUG, "server",

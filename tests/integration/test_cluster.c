@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/config.h"
 #include "common/msg.h"
 #include "common/optim.h"
 #include "tests/integration/harness.h"
@@ -2164,7 +2165,14 @@ START_TEST(test_audit_fails_the_job)
     h.job = "descent";
     h.role = DESCENT__ROLE__WORKER;
     h.seq = 1;
+    // The job's settings are the defaults: the worker sends them too.
+    ds_config_t cfg;
+    ds_config_defaults(&cfg);
+    char **settings;
+    ck_assert_int_eq(ds_config_fingerprint(&cfg, &settings, &h.n_settings), 0);
+    h.settings = settings;
     ck_assert_int_eq(ds_msg_send(w, NULL, &h, NULL, NULL), 0);
+    free(settings);
     ds_msg_t m;
     s_fake_msg(w, DESCENT__TYPE__REGISTER_ACK, &m);
     uint32_t id = m.hdr->node_id;
