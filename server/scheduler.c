@@ -712,7 +712,10 @@ s_register(s_sched_t *s, const ds_msg_t *msg)
         // have the job's job-wide settings (docs/protocol.md, REGISTER).
         snprintf(s->refused, sizeof s->refused, "a %s: %s",
                  s_role_name(h->role), mismatch);
-        ds_log(DS_WARN, "scheduler", "refused %s", s->refused);
+        char peer[DS_RATELOG_PEER_MAX];
+        ds_msg_peer(msg, peer, sizeof peer);
+        ds_log_peer(&s->peer_log, uv_now(s->loop), DS_WARN, "scheduler", peer,
+                    "REFUSED", "refused %s", s->refused);
         ds_msg_reply(s->sock.sock, msg, DESCENT__TYPE__REGISTER_ACK,
                      DESCENT__STATUS__REFUSED, mismatch);
         return;
@@ -1443,7 +1446,11 @@ s_on_msg(ds_zsock_t *z, void *arg)
             char why[256];
             if (s_shape_differs(s, n, h, why, sizeof why)) {
                 // Refused, it stops; then it is a silent worker (5.4).
-                ds_log(DS_WARN, "scheduler", "refused a rejoin: %s", why);
+                char peer[DS_RATELOG_PEER_MAX];
+                ds_msg_peer(&msg, peer, sizeof peer);
+                ds_log_peer(&s->peer_log, uv_now(s->loop), DS_WARN,
+                            "scheduler", peer, "REFUSED",
+                            "refused a rejoin: %s", why);
                 ds_msg_reply(z->sock, &msg, DESCENT__TYPE__ERROR,
                              DESCENT__STATUS__REFUSED, why);
                 break;

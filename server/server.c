@@ -369,9 +369,10 @@ static uint64_t s_ckpt_mark(const s_server_t *s);
 // s_ckpt_job_t is one checkpoint of the ranges this server is the primary
 // of (a backup's copy is the same state: one file), described in one loop
 // turn: a consistent cut of parameters, rule state, update counts and
-// sequence numbers. A periodic one holds copies of the arrays and is
-// written on the thread pool while the loop goes on; the one at stop
-// borrows the ranges' arrays and is written on the loop.
+// sequence numbers. A periodic one and the final one STATS asks for hold
+// copies of the arrays and are written on the thread pool while the loop
+// goes on; the one at stop borrows the ranges' arrays and is written on
+// the loop.
 typedef struct s_ckpt_job {
     uv_work_t   req;     // the thread-pool request; req.data is this
     s_server_t *s;       // the server
